@@ -1,0 +1,1 @@
+"""Tests of HA Ingestor for Home Assistant."""

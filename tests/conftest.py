@@ -1,0 +1,33 @@
+"""Fixtures shared by every test."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import pytest_socket
+
+from tests.support.influxdb_server import running_influxdb
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.influxdb_server import InfluxDBServer
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/ha_ingestor in every test."""
+
+
+@pytest.fixture(scope="session")
+def influxdb_server() -> Iterator[InfluxDBServer]:
+    """A real influxd (1.6.7) for the whole session; request `socket_enabled` to talk to it."""
+    # The plugin blocks sockets per test; starting the server needs one to see /ping.
+    pytest_socket.enable_socket()
+    try:
+        with running_influxdb() as server:
+            pytest_socket.disable_socket(allow_unix_socket=True)
+            yield server
+    finally:
+        pytest_socket.disable_socket(allow_unix_socket=True)

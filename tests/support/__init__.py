@@ -1,0 +1,1 @@
+"""Test support shared by the tests, the benchmarks and the demo (scripts/develop)."""

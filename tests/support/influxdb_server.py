@@ -1,0 +1,165 @@
+"""A real InfluxDB 1.x server (`influxd`) on a free loopback port, for tests and the demo."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_influxd() -> str:
+    """Path of the influxd binary (INFLUXD overrides PATH)."""
+    path = os.environ.get("INFLUXD") or shutil.which("influxd") or "/usr/bin/influxd"
+    if not Path(path).exists():
+        msg = "influxd not found: scripts/test builds an environment that has it"
+        raise RuntimeError(msg)
+    return path
+
+
+@dataclass
+class InfluxDBServer:
+    """One running influxd with a throw-away data directory.
+
+    `stop()` and `start()` keep the data, so a test can kill the server mid-run and bring
+    the same data back on the same port.
+    """
+
+    data_dir: Path
+    http_port: int = field(default_factory=free_port)
+    rpc_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP API."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def _write_config(self) -> Path:
+        config = self.data_dir / "influxdb.conf"
+        config.write_text(
+            f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{self.data_dir}/meta"
+[data]
+  dir = "{self.data_dir}/data"
+  wal-dir = "{self.data_dir}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.http_port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+""",
+            encoding="utf-8",
+        )
+        return config
+
+    def start(self) -> None:
+        """Start influxd and wait until /ping answers 204."""
+        if self.process is not None:
+            return
+        config = self._write_config()
+        log = (self.data_dir / "influxd.log").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603
+            [find_influxd(), "-config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                msg = f"influxd exited with {self.process.returncode}; see {self.data_dir}/influxd.log"
+                raise RuntimeError(msg)
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:  # noqa: S310
+                    if response.status == 204:
+                        return
+            time.sleep(0.05)
+        self.stop()
+        msg = f"influxd did not answer /ping within {START_TIMEOUT} s"
+        raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        """Stop influxd (the data stays)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def query(self, q: str, database: str | None = None) -> dict[str, object]:
+        """Run InfluxQL over HTTP (set-up helper for tests, not the code under test)."""
+        import json  # noqa: PLC0415
+
+        params = {"q": q, "epoch": "ns"}
+        if database:
+            params["db"] = database
+        data = urllib.parse.urlencode(params).encode()
+        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=10) as response:  # noqa: S310
+            result: dict[str, object] = json.loads(response.read())
+            return result
+
+    def create_database(self, name: str) -> None:
+        """CREATE DATABASE (idempotent)."""
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        self.query(f'CREATE DATABASE "{escaped}"')
+
+    def write(self, database: str, lines: str | list[str], precision: str = "ns") -> None:
+        """Write line protocol into a database."""
+        body = lines if isinstance(lines, str) else "\n".join(lines)
+        params = urllib.parse.urlencode({"db": database, "precision": precision})
+        request = urllib.request.Request(  # noqa: S310
+            f"{self.url}/write?{params}", data=body.encode(), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                if response.status != 204:
+                    msg = f"write answered {response.status}"
+                    raise RuntimeError(msg)
+        except urllib.error.HTTPError as err:
+            msg = f"write failed: {err.code} {err.read()[:500]!r}"
+            raise RuntimeError(msg) from err
+
+
+@contextlib.contextmanager
+def running_influxdb() -> Iterator[InfluxDBServer]:
+    """Context manager: a started server in a temporary directory, stopped at the end."""
+    with tempfile.TemporaryDirectory(prefix="influxd-") as tmp:
+        server = InfluxDBServer(Path(tmp))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
