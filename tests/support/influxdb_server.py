@@ -96,12 +96,14 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                msg = f"influxd exited with {self.process.returncode}; see {self.data_dir}/influxd.log"
+                msg = f"influxd exited ({self.process.returncode}): {self.data_dir}/influxd.log"
                 raise RuntimeError(msg)
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:  # noqa: S310
-                    if response.status == 204:
-                        return
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response,  # noqa: S310
+            ):
+                if response.status == 204:
+                    return
             time.sleep(0.05)
         self.stop()
         msg = f"influxd did not answer /ping within {START_TIMEOUT} s"
