@@ -521,42 +521,52 @@ def _context_id(rng: random.Random) -> str:
     return "01JB" + "".join(rng.choice(alphabet) for _ in range(22))
 
 
-def generate_events(
-    count: int,
-    start: datetime,
-    end: datetime,
-    seed: int,
-    entities: Sequence[EntitySpec] = DEFAULT_ENTITIES,
-) -> list[Event]:
-    """`count` deterministic events in [start, end), oldest first.
+class EventGenerator:
+    """A deterministic stream of events that remembers each entity's last state.
 
-    Every event falls on its own millisecond (and keeps a sub-millisecond part for schema A),
-    so no two points of either schema share a series and a timestamp: InfluxDB would keep only
-    one of them. An entity's first event has no old state, as after an HA restart.
+    Successive calls continue the same story (old states chain across batches), which is
+    what a live writer needs; `generate_events` is the one-shot form.
     """
-    if start.utcoffset() is None or end.utcoffset() is None:
-        msg = "start and end must be timezone-aware"
-        raise ValueError(msg)
-    if not entities:
-        msg = "need at least one entity"
-        raise ValueError(msg)
-    span_ms = (end - start) // timedelta(milliseconds=1)
-    if count < 0 or count > span_ms:
-        msg = f"cannot place {count} events on distinct milliseconds in {span_ms} ms"
-        raise ValueError(msg)
-    rng = random.Random(seed)  # noqa: S311
-    offsets = sorted(rng.sample(range(span_ms), count))
-    weights = [spec.weight for spec in entities]
-    previous: dict[str, Event] = {}
-    events: list[Event] = []
-    for offset in offsets:
-        spec = rng.choices(entities, weights)[0]
-        when = (
-            start.astimezone(UTC)
-            + timedelta(milliseconds=offset)
-            + timedelta(microseconds=rng.randrange(1000))
-        )
-        before = previous.get(spec.entity_id)
+
+    def __init__(self, seed: int, entities: Sequence[EntitySpec] = DEFAULT_ENTITIES) -> None:
+        """Start a stream; the same seed and calls give the same events."""
+        if not entities:
+            msg = "need at least one entity"
+            raise ValueError(msg)
+        self._rng = random.Random(seed)  # noqa: S311
+        self._entities = tuple(entities)
+        self._weights = [spec.weight for spec in entities]
+        self._previous: dict[str, Event] = {}
+
+    def events_between(self, count: int, start: datetime, end: datetime) -> list[Event]:
+        """`count` events in [start, end), oldest first, each on its own millisecond.
+
+        Distinct milliseconds keep every point of either schema in its own (series, time)
+        slot: InfluxDB would silently keep only one of two colliding points.
+        """
+        if start.utcoffset() is None or end.utcoffset() is None:
+            msg = "start and end must be timezone-aware"
+            raise ValueError(msg)
+        span_ms = (end - start) // timedelta(milliseconds=1)
+        if count < 0 or count > span_ms:
+            msg = f"cannot place {count} events on distinct milliseconds in {span_ms} ms"
+            raise ValueError(msg)
+        rng = self._rng
+        offsets = sorted(rng.sample(range(span_ms), count))
+        events: list[Event] = []
+        for offset in offsets:
+            spec = rng.choices(self._entities, self._weights)[0]
+            when = (
+                start.astimezone(UTC)
+                + timedelta(milliseconds=offset)
+                + timedelta(microseconds=rng.randrange(1000))
+            )
+            events.append(self._next(spec, when))
+        return events
+
+    def _next(self, spec: EntitySpec, when: datetime) -> Event:
+        rng = self._rng
+        before = self._previous.get(spec.entity_id)
         old_state = before.state if before else None
         state = spec.next_state(rng, old_state)
         event = Event(
@@ -571,9 +581,24 @@ def generate_events(
             context_user_id=("6f1c2d9e0a8b4c7d9e1f2a3b4c5d6e7f" if rng.random() < 0.1 else None),
             old_context_id=before.context_id if before else None,
         )
-        previous[spec.entity_id] = event
-        events.append(event)
-    return events
+        self._previous[spec.entity_id] = event
+        return event
+
+
+def generate_events(
+    count: int,
+    start: datetime,
+    end: datetime,
+    seed: int,
+    entities: Sequence[EntitySpec] = DEFAULT_ENTITIES,
+) -> list[Event]:
+    """`count` deterministic events in [start, end), oldest first.
+
+    Every event falls on its own millisecond (and keeps a sub-millisecond part for schema A),
+    so no two points of either schema share a series and a timestamp. An entity's first
+    event has no old state, as after an HA restart.
+    """
+    return EventGenerator(seed, entities).events_between(count, start, end)
 
 
 # --- other measurements ----------------------------------------------------------------------
