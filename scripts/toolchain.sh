@@ -31,8 +31,7 @@ target_field() { # target index
 }
 
 recipe_hash() { # target -> hash of everything that shapes the root filesystem
-  { echo "${TARGETS[$1]}"; echo "$INFLUX_SUITE"; sed -n '/^# ROOT-RECIPE-BEGIN/,/^# ROOT-RECIPE-END/p' "$REPO/scripts/toolchain.sh"; } |
-    sha256sum | cut -c1-12
+  echo "${TARGETS[$1]} $INFLUX_SUITE $ROOT_PACKAGES $ROOT_RECIPE" | sha256sum | cut -c1-12
 }
 
 venv_hash() { # target -> hash of what shapes the virtual environment
@@ -41,8 +40,9 @@ venv_hash() { # target -> hash of what shapes the virtual environment
 
 root_dir() { echo "$CACHE/root-$1-$(recipe_hash "$1")"; }
 
-# ROOT-RECIPE-BEGIN
-ROOT_PACKAGES="ca-certificates,gcc,libc6-dev,influxdb,procps"
+# Bump ROOT_RECIPE when build_root changes what ends up in a root.
+ROOT_RECIPE=1
+ROOT_PACKAGES="ca-certificates,gcc,g++,libc6-dev,influxdb,procps"
 build_root() { # target root
   local target=$1 root=$2 suite py tmp
   suite=$(target_field "$target" 0)
@@ -50,14 +50,14 @@ build_root() { # target root
   tmp="$root.partial"
   rm -rf --one-file-system "$tmp"
   log "$target: building a Debian $suite root with $py (about a minute)"
-  mmdebstrap --variant=minbase --quiet \
+  # Its own mounts (proc, dev inside the new root) die with the namespace if it is interrupted.
+  unshare --mount --propagation private mmdebstrap --variant=minbase --quiet \
     --aptopt='Acquire::Check-Valid-Until "false"' --aptopt='Acquire::Check-Date "false"' \
     --include="$py,$py-venv,$py-dev,$ROOT_PACKAGES" \
     "$suite" "$tmp" \
     "deb $DEBIAN_MIRROR $suite main" "deb $DEBIAN_MIRROR $INFLUX_SUITE main"
   mv "$tmp" "$root"
 }
-# ROOT-RECIPE-END
 
 ensure_prerequisites() {
   local missing=()
@@ -146,8 +146,9 @@ ensure_target() { # target
       for old in "$CACHE"/root-"$target"-*; do
         [ "$old" = "$root" ] && continue
         [ -d "$old" ] || continue
+        # Best effort: a run still inside an old root keeps it alive until the next set-up.
         if [ -z "$(findmnt -R -n -o TARGET --list | grep -F "$old" || true)" ]; then
-          rm -rf --one-file-system "$old"
+          rm -rf --one-file-system "$old" 2>/dev/null || log "$target: left $old (still in use)"
         fi
       done
     fi
@@ -163,16 +164,17 @@ ensure_targets() { # target...
   mkdir -p "$CACHE/logs"
   ensure_prerequisites
   for t in "${names[@]}"; do
-    ensure_target "$t" >"$CACHE/logs/setup-$t.log" 2>&1 &
+    ensure_target "$t" >"$CACHE/logs/setup-$t-$$.log" 2>&1 &
     pids+=("$!")
   done
   for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}"; then
       echo "set-up of target ${names[$i]} failed; the end of its log:" >&2
-      tail -n 40 "$CACHE/logs/setup-${names[$i]}.log" >&2
+      tail -n 40 "$CACHE/logs/setup-${names[$i]}-$$.log" >&2
       return 1
     fi
-    cat "$CACHE/logs/setup-${names[$i]}.log" >&2
+    cat "$CACHE/logs/setup-${names[$i]}-$$.log" >&2
+    rm -f "$CACHE/logs/setup-${names[$i]}-$$.log"
   done
 }
 
@@ -187,4 +189,33 @@ run_lint() { # target [paths...]
     mypy custom_components/ha_ingestor || rc=1
     exit $rc
   ' lint "$REPO" "$@"
+}
+
+# scripts/develop runs a real Home Assistant, which needs more than the tests do: the
+# `home-assistant-frontend` package (without it Home Assistant starts in recovery mode,
+# which loads no custom integration) and the requirements of the integrations it always
+# loads. scripts/develop.py lists what is missing; Home Assistant's own pins choose the
+# versions (pymicro-vad and pyspeex-noise are C++ builds: the root has g++). Done once per
+# virtual environment and version of scripts/develop.py (the marker dies with the venv).
+ensure_develop_packages() {
+  local root want have
+  root=$(root_dir current)
+  want=$({ cat "$root/opt/venv/.requirements-hash"; sha256sum <"$REPO/scripts/develop.py"; } | sha256sum | cut -c1-12)
+  have=$(cat "$root/opt/venv/.develop-hash" 2>/dev/null || true)
+  [ "$want" = "$have" ] && return 0
+  (
+    flock 9
+    log "current: installing Home Assistant's frontend and the demo's other requirements (once)"
+    in_root current bash -euo pipefail -c '
+      repo=$1; hash=$2
+      missing=$(python "$repo/scripts/develop.py" requirements)
+      if [ -n "$missing" ]; then
+        mapfile -t reqs <<<"$missing"
+        printf "  %s\n" "${reqs[@]}" >&2
+        pip install --quiet --constraint /opt/constraints.txt "${reqs[@]}"
+        python -m compileall -q /opt/venv/lib >/dev/null || true
+      fi
+      echo "$hash" > /opt/venv/.develop-hash
+    ' ensure_develop_packages "$REPO" "$want"
+  ) 9>"$CACHE/lock-current"
 }
