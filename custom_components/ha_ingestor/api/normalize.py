@@ -1,0 +1,584 @@
+"""Pure normalisers: one per raw ingestor payload, each surviving the quirks of contracts §8.
+
+Every function takes already-decoded JSON typed `object`, because a service may answer any
+shape (`{"error": ...}` entries, 503 bodies, lists where dicts were promised). None of them
+raises: whatever cannot be read becomes `None` (or `ServiceStatus.UNKNOWN`), never a made-up 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from .models import ServiceStatus
+
+# The seven status vocabularies of contracts §8.6 in one table. Words not listed are UNKNOWN.
+_STATUS_WORDS: dict[str, ServiceStatus] = {
+    **dict.fromkeys(
+        (
+            "healthy",
+            "pass",
+            "ok",
+            "up",
+            "running",
+            "active",
+            "connected",
+            "operational",
+            "ready",
+        ),
+        ServiceStatus.HEALTHY,
+    ),
+    **dict.fromkeys(("degraded", "warning", "warn", "starting"), ServiceStatus.DEGRADED),
+    **dict.fromkeys(
+        (
+            "unhealthy",
+            "critical",
+            "fail",
+            "failed",
+            "error",
+            "stopped",
+            "down",
+            "disconnected",
+            "inactive",
+            "timeout",
+        ),
+        ServiceStatus.UNHEALTHY,
+    ),
+}
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# str(timedelta): "1:25:24.575842", "1 day, 1:25:24.57", "3 days, 0:00:01".
+_TIMEDELTA = re.compile(r"(?:(\d+) days?, )?(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)", re.ASCII)
+_HTTP_CODE = re.compile(r"HTTP (\d{3})", re.ASCII)
+_PERCENT_MAX = 100.0
+_SERVER_ERROR = 500
+_PORT_MAX = 65535
+
+
+class StatsShape(StrEnum):
+    """Which of the three `/api/v1/stats` shapes was seen (contracts §8.2)."""
+
+    ALL_SERVICES = "all_services"
+    SINGLE_SERVICE = "single_service"
+    INFLUXDB = "influxdb"
+    UNKNOWN = "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalars
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_status(value: object) -> ServiceStatus:
+    """Map any status word (or a `healthy`-style bool) to the one vocabulary."""
+    if isinstance(value, bool):
+        return ServiceStatus.HEALTHY if value else ServiceStatus.UNHEALTHY
+    if isinstance(value, str):
+        return _STATUS_WORDS.get(value.strip().lower(), ServiceStatus.UNKNOWN)
+    return ServiceStatus.UNKNOWN
+
+
+def parse_number(value: object) -> float | None:
+    """A finite int or float (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_count(value: object) -> int | None:
+    """A non-negative whole number; an integral float (JSON `2297.0`) counts too."""
+    number = parse_number(value)
+    if number is None or number < 0 or not number.is_integer():
+        return None
+    return int(number)
+
+
+def parse_percent(value: object) -> float | None:
+    """A percentage already on the 0-100 scale; anything outside is not a percentage."""
+    number = parse_number(value)
+    if number is None or not 0 <= number <= _PERCENT_MAX:
+        return None
+    return number
+
+
+def parse_fraction_percent(value: object) -> float | None:
+    """A 0-1 fraction (aux `/health` `success_rate`, validator `error_rate`) as a percentage."""
+    number = parse_number(value)
+    if number is None or not 0 <= number <= 1:
+        return None
+    return number * _PERCENT_MAX
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """A wall-clock time in UTC.
+
+    Accepts ISO strings with an offset, with `Z`, or naive (assumed UTC, contracts §8.24).
+    Floats are event-loop seconds (R1 enrichment), not wall times, so they give None.
+    """
+    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_uptime(value: object) -> float | None:
+    """Seconds of uptime from float/int seconds or a `str(timedelta)` (contracts §8.19)."""
+    number = parse_number(value)
+    if number is not None:
+        return number if number >= 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    match = _TIMEDELTA.fullmatch(text)
+    if match is None:
+        try:
+            return _non_negative(float(text))
+        except ValueError:
+            return None
+    days, hours, minutes, seconds = match.groups()
+    try:
+        delta = timedelta(
+            days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds)
+        )
+    except (OverflowError, ValueError):
+        # ValueError: Python refuses int() of more than 4300 digits.
+        return None
+    return delta.total_seconds()
+
+
+def parse_text(value: object) -> str | None:
+    """A non-empty string, stripped."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _dict(value: object) -> dict[str, object]:
+    """The payload as a dict, or an empty one when it is anything else."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    return {}
+
+
+def _error_rate(errors: object, successes: object) -> float | None:
+    """`errors / (errors + successes)` in percent; None without traffic."""
+    bad = parse_count(errors)
+    good = parse_count(successes)
+    if bad is None or good is None or bad + good == 0:
+        return None
+    return bad / (bad + good) * _PERCENT_MAX
+
+
+def _error_message(payload: dict[str, object]) -> str | None:
+    """The text of an `{"error": ...}` entry (the text may be any JSON)."""
+    if "error" not in payload:
+        return None
+    error = payload["error"]
+    if error is None or error is False or error == "":
+        return None
+    return error if isinstance(error, str) else repr(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin API
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AdminServiceEntry:
+    """One service as the Admin API `/api/v1/stats` described it."""
+
+    name: str
+    status: ServiceStatus
+    # None when the entry does not tell (the websocket transform's figures say nothing of it).
+    reachable: bool | None
+    message: str | None = None
+    uptime_seconds: float | None = None
+    events_per_minute: float | None = None
+    total_events_received: int | None = None
+    # The Admin API's own figure: failed/attempted *connections*, not failed events.
+    connection_error_rate: float | None = None
+    success_rate: float | None = None
+    processing_time_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminStats:
+    """`/api/v1/stats`, whichever of its shapes answered."""
+
+    shape: StatsShape
+    source: str | None = None
+    timestamp: datetime | None = None
+    services: tuple[AdminServiceEntry, ...] = ()
+    # InfluxDB-path aggregates only; `total_events` is inflated by fields per point (§8.7).
+    total_events: int | None = None
+    error_rate: float | None = None
+
+
+def _admin_entry(name: str, value: object) -> AdminServiceEntry:
+    """One per-service metric dict, an `{"error": ...}` entry, or an InfluxDB-path row."""
+    if not isinstance(value, dict):
+        return AdminServiceEntry(name=name, status=ServiceStatus.UNKNOWN, reachable=None)
+    entry = _dict(value)
+    error = _error_message(entry)
+    if error is not None:
+        # "HTTP 503" means the service answered; other texts are connection failures.
+        code = _HTTP_CODE.fullmatch(error)
+        if code is not None:
+            status = (
+                ServiceStatus.UNHEALTHY
+                if int(code.group(1)) >= _SERVER_ERROR
+                else ServiceStatus.UNKNOWN
+            )
+            return AdminServiceEntry(name=name, status=status, reachable=True, message=error)
+        return AdminServiceEntry(
+            name=name, status=ServiceStatus.UNHEALTHY, reachable=False, message=error
+        )
+    status = parse_status(entry.get("status"))
+    if status is ServiceStatus.UNKNOWN and isinstance(entry.get("healthy"), bool):
+        status = parse_status(entry["healthy"])
+    has_figures = any(
+        k in entry for k in ("status", "events_per_minute", "uptime_seconds", "success_rate")
+    )
+    processing = entry.get("processing_time_ms", entry.get("avg_processing_time"))
+    return AdminServiceEntry(
+        name=name,
+        status=status,
+        reachable=True if has_figures else None,
+        message=parse_text(entry.get("status_detail")),
+        uptime_seconds=parse_uptime(entry.get("uptime_seconds")),
+        events_per_minute=_non_negative(entry.get("events_per_minute")),
+        total_events_received=parse_count(entry.get("total_events_received")),
+        connection_error_rate=parse_percent(entry.get("error_rate")),
+        success_rate=parse_percent(entry.get("success_rate")),
+        processing_time_ms=_non_negative(processing),
+    )
+
+
+def _non_negative(value: object) -> float | None:
+    number = parse_number(value)
+    return number if number is not None and number >= 0 else None
+
+
+_SINGLE_SERVICE_KEYS = frozenset(
+    {
+        "events_per_minute",
+        "error_rate",
+        "response_time_ms",
+        "connection_attempts",
+        "total_events_received",
+        "status",
+        "uptime_seconds",
+        "healthy",
+        "error",
+    }
+)
+
+
+def normalize_admin_stats(payload: object, service: str | None = None) -> AdminStats:
+    """`GET /api/v1/stats`: detect the shape by its keys, never by `source` (§8.1, §8.2).
+
+    `service` names the entry of the single-service shape (`?service=<name>`).
+    """
+    body = _dict(payload)
+    source = parse_text(body.get("source"))
+    timestamp = parse_timestamp(body.get("timestamp"))
+    metrics = _dict(body.get("metrics"))
+    if not metrics:
+        return AdminStats(shape=StatsShape.UNKNOWN, source=source, timestamp=timestamp)
+    if "services" in metrics or "total_events" in metrics:
+        total_writes = parse_count(metrics.get("total_writes"))
+        error_rate = parse_percent(metrics.get("error_rate_percent")) if total_writes else None
+        services = (
+            tuple(
+                _admin_entry(str(name), entry) for name, entry in _dict(metrics["services"]).items()
+            )
+            if isinstance(metrics.get("services"), dict)
+            else ()
+        )
+        return AdminStats(
+            shape=StatsShape.INFLUXDB,
+            source=source,
+            timestamp=timestamp,
+            services=services,
+            total_events=parse_count(metrics.get("total_events")),
+            error_rate=error_rate,
+        )
+    if metrics.keys() & _SINGLE_SERVICE_KEYS and not any(
+        isinstance(v, dict) for v in metrics.values()
+    ):
+        return AdminStats(
+            shape=StatsShape.SINGLE_SERVICE,
+            source=source,
+            timestamp=timestamp,
+            services=(_admin_entry(service or "unknown", metrics),),
+        )
+    return AdminStats(
+        shape=StatsShape.ALL_SERVICES,
+        source=source,
+        timestamp=timestamp,
+        services=tuple(_admin_entry(name, entry) for name, entry in metrics.items()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ListedService:
+    """One entry of `GET /api/v1/services` or `/api/v1/health/services`."""
+
+    name: str
+    status: ServiceStatus
+    message: str | None = None
+    port: int | None = None
+    response_time_ms: float | None = None
+
+
+def normalize_services_list(payload: object) -> tuple[ListedService, ...]:
+    """`GET /api/v1/services`: `{"services": [{"service", "status", "port", ...}]}`."""
+    items = _dict(payload).get("services")
+    if not isinstance(items, list):
+        return ()
+    listed: dict[str, ListedService] = {}
+    for item in items:
+        entry = _dict(item)
+        name = parse_text(entry.get("service"))
+        if name is None:
+            continue
+        status = parse_status(entry.get("status"))
+        if status is ServiceStatus.UNKNOWN and isinstance(entry.get("running"), bool):
+            status = parse_status(entry["running"])
+        port = parse_count(entry.get("port"))
+        listed[name] = ListedService(
+            name=name,
+            status=status,
+            message=_error_message(entry),
+            port=port if port is not None and 0 < port <= _PORT_MAX else None,
+        )
+    return tuple(listed.values())
+
+
+def normalize_health_services(payload: object) -> tuple[ListedService, ...]:
+    """`GET /api/v1/health/services`: name -> `{status (verbatim, "pass"), error_message}`."""
+    listed: list[ListedService] = []
+    for key, value in _dict(payload).items():
+        entry = _dict(value)
+        if not entry:
+            continue
+        name = parse_text(entry.get("name")) or key
+        listed.append(
+            ListedService(
+                name=name,
+                status=parse_status(entry.get("status")),
+                message=parse_text(entry.get("error_message")),
+                response_time_ms=_non_negative(entry.get("response_time_ms")),
+            )
+        )
+    return tuple(listed)
+
+
+def normalize_admin_health(payload: object) -> tuple[ListedService, ...]:
+    """`GET /api/v1/health` dependencies, named by display name ("WebSocket Ingestion").
+
+    Real at R1, hard-coded "healthy" at R2 (§8.13): prefer `/api/v1/health/services`.
+    """
+    deps = _dict(payload).get("dependencies")
+    if not isinstance(deps, list):
+        return ()
+    listed: list[ListedService] = []
+    for item in deps:
+        entry = _dict(item)
+        name = parse_text(entry.get("name"))
+        if name is None:
+            continue
+        listed.append(
+            ListedService(
+                name=name,
+                status=parse_status(entry.get("status")),
+                message=parse_text(entry.get("message")),
+                response_time_ms=_non_negative(entry.get("response_time_ms")),
+            )
+        )
+    return tuple(listed)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiInfo:
+    """`GET /api/info`: version and whether a bearer key is needed (contracts §7.5, §8.23)."""
+
+    version: str | None = None
+    authentication: bool | None = None
+    title: str | None = None
+
+
+def normalize_api_info(payload: object) -> ApiInfo:
+    """`GET /api/info` -> `data.version`, `data.authentication`, `data.title`."""
+    data = _dict(_dict(payload).get("data"))
+    authentication = data.get("authentication")
+    return ApiInfo(
+        version=parse_text(data.get("version")),
+        authentication=authentication if isinstance(authentication, bool) else None,
+        title=parse_text(data.get("title")),
+    )
+
+
+def is_admin_api_info(payload: object) -> bool:
+    """Whether `/api/info` looks like the Admin API's (a `data` dict with title or version)."""
+    info = normalize_api_info(payload)
+    return info.title is not None or info.version is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Services
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHealth:
+    """Any service's `/health` body, read whatever its HTTP status (contracts §8.17)."""
+
+    status: ServiceStatus
+    message: str | None = None
+    uptime_seconds: float | None = None
+    version: str | None = None
+    timestamp: datetime | None = None
+
+
+def normalize_service_health(payload: object) -> ServiceHealth:
+    """Generic `/health`: aux services, data-retention, enrichment, InfluxDB (`"pass"`)."""
+    body = _dict(payload)
+    error = _error_message(body)
+    status = parse_status(body.get("status"))
+    if status is ServiceStatus.UNKNOWN and error is not None:
+        status = ServiceStatus.UNHEALTHY
+    uptime = body.get("uptime_seconds", body.get("uptime"))
+    if status is ServiceStatus.HEALTHY:
+        message = parse_text(body.get("status_detail"))
+    else:
+        message = (
+            parse_text(body.get("reason"))
+            or error
+            or parse_text(body.get("status_detail"))
+            or parse_text(body.get("message"))
+        )
+    return ServiceHealth(
+        status=status,
+        message=message,
+        uptime_seconds=parse_uptime(uptime),
+        version=parse_text(body.get("version")),
+        timestamp=parse_timestamp(body.get("timestamp")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WebsocketHealth:
+    """websocket-ingestion `GET /health` (always HTTP 200, even unhealthy)."""
+
+    health: ServiceHealth
+    # Missing before the first computable rate (R1) and never decays: see `last_event`.
+    events_per_minute: float | None = None
+    last_event: datetime | None = None
+    total_events_received: int | None = None
+    connection_attempts: int | None = None
+    failed_connections: int | None = None
+
+
+def normalize_websocket_health(payload: object) -> WebsocketHealth:
+    """websocket-ingestion `/health`, R1 and R2, including the `{"error": ...}` variant."""
+    body = _dict(payload)
+    subscription = _dict(body.get("subscription"))
+    connection = _dict(body.get("connection"))
+    return WebsocketHealth(
+        health=normalize_service_health(body),
+        events_per_minute=_non_negative(subscription.get("event_rate_per_minute")),
+        last_event=parse_timestamp(subscription.get("last_event_time")),
+        total_events_received=parse_count(subscription.get("total_events_received")),
+        connection_attempts=parse_count(connection.get("connection_attempts")),
+        failed_connections=parse_count(connection.get("failed_connections")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingFigures:
+    """Error, success and latency figures one service reported (percent, ms)."""
+
+    error_rate: float | None = None
+    success_rate: float | None = None
+    processing_time_ms: float | None = None
+    last_event: datetime | None = None
+    uptime_seconds: float | None = None
+
+
+def normalize_event_rate(payload: object) -> ProcessingFigures:
+    """R2 websocket `GET /api/v1/event-rate` `processing_stats` (contracts §5.3).
+
+    Without processed or failed events the service reports success 0 and time 0: unknown.
+    """
+    body = _dict(payload)
+    stats = _dict(body.get("processing_stats"))
+    connection = _dict(body.get("connection_stats"))
+    processed = parse_count(stats.get("processed_events"))
+    failed = parse_count(stats.get("failed_events"))
+    traffic = (processed or 0) + (failed or 0) > 0
+    return ProcessingFigures(
+        error_rate=_error_rate(failed, processed),
+        success_rate=parse_percent(stats.get("success_rate")) if traffic else None,
+        processing_time_ms=(
+            _non_negative(stats.get("average_processing_time_ms")) if processed else None
+        ),
+        last_event=parse_timestamp(connection.get("last_event_time"))
+        or parse_timestamp(stats.get("last_processing_time")),
+        uptime_seconds=parse_uptime(body.get("uptime_seconds")),
+    )
+
+
+def normalize_enrichment_stats(payload: object) -> ProcessingFigures:
+    """R1 enrichment-pipeline `GET /api/v1/stats` (contracts §5.4).
+
+    Error rate = InfluxDB write errors / (points written + write errors); success rate from
+    `normalization.success_rate`, which is 0 (not 100) when nothing was normalised yet.
+    `uptime` here is event-loop seconds since start of the loop, so it is not used.
+    """
+    body = _dict(payload)
+    influxdb = _dict(body.get("influxdb"))
+    normalization = _dict(body.get("normalization"))
+    normalized = parse_count(normalization.get("normalized_events"))
+    norm_errors = parse_count(normalization.get("normalization_errors"))
+    traffic = (normalized or 0) + (norm_errors or 0) > 0
+    return ProcessingFigures(
+        error_rate=_error_rate(influxdb.get("write_errors"), influxdb.get("points_written")),
+        success_rate=parse_percent(normalization.get("success_rate")) if traffic else None,
+        last_event=parse_timestamp(normalization.get("last_normalized_time"))
+        or parse_timestamp(influxdb.get("last_write_time")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DataApiHealth:
+    """R2 data-api `GET /health`: the only R2 report of the ingestor's own InfluxDB link."""
+
+    health: ServiceHealth
+    influxdb_connected: bool | None = None
+    influxdb_success_rate: float | None = None
+
+
+def normalize_data_api_health(payload: object) -> DataApiHealth:
+    """data-api `/health` with `dependencies.influxdb.status` ("connected"/...)."""
+    body = _dict(payload)
+    influxdb = _dict(_dict(body.get("dependencies")).get("influxdb"))
+    link = parse_status(influxdb.get("status"))
+    return DataApiHealth(
+        health=normalize_service_health(body),
+        influxdb_connected=None if link is ServiceStatus.UNKNOWN else link is ServiceStatus.HEALTHY,
+        influxdb_success_rate=parse_percent(influxdb.get("success_rate")),
+    )
