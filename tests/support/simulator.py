@@ -6,6 +6,15 @@ them come from `Figures`, which a test sets, so it can compute what the integrat
 report. The Admin API is not canned: like the real one it fetches the other simulated
 services over HTTP, so a fault on a service shows up in its statistics the real way.
 
+In a test (every test that talks to it requests `socket_enabled`):
+
+    async with IngestorSimulator(Revision.R2, api_key="k", upstream_timeout=0.5) as sim:
+        sim.set_figures(events_per_minute=12.5, failed_events=3)
+        await sim.set_fault(WEBSOCKET_INGESTION, Fault.SLOW, delay=2.0)
+        ...  # call sim.admin_api_url / sim.service_urls[...]
+        await sim.clear_faults()
+        sim.requests_to(WEBSOCKET_INGESTION)  # RequestRecords, monotonic times
+
 Run it for the demo: `python -m tests.support.simulator --help`.
 """
 
