@@ -1,0 +1,588 @@
+"""Flux backend: InfluxDB 2.x (what the ingestor deploys), one multi-`yield` query per refresh.
+
+Every figure is aggregated by the server; the few rows that come back are turned into the
+snapshot by `aggregate`, the arithmetic the InfluxQL backend shares. Events are counted as
+points, one field each: schema A's `state` or schema B's `state_value` (never both on one
+point), so neither the field count per point nor the schema inflates a figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import re
+import ssl
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import aiohttp
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.domain.dialect import Dialect
+from influxdb_client.domain.query import Query
+from influxdb_client.rest import ApiException
+from influxdb_client.service.query_service import QueryService
+from yarl import URL
+
+from .aggregate import (
+    EntityCount,
+    as_utc,
+    build_event_statistics,
+    build_processing_metrics,
+    period_bounds,
+)
+from .backend import EVENT_FIELDS, MEASUREMENT, SERVICE_METRICS_MEASUREMENT, InfluxResult
+from .errors import (
+    IngestorAuthenticationError,
+    IngestorConnectionError,
+    IngestorError,
+    IngestorNotFoundError,
+    IngestorResponseError,
+    IngestorSSLError,
+    IngestorTimeoutError,
+    Origin,
+)
+from .models import Period, TrendPoint, TrendWindow
+from .names import flux_duration, flux_string, validate_name
+
+DEFAULT_TIMEOUT: Final = 30.0
+# How far back the newest event is looked for when the period holds none.
+FRESHNESS_LOOKBACK: Final = timedelta(days=7)
+
+# Result names of the refresh query (the `result` column of the annotated CSV).
+RESULT_EVENTS: Final = "events_in_period"
+RESULT_ENTITIES: Final = "entity_counts"
+RESULT_TREND: Final = "trend"
+RESULT_LAST_EVENT: Final = "last_event"
+RESULT_METRIC_SUMS: Final = "metric_sums"
+RESULT_METRIC_LATEST: Final = "metric_latest"
+
+# The Admin API's Q2: attempts and errors are both sums over the period.
+ATTEMPT_FIELDS: Final = ("write_attempts", "events_processed")
+ERROR_FIELDS: Final = ("write_errors", "error")
+LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
+UNKNOWN_SERVICE: Final = "unknown"
+
+# influxdb-client ships py.typed but leaves these untyped.
+_DIALECT: Final = Dialect(  # type: ignore[no-untyped-call]
+    header=True,
+    delimiter=",",
+    comment_prefix="#",
+    annotations=["datatype", "group", "default"],
+    date_time_format="RFC3339",
+)
+_TRANSIENT_STATUSES: Final = frozenset({429, 502, 503, 504})
+_MAX_SERVER_MESSAGE: Final = 300
+_RFC3339: Final = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})"
+)
+
+type CsvValue = str | int | float | bool | datetime | None
+type Record = dict[str, CsvValue]
+
+
+# --------------------------------------------------------------------------------------
+# Query text
+# --------------------------------------------------------------------------------------
+
+
+def flux_time(value: datetime) -> str:
+    """A Flux time literal (RFC3339, UTC, microseconds) for an aware or UTC-naive datetime."""
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _field_predicate(fields: tuple[str, ...]) -> str:
+    return " or ".join(f"r._field == {flux_string(name, 'field')}" for name in fields)
+
+
+def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: datetime) -> str:
+    """The one Flux program of a refresh: six named results, all aggregated server-side.
+
+    Absolute bounds from the caller's `now` (not `-1h`): every figure of the refresh, and the
+    InfluxQL backend's, covers exactly the same `[now - period, now)`.
+    """
+    # Typed `object`: a plain string from a caller that skipped the enums must fail here.
+    given: tuple[object, object] = (period, window)
+    if not isinstance(given[0], Period) or not isinstance(given[1], TrendWindow):
+        msg = "period and window must be Period and TrendWindow members"
+        raise TypeError(msg)
+    start, stop = period_bounds(period, now)
+    lookback = stop - max(FRESHNESS_LOOKBACK, period.duration)
+    source = f"from(bucket: {flux_string(bucket, 'bucket')})"
+    events_filter = (
+        f"filter(fn: (r) => r._measurement == {flux_string(MEASUREMENT, 'measurement')} "
+        f"and ({_field_predicate(EVENT_FIELDS)}))"
+    )
+    metrics_filter = (
+        "filter(fn: (r) => r._measurement == "
+        f"{flux_string(SERVICE_METRICS_MEASUREMENT, 'measurement')})"
+    )
+    in_period = f"range(start: {flux_time(start)}, stop: {flux_time(stop)})"
+    return "\n".join(
+        (
+            f"events = {source}",
+            f"  |> {in_period}",
+            f"  |> {events_filter}",
+            f'events |> group() |> count() |> yield(name: "{RESULT_EVENTS}")',
+            (
+                'events |> group(columns: ["entity_id", "domain"]) |> count()'
+                f' |> yield(name: "{RESULT_ENTITIES}")'
+            ),
+            (
+                "events |> group()"
+                f" |> aggregateWindow(every: {flux_duration(window)}, fn: count, createEmpty: true)"
+                f' |> yield(name: "{RESULT_TREND}")'
+            ),
+            # last() per series is pushed down to storage; only one row per series sorts.
+            f"{source}",
+            f"  |> range(start: {flux_time(lookback)}, stop: {flux_time(stop)})",
+            f"  |> {events_filter}",
+            "  |> last()",
+            "  |> group()",
+            '  |> sort(columns: ["_time"], desc: true)',
+            "  |> limit(n: 1)",
+            '  |> keep(columns: ["_time"])',
+            f'  |> yield(name: "{RESULT_LAST_EVENT}")',
+            f"service_metrics = {source}",
+            f"  |> {in_period}",
+            f"  |> {metrics_filter}",
+            "service_metrics",
+            f"  |> filter(fn: (r) => {_field_predicate(ATTEMPT_FIELDS + ERROR_FIELDS)})",
+            "  |> sum()",
+            f'  |> yield(name: "{RESULT_METRIC_SUMS}")',
+            "service_metrics",
+            f"  |> filter(fn: (r) => {_field_predicate(LATEST_FIELDS)})",
+            "  |> last()",
+            f'  |> yield(name: "{RESULT_METRIC_LATEST}")',
+        )
+    )
+
+
+def build_validate_query(bucket: str) -> str:
+    """One bounded, cheap read of the configured bucket: proves URL, token, org and bucket."""
+    return (
+        f"from(bucket: {flux_string(bucket, 'bucket')})\n"
+        "  |> range(start: -1m)\n"
+        "  |> limit(n: 1)\n"
+        '  |> keep(columns: ["_time"])\n'
+        '  |> yield(name: "validate")'
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Annotated CSV
+# --------------------------------------------------------------------------------------
+
+
+def _bad(message: str) -> IngestorResponseError:
+    return IngestorResponseError(
+        f"InfluxDB answered unreadable CSV: {message}", origin=Origin.INFLUXDB
+    )
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """RFC3339 with up to nanoseconds (cut to microseconds), as an aware UTC datetime."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        msg = f"invalid time {text[:40]!r}"
+        raise ValueError(msg)
+    base, fraction, zone = match.groups()
+    micro = int((fraction or "").ljust(6, "0")[:6])
+    parsed = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
+    return parsed.replace(microsecond=micro).astimezone(UTC)
+
+
+def _convert(datatype: str, raw: str) -> CsvValue:
+    match datatype:
+        case "string":
+            return raw
+        case "long" | "unsignedLong":
+            return int(raw)
+        case "double":
+            return float(raw)
+        case "boolean":
+            if raw not in {"true", "false"}:
+                msg = f"invalid boolean {raw[:20]!r}"
+                raise ValueError(msg)
+            return raw == "true"
+        case "dateTime:RFC3339" | "dateTime:RFC3339Nano":
+            return parse_rfc3339(raw)
+        case _:
+            msg = f"unsupported datatype {datatype[:40]!r}"
+            raise ValueError(msg)
+
+
+class _CsvReader:
+    """Reads InfluxDB's annotated CSV into records grouped by result name."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, list[Record]] = {}
+        self.datatypes: list[str] | None = None
+        self.defaults: list[str] | None = None
+        self.header: list[str] | None = None
+
+    def _end_block(self) -> None:
+        self.datatypes = self.defaults = self.header = None
+
+    def _annotation(self, row: list[str]) -> None:
+        if self.header is not None:
+            self._end_block()
+        match row[0]:
+            case "#datatype":
+                self.datatypes = row[1:]
+            case "#default":
+                self.defaults = row[1:]
+            case "#group":
+                pass
+            case _:
+                msg = f"unknown annotation {row[0][:40]!r}"
+                raise _bad(msg)
+
+    def _header(self, row: list[str]) -> None:
+        header = row[1:]
+        if "error" in header and "result" not in header:
+            self.header = header
+            return
+        if self.datatypes is None or len(self.datatypes) != len(header):
+            msg = "header without matching #datatype annotation"
+            raise _bad(msg)
+        if header[:2] != ["result", "table"]:
+            msg = "header does not start with result,table"
+            raise _bad(msg)
+        if self.defaults is not None and len(self.defaults) != len(header):
+            msg = "#default annotation of the wrong width"
+            raise _bad(msg)
+        self.header = header
+
+    def _record(self, row: list[str]) -> None:
+        header = self.header or []
+        if "error" in header and "result" not in header:
+            message = dict(zip(header, row[1:], strict=False)).get("error", "")
+            msg = f"InfluxDB query failed: {message[:_MAX_SERVER_MESSAGE]}"
+            raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+        if len(row) != len(header) + 1:
+            msg = f"row has {len(row) - 1} cells, header has {len(header)}"
+            raise _bad(msg)
+        datatypes = self.datatypes or []
+        defaults = self.defaults or [""] * len(header)
+        record: Record = {}
+        for name, datatype, default, cell in zip(header, datatypes, defaults, row[1:], strict=True):
+            raw = cell if cell != "" else default
+            try:
+                record[name] = None if raw == "" else _convert(datatype, raw)
+            except ValueError as err:
+                msg = f"column {name[:40]!r}: {err}"
+                raise _bad(msg) from err
+        result = record.get("result")
+        self.results.setdefault(str(result) if result else "_result", []).append(record)
+
+    def feed(self, text: str) -> dict[str, list[Record]]:
+        try:
+            for row in csv.reader(io.StringIO(text, newline=""), strict=True):
+                if not row or row == [""]:
+                    self._end_block()
+                elif row[0].startswith("#"):
+                    self._annotation(row)
+                elif self.header is None:
+                    self._header(row)
+                else:
+                    self._record(row)
+        except csv.Error as err:
+            raise _bad(str(err)) from err
+        return self.results
+
+
+def parse_annotated_csv(text: str) -> dict[str, list[Record]]:
+    """Records of every result of a Flux answer, keyed by result name.
+
+    Raises:
+        IngestorResponseError: malformed CSV, an unknown datatype, or a Flux error table.
+
+    """
+    return _CsvReader().feed(text)
+
+
+# --------------------------------------------------------------------------------------
+# Results -> model
+# --------------------------------------------------------------------------------------
+
+
+def _number(record: Record, column: str = "_value") -> float:
+    value = record.get(column)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"expected a number in {column}, got {type(value).__name__}"
+        raise _bad(msg)
+    return value
+
+
+def _count(record: Record) -> int:
+    value = _number(record)
+    if not isinstance(value, int):
+        msg = "expected an integer count"
+        raise _bad(msg)
+    return value
+
+
+def _text(record: Record, column: str) -> str | None:
+    value = record.get(column)
+    return value if isinstance(value, str) and value else None
+
+
+def _time(record: Record) -> datetime:
+    value = record.get("_time")
+    if not isinstance(value, datetime):
+        msg = "expected a time in _time"
+        raise _bad(msg)
+    return value
+
+
+def _sum_fields(rows: list[Record], fields: tuple[str, ...]) -> float | None:
+    """Sum of `_value` over rows of `fields`; None when no row has any of them."""
+    values = [_number(row) for row in rows if row.get("_field") in fields]
+    return sum(values) if values else None
+
+
+def _latest_per_service(rows: list[Record], field_name: str) -> dict[str, float | None]:
+    """Each service's newest value of one field (a service may span several series)."""
+    newest: dict[str, tuple[datetime, float]] = {}
+    for row in rows:
+        if row.get("_field") != field_name:
+            continue
+        service = _text(row, "service") or UNKNOWN_SERVICE
+        when = _time(row)
+        if service not in newest or when > newest[service][0]:
+            newest[service] = (when, _number(row))
+    return {service: value for service, (_when, value) in newest.items()}
+
+
+def result_from_records(
+    results: dict[str, list[Record]],
+    period: Period,
+    window: TrendWindow,
+    now: datetime,
+    version: str | None,
+) -> InfluxResult:
+    """Turn the six named results into the normalised model (absent result = no rows)."""
+    total = results.get(RESULT_EVENTS, [])
+    events_in_period = sum(_count(row) for row in total)
+    entity_counts = [
+        EntityCount(
+            entity_id=_text(row, "entity_id") or "",
+            count=_count(row),
+            domain=_text(row, "domain"),
+        )
+        for row in results.get(RESULT_ENTITIES, [])
+    ]
+    trend = [
+        TrendPoint(time=_time(row), count=_count(row)) for row in results.get(RESULT_TREND, [])
+    ]
+    last_rows = results.get(RESULT_LAST_EVENT, [])
+    last_event = max((_time(row) for row in last_rows), default=None)
+    sums = results.get(RESULT_METRIC_SUMS, [])
+    latest = results.get(RESULT_METRIC_LATEST, [])
+    events = build_event_statistics(
+        events_in_period=events_in_period,
+        last_event=last_event,
+        entity_counts=entity_counts,
+        trend=trend,
+        period=period,
+        window=window,
+        now=now,
+    )
+    metrics = build_processing_metrics(
+        errors=_sum_fields(sums, ERROR_FIELDS),
+        attempts=_sum_fields(sums, ATTEMPT_FIELDS),
+        success_rates=_latest_per_service(latest, "success_rate"),
+        processing_times=_latest_per_service(latest, "processing_time_ms"),
+    )
+    return InfluxResult(events=events, metrics=metrics, version=version)
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+def _server_message(body: bytes) -> tuple[str, str]:
+    """(code, message) of an InfluxDB JSON error body; empty strings when it has none."""
+    try:
+        document = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return "", ""
+    if not isinstance(document, dict):
+        return "", ""
+    code = document.get("code")
+    message = document.get("message")
+    return (
+        code if isinstance(code, str) else "",
+        message[:_MAX_SERVER_MESSAGE] if isinstance(message, str) else "",
+    )
+
+
+def error_for_status(status: int, body: bytes) -> IngestorError:
+    """The typed error of a non-2xx answer."""
+    code, message = _server_message(body)
+    detail = f": {message}" if message else ""
+    origin = Origin.INFLUXDB
+    if status in {401, 403}:
+        return IngestorAuthenticationError(
+            f"InfluxDB refused the token (HTTP {status}){detail}", origin=origin
+        )
+    if status == 404:  # noqa: PLR2004
+        lowered = message.lower()
+        if "bucket" in lowered:
+            what = "bucket"
+        elif "organization" in lowered or "org" in lowered:
+            what = "organization"
+        else:
+            what = "bucket or organization"
+        return IngestorNotFoundError(f"InfluxDB {what} not found{detail}", origin=origin)
+    if status in _TRANSIENT_STATUSES:
+        return IngestorConnectionError(
+            f"InfluxDB is not available (HTTP {status}){detail}", origin=origin
+        )
+    label = f" {code}" if code else ""
+    return IngestorResponseError(
+        f"InfluxDB query failed (HTTP {status}{label}){detail}", origin=origin
+    )
+
+
+def map_exception(err: BaseException, where: str) -> IngestorError:
+    """The typed error of a failed exchange. Messages name the host, never the token."""
+    if isinstance(err, IngestorError):
+        return err
+    if isinstance(err, ApiException):
+        return error_for_status(int(err.status or 0), err.body or b"")
+    kind = type(err).__name__
+    # Order matters: aiohttp's timeout and TLS errors are also connection errors.
+    if isinstance(err, TimeoutError):
+        error: IngestorError = IngestorTimeoutError(
+            f"InfluxDB at {where} did not answer in time", origin=Origin.INFLUXDB
+        )
+    elif isinstance(err, (aiohttp.ClientSSLError, ssl.SSLError)):
+        error = IngestorSSLError(
+            f"TLS with InfluxDB at {where} failed ({kind})", origin=Origin.INFLUXDB
+        )
+    elif isinstance(err, aiohttp.ClientConnectorDNSError):
+        error = IngestorConnectionError(
+            f"cannot resolve InfluxDB host {where}", origin=Origin.INFLUXDB
+        )
+    elif isinstance(err, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError)):
+        error = IngestorConnectionError(
+            f"cannot connect to InfluxDB at {where} ({kind})", origin=Origin.INFLUXDB
+        )
+    else:
+        error = IngestorResponseError(
+            f"unexpected answer from InfluxDB at {where} ({kind})", origin=Origin.INFLUXDB
+        )
+    return error
+
+
+# --------------------------------------------------------------------------------------
+# The backend
+# --------------------------------------------------------------------------------------
+
+
+class FluxBackend:
+    """InfluxBackend for InfluxDB 2.x over Flux (`InfluxDBClientAsync`).
+
+    `ssl_context` comes from the caller (Home Assistant's shared contexts): the client never
+    builds one, which would load certificates inside the event loop. The client itself is
+    created on first use, inside the running loop, as the async client requires.
+    """
+
+    def __init__(  # noqa: PLR0913
+        self,
+        url: str,
+        token: str,
+        org: str,
+        bucket: str,
+        *,
+        ssl_context: ssl.SSLContext,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Validate names now; connect lazily."""
+        parsed = URL(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.host:
+            msg = "InfluxDB URL must be http(s)://host[:port]"
+            raise ValueError(msg)
+        self._url = str(parsed.with_user(None).with_password(None)).rstrip("/")
+        self._where = f"{parsed.host}:{parsed.port}"
+        self._token = token
+        self._org = validate_name(org, "organization")
+        self._bucket = validate_name(bucket, "bucket")
+        self._ssl_context = ssl_context
+        self._timeout = timeout
+        self._client: InfluxDBClientAsync | None = None
+
+    def __repr__(self) -> str:
+        """Identify the backend without its token."""
+        return f"FluxBackend(url={self._url!r}, org={self._org!r}, bucket={self._bucket!r})"
+
+    @property
+    def bucket(self) -> str:
+        """The configured bucket."""
+        return self._bucket
+
+    def _ensure_client(self) -> InfluxDBClientAsync:
+        if self._client is None:
+            self._client = InfluxDBClientAsync(
+                url=self._url,
+                token=self._token,
+                org=self._org,
+                timeout=int(self._timeout * 1000),
+                ssl_context=self._ssl_context,
+                enable_gzip=False,
+            )
+        return self._client
+
+    async def _query(self, flux: str) -> tuple[str, str | None]:
+        """POST one Flux program; the CSV text and the server's version header."""
+        client = self._ensure_client()
+        service = QueryService(client.api_client)  # type: ignore[no-untyped-call]
+        try:
+            response: Any = await service.post_query_async(  # type: ignore[no-untyped-call]
+                org=self._org,
+                query=Query(query=flux, dialect=_DIALECT, type="flux"),  # type: ignore[no-untyped-call]
+                async_req=False,
+                _preload_content=False,
+                _return_http_data_only=True,
+            )
+            try:
+                body: bytes = await response.read()
+            finally:
+                response.release()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            raise map_exception(err, self._where) from err
+        status = int(response.status)
+        if not 200 <= status < 300:  # noqa: PLR2004
+            raise error_for_status(status, body)
+        version = response.headers.get("X-Influxdb-Version")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            msg = "not UTF-8"
+            raise _bad(msg) from err
+        return text, version if isinstance(version, str) and version else None
+
+    async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
+        """All statistics of one refresh in exactly one query request."""
+        now = as_utc(now)
+        text, version = await self._query(build_refresh_query(self._bucket, period, window, now))
+        return result_from_records(parse_annotated_csv(text), period, window, now, version)
+
+    async def async_validate(self) -> None:
+        """Prove URL, token, org and bucket with one bounded read (never lists buckets)."""
+        text, _version = await self._query(build_validate_query(self._bucket))
+        parse_annotated_csv(text)
+
+    async def async_close(self) -> None:
+        """Close the client (and its aiohttp session)."""
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()  # type: ignore[no-untyped-call]
