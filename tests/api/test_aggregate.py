@@ -303,3 +303,20 @@ def test_build_processing_metrics_without_rows_is_unknown() -> None:
     assert metrics.error_rate is None
     assert metrics.success_rate is None
     assert metrics.processing_time_ms is None
+
+
+def test_build_event_statistics_unreadable_parts_stay_unknown() -> None:
+    stats = build_event_statistics(
+        events_in_period=12,
+        last_event=None,
+        entity_counts=None,
+        trend=None,
+        period=Period.HOUR_1,
+        window=TrendWindow.MINUTES_5,
+        now=ALIGNED_NOW,
+    )
+    assert stats.events_in_period == 12
+    assert stats.active_entities is None
+    assert stats.events_by_domain == ()
+    assert stats.trend == ()
+    assert stats.trend_direction is None

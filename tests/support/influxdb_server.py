@@ -50,6 +50,8 @@ class InfluxDBServer:
     http_port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # With auth on, the first request must be `CREATE USER ... WITH ALL PRIVILEGES`.
+    auth_enabled: bool = False
 
     @property
     def url(self) -> str:
@@ -71,6 +73,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 [http]
   bind-address = "127.0.0.1:{self.http_port}"
   log-enabled = false
+  auth-enabled = {"true" if self.auth_enabled else "false"}
 [monitor]
   store-enabled = false
 [continuous_queries]

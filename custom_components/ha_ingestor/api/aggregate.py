@@ -167,26 +167,32 @@ def build_event_statistics(  # noqa: PLR0913
     *,
     events_in_period: int | None,
     last_event: datetime | None,
-    entity_counts: Iterable[EntityCount],
-    trend: Iterable[TrendPoint],
+    entity_counts: Iterable[EntityCount] | None,
+    trend: Iterable[TrendPoint] | None,
     period: Period,
     window: TrendWindow,
     now: datetime,
 ) -> EventStatistics:
     """The event figures of one refresh from what the server aggregated.
 
-    `trend` may be sparse (only windows that had events) and in any order.
+    `trend` may be sparse (only windows that had events) and in any order. `None` for
+    `entity_counts` or `trend` means that part could not be read: its figures stay unknown
+    (no active entities, no domains, no trend, no direction) instead of becoming zeros.
     """
-    rows = tuple(entity_counts)
-    points = complete_trend(trend, period, window, now)
+    rows = None if entity_counts is None else tuple(entity_counts)
+    points = () if trend is None else complete_trend(trend, period, window, now)
     return EventStatistics(
         events_in_period=events_in_period,
         events_per_minute=events_per_minute(events_in_period, period),
         last_event=None if last_event is None else as_utc(last_event),
-        active_entities=active_entities(rows),
-        events_by_domain=top_domains(rows),
+        active_entities=None if rows is None else active_entities(rows),
+        events_by_domain=() if rows is None else top_domains(rows),
         trend=points,
-        trend_direction=trend_direction(complete_window_counts(points, period, window, now)),
+        trend_direction=(
+            None
+            if trend is None
+            else trend_direction(complete_window_counts(points, period, window, now))
+        ),
     )
 
 

@@ -1,0 +1,598 @@
+"""InfluxQL backend: InfluxDB 1.x, InfluxDB 2.x (v1-compatible `/query`) and InfluxDB 3 Core.
+
+One refresh is one POST to `/query` carrying several `;`-separated statements; the server
+counts and sums, `aggregate` turns the numbers into the snapshot exactly as the Flux backend
+does. The database and retention policy travel as request parameters, never inside the
+query text; the query text holds only constants, whitelisted durations and our own times.
+"""
+
+# S608: every piece of query text below is a constant through `influxql_identifier`, a
+# whitelisted duration, or a time we formatted; no caller text is ever interpolated.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import aiohttp
+from yarl import URL
+
+from .aggregate import (
+    EPOCH,
+    EntityCount,
+    as_utc,
+    build_event_statistics,
+    build_processing_metrics,
+    period_bounds,
+)
+from .backend import EVENT_FIELDS, MEASUREMENT, SERVICE_METRICS_MEASUREMENT, InfluxResult
+from .errors import (
+    IngestorAuthenticationError,
+    IngestorConnectionError,
+    IngestorNotFoundError,
+    IngestorResponseError,
+    IngestorSSLError,
+    IngestorTimeoutError,
+    InvalidNameError,
+    Origin,
+)
+from .models import TrendPoint
+from .names import influxql_duration, influxql_identifier, validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from .models import Period, TrendWindow
+
+_LOGGER = logging.getLogger(__name__)
+
+FRESHNESS_RANGE: Final = timedelta(days=7)
+DEFAULT_TIMEOUT: Final = 30.0
+VERSION_HEADER: Final = "X-Influxdb-Version"
+# Server text quoted in an error message is cut to this length.
+_MAX_QUOTED: Final = 200
+
+# Statement order matters: influxd stops at the first failing statement, so the optional
+# `service_metrics` statements go last and cannot cost the event figures.
+_EVENTS, _PER_ENTITY, _TREND, _LAST_A, _LAST_B, _SERVICE_LATEST, _SERVICE_SUMS = range(7)
+_EVENT_STATEMENTS: Final = 5
+_COUNT_COLUMNS: Final = ("a", "b")
+_ERROR_FIELDS: Final = ("write_errors", "error")
+_ATTEMPT_FIELDS: Final = ("write_attempts", "events_processed")
+_LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
+
+# 1.x: "database not found: x"; 2.x: "no dbrp mapping for database ..."; 3 Core and proxies
+# word it their own way ("Database x not found", "bucket not found").
+_NOT_FOUND: Final = re.compile(
+    r"\b(database|bucket|retention policy|dbrp)\b.*\bnot found|no dbrp mapping", re.IGNORECASE
+)
+_AUTH_HINTS: Final = (
+    "authorization failed",
+    "unable to parse authentication",
+    "not authorized",
+    "unauthorized",
+    "authentication",
+)
+
+
+def _rfc3339(when: datetime) -> str:
+    return as_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str:
+    """The multi-statement InfluxQL of one refresh (see the statement indexes above).
+
+    Each schema writes one event field per point (`state` for A, `state_value` for B) and
+    InfluxQL counts per field, so every count is taken for both fields and added up.
+    """
+    start, stop = period_bounds(period, now)
+    events = influxql_identifier(MEASUREMENT)
+    services = influxql_identifier(SERVICE_METRICS_MEASUREMENT)
+    field_a, field_b = (influxql_identifier(name) for name in EVENT_FIELDS)
+    in_period = f"time >= '{_rfc3339(start)}' AND time < '{_rfc3339(stop)}'"
+    in_freshness = f"time >= '{_rfc3339(stop - FRESHNESS_RANGE)}' AND time < '{_rfc3339(stop)}'"
+    counts = f'COUNT({field_a}) AS "a", COUNT({field_b}) AS "b"'
+    entity_id, domain, service = (
+        influxql_identifier(tag) for tag in ("entity_id", "domain", "service")
+    )
+    sums = ", ".join(
+        f"SUM({influxql_identifier(name)}) AS {influxql_identifier(name)}"
+        for name in (*_ERROR_FIELDS, *_ATTEMPT_FIELDS)
+    )
+    latest = ", ".join(
+        f"LAST({influxql_identifier(name)}) AS {influxql_identifier(name)}"
+        for name in _LATEST_FIELDS
+    )
+    statements = (
+        f"SELECT {counts} FROM {events} WHERE {in_period}",
+        f"SELECT {counts} FROM {events} WHERE {in_period} GROUP BY {entity_id}, {domain}",
+        (
+            f"SELECT {counts} FROM {events} WHERE {in_period} "
+            f"GROUP BY time({influxql_duration(window)}) fill(0)"
+        ),
+        f"SELECT LAST({field_a}) FROM {events} WHERE {in_freshness}",
+        f"SELECT LAST({field_b}) FROM {events} WHERE {in_freshness}",
+        f"SELECT {latest} FROM {services} WHERE {in_period} GROUP BY {service}",
+        f"SELECT {sums} FROM {services} WHERE {in_period}",
+    )
+    return "; ".join(statements)
+
+
+def build_validate_query() -> str:
+    """One cheap, time-bounded read of the event measurement: proves database and rights."""
+    field_b = influxql_identifier(EVENT_FIELDS[1])
+    events = influxql_identifier(MEASUREMENT)
+    return f"SELECT COUNT({field_b}) FROM {events} WHERE time > now() - 1m"
+
+
+class _ShapeError(Exception):
+    """A statement's result is not what InfluxQL answers for that statement."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    tags: Mapping[str, str]
+    columns: tuple[str, ...]
+    values: tuple[Sequence[Any], ...]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=False)) for row in self.values]
+
+
+def _series_of(result: Mapping[str, Any]) -> list[_Series]:
+    raw = result.get("series", [])
+    if not isinstance(raw, list):
+        raise _ShapeError
+    series: list[_Series] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise _ShapeError
+        tags = item.get("tags") or {}
+        columns = item.get("columns")
+        values = item.get("values") or []
+        if (
+            not isinstance(tags, dict)
+            or not isinstance(columns, list)
+            or not isinstance(values, list)
+            or not all(isinstance(row, list) for row in values)
+        ):
+            raise _ShapeError
+        series.append(
+            _Series(
+                tags={str(k): "" if v is None else str(v) for k, v in tags.items()},
+                columns=tuple(str(c) for c in columns),
+                values=tuple(values),
+            )
+        )
+    return series
+
+
+def _count(value: object) -> int:
+    """A COUNT cell: null (no value of that field in the group) is 0 events."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _ShapeError
+    return value
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _time(value: object) -> datetime:
+    """A `time` cell: integer nanoseconds (epoch=ns) or an RFC 3339 string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        # Python keeps microseconds: nanoseconds are cut (floored) the same for both backends.
+        return EPOCH + timedelta(microseconds=value // 1000)
+    if isinstance(value, str):
+        try:
+            return as_utc(datetime.fromisoformat(value))
+        except ValueError as err:
+            raise _ShapeError from err
+    raise _ShapeError
+
+
+def _events_in_period(result: Mapping[str, Any]) -> int:
+    return sum(
+        _count(row.get(column))
+        for series in _series_of(result)
+        for row in series.rows()
+        for column in _COUNT_COLUMNS
+    )
+
+
+def _entity_counts(result: Mapping[str, Any]) -> list[EntityCount]:
+    rows: list[EntityCount] = []
+    for series in _series_of(result):
+        count = sum(_count(row.get(c)) for row in series.rows() for c in _COUNT_COLUMNS)
+        rows.append(
+            EntityCount(
+                entity_id=series.tags.get("entity_id", ""),
+                count=count,
+                domain=series.tags.get("domain") or None,
+            )
+        )
+    return rows
+
+
+def _trend(result: Mapping[str, Any], window: TrendWindow, stop: datetime) -> list[TrendPoint]:
+    # InfluxQL labels a bucket with its start; Flux (and TrendPoint) with its end.
+    points: list[TrendPoint] = []
+    for series in _series_of(result):
+        for row in series.rows():
+            end = min(_time(row.get("time")) + window.duration, stop)
+            count = sum(_count(row.get(c)) for c in _COUNT_COLUMNS)
+            points.append(TrendPoint(time=end, count=count))
+    return points
+
+
+def _last_time(result: Mapping[str, Any]) -> datetime | None:
+    times = [_time(row.get("time")) for series in _series_of(result) for row in series.rows()]
+    return max(times, default=None)
+
+
+def _service_latest(result: Mapping[str, Any]) -> tuple[dict[str, float | None], ...]:
+    latest: tuple[dict[str, float | None], ...] = tuple({} for _ in _LATEST_FIELDS)
+    for series in _series_of(result):
+        service = series.tags.get("service", "")
+        for row in series.rows():
+            for index, name in enumerate(_LATEST_FIELDS):
+                latest[index][service] = _number(row.get(name))
+    return latest
+
+
+def _service_sums(result: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    def total(row: Mapping[str, Any], names: Sequence[str]) -> float | None:
+        values = [v for v in (_number(row.get(name)) for name in names) if v is not None]
+        return sum(values) if values else None
+
+    errors: float | None = None
+    attempts: float | None = None
+    for series in _series_of(result):
+        for row in series.rows():
+            errors = total(row, _ERROR_FIELDS)
+            attempts = total(row, _ATTEMPT_FIELDS)
+    return errors, attempts
+
+
+class InfluxQLBackend:
+    """`InfluxBackend` over InfluxQL `/query`, on a session the caller owns."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        database: str,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        retention_policy: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        verify_ssl: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """Check the settings; nothing is sent until the first call.
+
+        A token is sent as `Authorization: Token <t>` (InfluxDB 2.x v1-compat, 3 Core);
+        username/password as HTTP Basic auth (InfluxDB 1.x). Never in the URL.
+
+        Raises:
+            InvalidNameError: unusable URL, database or retention policy name.
+            ValueError: both a token and a username/password given.
+
+        """
+        self._session = session
+        self._endpoint = _query_endpoint(url)
+        self._database = validate_name(database, "database")
+        self._retention_policy = (
+            None
+            if retention_policy is None
+            else validate_name(retention_policy, "retention policy")
+        )
+        if token and (username or password):
+            msg = "give a token or a username and password, not both"
+            raise ValueError(msg)
+        self._headers = {"Accept": "application/json"}
+        self._secrets = tuple(s for s in (token, password) if s)
+        if token:
+            self._headers["Authorization"] = f"Token {token}"
+        elif username:
+            pair = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {pair}"
+            self._secrets = (*self._secrets, pair)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else verify_ssl
+        self.version: str | None = None
+
+    def __repr__(self) -> str:
+        """Where it points, never how it authenticates."""
+        return f"InfluxQLBackend(url={str(self._endpoint)!r}, database={self._database!r})"
+
+    async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
+        """Every figure of one refresh from one `/query` request."""
+        _start, stop = period_bounds(period, now)
+        results = await self._query(build_fetch_query(period, window, now))
+        for index in range(_EVENT_STATEMENTS):
+            if index not in results:
+                msg = f"InfluxDB answered {len(results)} of 7 statements"
+                raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+            self._raise_statement_error(results[index])
+        events_in_period = self._read(results[_EVENTS], _events_in_period)
+        entity_counts = self._read(results[_PER_ENTITY], _entity_counts)
+        trend = self._read(results[_TREND], lambda r: _trend(r, window, stop))
+        last_a = self._read(results[_LAST_A], _last_time)
+        last_b = self._read(results[_LAST_B], _last_time)
+        unreadable_last = _unreadable(results[_LAST_A], last_a) or _unreadable(
+            results[_LAST_B], last_b
+        )
+        last_event = None if unreadable_last else max(filter(None, (last_a, last_b)), default=None)
+        events = build_event_statistics(
+            events_in_period=events_in_period,
+            last_event=last_event,
+            entity_counts=entity_counts,
+            trend=trend,
+            period=period,
+            window=window,
+            now=now,
+        )
+        latest = self._optional(results.get(_SERVICE_LATEST), _service_latest)
+        sums = self._optional(results.get(_SERVICE_SUMS), _service_sums)
+        success, processing = latest if latest is not None else ({}, {})
+        errors, attempts = sums if sums is not None else (None, None)
+        metrics = build_processing_metrics(
+            errors=errors,
+            attempts=attempts,
+            success_rates=success,
+            processing_times=processing,
+        )
+        return InfluxResult(events=events, metrics=metrics, version=self.version)
+
+    async def async_validate(self) -> None:
+        """One bounded read of the event measurement in the configured database."""
+        results = await self._query(build_validate_query())
+        if 0 not in results:
+            msg = "InfluxDB answered no statement"
+            raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+        self._raise_statement_error(results[0])
+
+    async def async_close(self) -> None:
+        """Nothing to release: the session belongs to the caller."""
+
+    # --- one request ------------------------------------------------------------------------
+
+    async def _query(self, query: str) -> dict[int, dict[str, Any]]:
+        # Chunked: influxd 1.x reports a failing statement's real error only in the first
+        # chunk; merged into one document its reason becomes "not executed".
+        params = {"db": self._database, "epoch": "ns", "chunked": "true"}
+        if self._retention_policy is not None:
+            params["rp"] = self._retention_policy
+        try:
+            async with self._session.post(
+                self._endpoint,
+                params=params,
+                data={"q": query},
+                headers=self._headers,
+                timeout=self._timeout,
+                ssl=self._ssl,
+            ) as response:
+                self.version = response.headers.get(VERSION_HEADER) or self.version
+                body = await response.read()
+                status = response.status
+        except TimeoutError as err:
+            msg = f"InfluxDB at {self._where} did not answer within {self._timeout.total} s"
+            raise IngestorTimeoutError(msg, origin=Origin.INFLUXDB) from err
+        except (aiohttp.ClientSSLError, ssl.SSLError) as err:
+            msg = f"TLS with InfluxDB at {self._where} failed: {self._quote(str(err))}"
+            raise IngestorSSLError(msg, origin=Origin.INFLUXDB) from err
+        except (aiohttp.ClientConnectionError, OSError) as err:
+            msg = f"cannot connect to InfluxDB at {self._where}: {self._quote(str(err))}"
+            raise IngestorConnectionError(msg, origin=Origin.INFLUXDB) from err
+        except aiohttp.ClientError as err:
+            msg = f"InfluxDB at {self._where} sent an unreadable answer ({type(err).__name__})"
+            raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from err
+        document = self._decode(body)
+        self._raise_for_status(status, document)
+        return self._results(document)
+
+    @property
+    def _where(self) -> str:
+        return f"{self._endpoint.host}:{self._endpoint.port}"
+
+    def _quote(self, text: str) -> str:
+        """Server or library text, safe to show: secrets masked, one line, bounded."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        text = " ".join(text.split())
+        return text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 1] + "…"
+
+    def _decode(self, body: bytes) -> object:
+        return decode_documents(body)
+
+    def _raise_for_status(self, status: int, document: object) -> None:
+        # 1.x and 3 Core say {"error": ...}; 2.x says {"code": ..., "message": ...}.
+        text = ""
+        if isinstance(document, dict):
+            for key in ("error", "message"):
+                if isinstance(document.get(key), str):
+                    text = document[key]
+                    break
+        if status in (401, 403):
+            msg = f"InfluxDB refused the credentials (HTTP {status})"
+            if text:
+                msg += f": {self._quote(text)}"
+            raise IngestorAuthenticationError(msg, origin=Origin.INFLUXDB)
+        if status == 200 and not text:  # noqa: PLR2004
+            return
+        self._raise_error_text(text, status)
+        if status == 404:  # noqa: PLR2004
+            msg = "no InfluxQL /query endpoint at this URL (HTTP 404)"
+            raise IngestorNotFoundError(msg, origin=Origin.INFLUXDB)
+        detail = f": {self._quote(text)}" if text else ""
+        if status in (502, 503, 504):
+            msg = f"InfluxDB at {self._where} is unavailable (HTTP {status}){detail}"
+            raise IngestorConnectionError(msg, origin=Origin.INFLUXDB)
+        msg = f"InfluxDB answered HTTP {status}{detail}"
+        raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+
+    def _raise_error_text(self, text: str, status: int | None = None) -> None:
+        lowered = text.lower()
+        if _NOT_FOUND.search(text):
+            msg = f"InfluxDB has no such database or retention policy: {self._quote(text)}"
+            raise IngestorNotFoundError(msg, origin=Origin.INFLUXDB)
+        if any(hint in lowered for hint in _AUTH_HINTS):
+            msg = f"InfluxDB refused the query: {self._quote(text)}"
+            raise IngestorAuthenticationError(msg, origin=Origin.INFLUXDB)
+        if text and status is None:
+            msg = f"InfluxDB could not run the query: {self._quote(text)}"
+            raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+
+    def _results(self, document: object) -> dict[int, dict[str, Any]]:
+        results = document.get("results") if isinstance(document, dict) else None
+        if not isinstance(results, list):
+            msg = "InfluxDB answered something that is not an InfluxQL result"
+            raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+        by_id: dict[int, dict[str, Any]] = {}
+        for position, result in enumerate(results):
+            if not isinstance(result, dict):
+                msg = "InfluxDB answered a malformed statement result"
+                raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+            statement_id = result.get("statement_id", position)
+            if isinstance(statement_id, int) and not isinstance(statement_id, bool):
+                by_id[statement_id] = result
+        return by_id
+
+    def _raise_statement_error(self, result: Mapping[str, Any]) -> None:
+        error = result.get("error")
+        if error is None:
+            return
+        self._raise_error_text(error if isinstance(error, str) else "unreadable error")
+
+    def _read[T](self, result: Mapping[str, Any], parse: _Parser[T]) -> T | None:
+        try:
+            return parse(result)
+        except _ShapeError:
+            _LOGGER.debug("Unexpected InfluxQL result shape; figure left unknown")
+            return None
+
+    def _optional[T](self, result: Mapping[str, Any] | None, parse: _Parser[T]) -> T | None:
+        """`service_metrics` figures: any statement error only leaves them unknown."""
+        if result is None or result.get("error") is not None:
+            if result is not None:
+                _LOGGER.debug(
+                    "service_metrics statement failed: %s", self._quote(str(result["error"]))
+                )
+            return None
+        return self._read(result, parse)
+
+
+type _Parser[T] = Callable[[Mapping[str, Any]], T]
+
+
+def _unreadable(result: Mapping[str, Any], parsed: datetime | None) -> bool:
+    """A LAST statement whose series exist but could not be read."""
+    return parsed is None and bool(result.get("series"))
+
+
+def decode_documents(body: bytes) -> object:
+    """One InfluxQL answer from a body of one or more concatenated JSON documents (chunks).
+
+    Chunks of the same statement are merged: series with the same name and tags are joined,
+    and the FIRST error reported for a statement is kept. None when the body is not JSON.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder = json.JSONDecoder()
+    documents: list[object] = []
+    position = _skip_space(text, 0)
+    while position < len(text):
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except ValueError:
+            return None
+        documents.append(document)
+        position = _skip_space(text, position)
+    if len(documents) == 1:
+        return documents[0]
+    chunks = [d for d in documents if isinstance(d, dict)]
+    if not chunks or len(chunks) != len(documents):
+        return None
+    for chunk in chunks:
+        if "error" in chunk:
+            return chunk
+    return _merge_chunks(chunks)
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
+
+
+def _merge_chunks(documents: list[dict[str, Any]]) -> object:
+    merged: dict[object, dict[str, Any]] = {}
+    joined: dict[tuple[object, str], list[Any]] = {}
+    for document in documents:
+        results = document.get("results")
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            return None
+        for result in results:
+            statement_id = result.get("statement_id")
+            target = merged.setdefault(statement_id, {"statement_id": statement_id})
+            if "error" in result and "error" not in target:
+                target["error"] = result["error"]
+            _merge_series(target, result.get("series"), joined)
+    return {"results": list(merged.values())}
+
+
+def _merge_series(
+    target: dict[str, Any], raw_series: object, joined: dict[tuple[object, str], list[Any]]
+) -> None:
+    """Append one chunk's series to its statement; a continued series gets its values joined."""
+    if not isinstance(raw_series, list):
+        if raw_series is not None:
+            target["series"] = raw_series  # the statement parser refuses it
+        return
+    for item in raw_series:
+        if not isinstance(item, dict) or not isinstance(item.get("values", []), list):
+            target.setdefault("series", []).append(item)
+            continue
+        key = (target["statement_id"], _series_key(item))
+        if key in joined:
+            joined[key].extend(item.get("values", []))
+            continue
+        copy = {**item, "values": list(item.get("values", []))}
+        joined[key] = copy["values"]
+        target.setdefault("series", []).append(copy)
+
+
+def _series_key(item: Mapping[str, Any]) -> str:
+    identity = [item.get("name"), item.get("tags"), item.get("columns")]
+    return json.dumps(identity, sort_keys=True, default=str)
+
+
+def _query_endpoint(url: str) -> URL:
+    """`<url>/query`, keeping a reverse-proxy path prefix; credentials in the URL are dropped."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError) as err:
+        msg = "InfluxDB URL is not a URL"
+        raise InvalidNameError(msg) from err
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        msg = "InfluxDB URL must look like http(s)://host[:port][/path]"
+        raise InvalidNameError(msg)
+    base = parsed.with_user(None).with_query(None).with_fragment(None)
+    path = base.path.rstrip("/")
+    return base.with_path(f"{path}/query")
