@@ -1,0 +1,691 @@
+"""Client of the ingestor's own HTTP APIs: the Admin API and each service's endpoints.
+
+Every endpoint is called in parallel with its own timeout (the Admin API's aggregate
+`/api/v1/stats` is sequential upstream and slow, contracts §8.25, so the services are asked
+directly too). One failing service never fails the fetch: it becomes an unreachable,
+unhealthy `ServiceState` with a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+import aiohttp
+from yarl import URL
+
+from . import normalize
+from .errors import (
+    IngestorAuthenticationError,
+    IngestorConnectionError,
+    IngestorError,
+    IngestorResponseError,
+    IngestorSSLError,
+    IngestorTimeoutError,
+    Origin,
+)
+from .models import (
+    EventStatistics,
+    ProcessingMetrics,
+    Revision,
+    ServiceState,
+    ServiceStatus,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Iterable, Mapping
+    from datetime import datetime
+
+ADMIN_API = "admin-api"
+WEBSOCKET_INGESTION = "websocket-ingestion"
+ENRICHMENT_PIPELINE = "enrichment-pipeline"
+DATA_API = "data-api"
+
+# Host ports of docker-compose (contracts §1.1); used only for names the Admin API reports.
+DEFAULT_PORTS: dict[str, int] = {
+    WEBSOCKET_INGESTION: 8001,
+    ENRICHMENT_PIPELINE: 8002,
+    "sports-data": 8005,
+    DATA_API: 8006,
+    "weather-api": 8009,
+    "carbon-intensity-service": 8010,
+    "electricity-pricing-service": 8011,
+    "air-quality-service": 8012,
+    "calendar-service": 8013,
+    "smart-meter-service": 8014,
+    "log-aggregator": 8015,
+    "energy-correlator": 8017,
+    "data-retention": 8080,
+}
+# Listed by the Admin API but not probed on the Admin API's host: the Admin API itself (host
+# port 8003 maps to 8004), the dashboard (3000 maps to 80) and InfluxDB (the backends' job).
+_NOT_DERIVED = frozenset({ADMIN_API, "health-dashboard", "influxdb"})
+# R2 `/api/v1/stats` keeps undeployed services (sports-data, calendar-service) whose names do
+# not resolve (contracts §8.15): they are not part of the stack, so they are left out.
+_NOT_DEPLOYED = (
+    "Name or service not known",
+    "nodename nor servname",
+    "Temporary failure in name resolution",
+    "No address associated with hostname",
+)
+# R1 `/api/v1/health` names dependencies for display.
+_DISPLAY_NAMES = {
+    "InfluxDB": "influxdb",
+    "WebSocket Ingestion": WEBSOCKET_INGESTION,
+    "Enrichment Pipeline": ENRICHMENT_PIPELINE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServicesResult:
+    """What one services refresh found.
+
+    `events` holds the few event figures the services know (websocket `event_rate_per_minute`
+    and `last_event_time`); every other event figure is None. `admin_api_connected` is None
+    when no Admin API is configured; True when it answered anything (even when its protected
+    `/api/v1/stats` refused the key, which `admin_api_error` then tells).
+    """
+
+    events: EventStatistics
+    metrics: ProcessingMetrics
+    services: tuple[ServiceState, ...]
+    admin_api_connected: bool | None
+    ingestor_version: str | None = None
+    revision: Revision | None = None
+    # From `/api/info` `data.authentication` (contracts §8.23); None when not known.
+    authentication_required: bool | None = None
+    # The Admin API failure behind a partial result (e.g. 401 while the services answered).
+    admin_api_error: IngestorError | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """One HTTP exchange: the decoded JSON body whatever the status (contracts §8.17)."""
+
+    status: int | None
+    body: object = None
+    error: IngestorError | None = None
+    elapsed_ms: float | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and HTTPStatus.OK <= self.status < HTTPStatus.BAD_REQUEST
+
+    @property
+    def refused(self) -> bool:
+        return self.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
+
+
+@dataclass(frozen=True, slots=True)
+class _AdminReplies:
+    stats: _Reply
+    services: _Reply
+    health_services: _Reply
+    health: _Reply
+    info: _Reply
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceReplies:
+    name: str
+    health: _Reply
+    extra: _Reply | None = None
+
+
+def _base(url: str) -> str:
+    return url.rstrip("/")
+
+
+class ServicesClient:
+    """Fetches and normalises everything the ingestor's services say.
+
+    The aiohttp session belongs to the caller and is never closed here. The API key is sent
+    only to the Admin API, as `Authorization: Bearer <key>`, and never appears in messages.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        admin_api_url: str | None,
+        api_key: str | None,
+        service_urls: Mapping[str, str] | None,
+        timeout: float = 10.0,
+    ) -> None:
+        """Keep the settings; `service_urls` maps service names to base URLs the user gave."""
+        self._session = session
+        self._admin = _base(admin_api_url) if admin_api_url else None
+        self._api_key = api_key or None
+        self._service_urls = {k: _base(v) for k, v in (service_urls or {}).items() if v}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @property
+    def admin_api_url(self) -> str | None:
+        """The Admin API base URL, None when only service URLs are configured."""
+        return self._admin
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    async def _get(self, url: str, what: str, *, auth: bool = False) -> _Reply:
+        """GET and decode JSON; every failure becomes a typed error in the reply."""
+        headers = {"Authorization": f"Bearer {self._api_key}"} if auth and self._api_key else {}
+        started = time.monotonic()
+        try:
+            async with self._session.get(url, headers=headers, timeout=self._timeout) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientSSLError, ssl.SSLError) as err:
+            return _Reply(
+                None, error=IngestorSSLError(f"{what}: TLS failed ({err})", origin=Origin.SERVICES)
+            )
+        except TimeoutError:
+            return _Reply(
+                None,
+                error=IngestorTimeoutError(
+                    f"{what}: no answer within {self._timeout.total:g} s", origin=Origin.SERVICES
+                ),
+            )
+        except (aiohttp.ClientError, OSError, ValueError) as err:
+            return _Reply(
+                None,
+                error=IngestorConnectionError(
+                    f"{what}: cannot connect ({err.__class__.__name__}: {err})",
+                    origin=Origin.SERVICES,
+                ),
+            )
+        elapsed = (time.monotonic() - started) * 1000
+        try:
+            body: object = json.loads(raw)
+        except ValueError:
+            body = None
+        error: IngestorError | None = None
+        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+            error = IngestorAuthenticationError(
+                f"{what}: the Admin API refused the API key (HTTP {status})"
+                if self._api_key
+                else f"{what}: the Admin API needs an API key (HTTP {status})",
+                origin=Origin.SERVICES,
+            )
+        elif not HTTPStatus.OK <= status < HTTPStatus.BAD_REQUEST:
+            error = IngestorResponseError(f"{what}: HTTP {status}", origin=Origin.SERVICES)
+        return _Reply(status, body, error, elapsed)
+
+    async def _admin_get(self, path: str, *, auth: bool = False) -> _Reply:
+        assert self._admin is not None  # noqa: S101 - callers check
+        return await self._get(f"{self._admin}{path}", f"Admin API {path}", auth=auth)
+
+    async def _fetch_admin(self) -> _AdminReplies | None:
+        if self._admin is None:
+            return None
+        stats, services, health_services, health, info = await asyncio.gather(
+            self._admin_get("/api/v1/stats?period=1h", auth=True),
+            self._admin_get("/api/v1/services", auth=True),
+            self._admin_get("/api/v1/health/services", auth=True),
+            self._admin_get("/api/v1/health", auth=True),
+            self._admin_get("/api/info", auth=True),
+        )
+        return _AdminReplies(stats, services, health_services, health, info)
+
+    async def _fetch_service(self, name: str, url: str) -> _ServiceReplies:
+        health = self._get(f"{url}/health", name)
+        extra: Awaitable[_Reply] | None = None
+        if name == WEBSOCKET_INGESTION:
+            extra = self._get(f"{url}/api/v1/event-rate", name)
+        elif name == ENRICHMENT_PIPELINE:
+            extra = self._get(f"{url}/api/v1/stats", name)
+        if extra is None:
+            return _ServiceReplies(name, await health)
+        health_reply, extra_reply = await asyncio.gather(health, extra)
+        return _ServiceReplies(name, health_reply, extra_reply)
+
+    async def _fetch_services(self, urls: Mapping[str, str]) -> list[_ServiceReplies]:
+        return list(
+            await asyncio.gather(*(self._fetch_service(name, url) for name, url in urls.items()))
+        )
+
+    # --- Public -------------------------------------------------------------------------------
+
+    async def async_fetch(self) -> ServicesResult:
+        """Everything the services know, in one parallel round (two when URLs are derived).
+
+        When the user gave per-service URLs, those services are asked together with the
+        Admin API, and the others are known only through the Admin API's reports. Without
+        any, the services the Admin API reports are asked afterwards on the Admin API's host,
+        at the port `/api/v1/services` reports or the compose default (`DEFAULT_PORTS`).
+
+        Raises:
+            IngestorError: only when no source answered at all: the Admin API's own error
+                (connection, TLS, timeout, 401 as `IngestorAuthenticationError`, or
+                `IngestorResponseError` when it is not an Admin API) when it is configured,
+                else the first service's error.
+
+        """
+        admin, direct = await asyncio.gather(
+            self._fetch_admin(), self._fetch_services(self._service_urls)
+        )
+        reported = _reported(admin)
+        derived = self._derive_urls(reported)
+        if derived:
+            direct += await self._fetch_services(derived)
+        return self._assemble(admin, reported, direct)
+
+    async def async_validate(self) -> normalize.ApiInfo:
+        """Prove the Admin API (or, without one, every given service URL) answers.
+
+        Returns the Admin API's `/api/info` (version, whether a key is needed).
+
+        Raises:
+            IngestorAuthenticationError: the key is missing or refused (origin SERVICES).
+            IngestorConnectionError: unreachable (`IngestorSSLError` for TLS,
+                `IngestorTimeoutError` for no answer in time).
+            IngestorResponseError: it answered, but it is not an HA Ingestor Admin API.
+
+        """
+        if self._admin is None:
+            for probed in await self._fetch_services(self._service_urls):
+                if not probed.health.answered and probed.health.error is not None:
+                    raise probed.health.error
+            return normalize.ApiInfo()
+        # `?service=` keeps the protected call cheap: one upstream service instead of 13.
+        info, stats = await asyncio.gather(
+            self._admin_get("/api/info", auth=True),
+            self._admin_get(f"/api/v1/stats?service={WEBSOCKET_INGESTION}", auth=True),
+        )
+        for reply in (info, stats):
+            if not reply.answered and reply.error is not None:
+                raise reply.error
+        for reply in (info, stats):
+            if reply.refused and reply.error is not None:
+                raise reply.error
+        if not info.ok or not normalize.is_admin_api_info(info.body):
+            msg = f"{self._admin} does not answer like an HA Ingestor Admin API (/api/info)"
+            raise IngestorResponseError(msg, origin=Origin.SERVICES)
+        return normalize.normalize_api_info(info.body)
+
+    # --- Assembly -----------------------------------------------------------------------------
+
+    def _derive_urls(self, reported: _Reported) -> dict[str, str]:
+        """URLs on the Admin API's host for the services it reports, when the user gave none."""
+        if self._admin is None or self._service_urls:
+            return {}
+        admin = URL(self._admin)
+        urls: dict[str, str] = {}
+        for name in reported.names:
+            if name in _NOT_DERIVED:
+                continue
+            port = reported.ports.get(name) or DEFAULT_PORTS.get(name)
+            if port is None or admin.host is None:
+                continue
+            urls[name] = str(URL.build(scheme=admin.scheme, host=admin.host, port=port))
+        return urls
+
+    def _assemble(
+        self,
+        admin: _AdminReplies | None,
+        reported: _Reported,
+        direct: list[_ServiceReplies],
+    ) -> ServicesResult:
+        states: dict[str, ServiceState] = {}
+        for state in reported.states:
+            _merge_into(states, state)
+        figures = _Figures()
+        for replies in direct:
+            _merge_into(states, _direct_state(replies), direct=True)
+            figures.read(replies)
+
+        admin_error = _admin_error(admin)
+        admin_connected = None if admin is None else reported.admin_answered
+        info = normalize.ApiInfo()
+        if admin is not None:
+            info = normalize.normalize_api_info(admin.info.body) if admin.info.ok else info
+            states[ADMIN_API] = _merge(
+                states.get(ADMIN_API),
+                _admin_state(admin, reported, admin_error, version=info.version),
+                direct=True,
+            )
+        if not any(r.health.answered for r in direct):
+            _raise_without_source(admin, reported, admin_error, direct)
+        ws_entry = reported.entry(WEBSOCKET_INGESTION)
+        events = EventStatistics(
+            # The websocket's own page omits the rate before it exists; the Admin API's copy
+            # turns that into 0, so it is read only when the websocket was not asked.
+            events_per_minute=figures.events_per_minute
+            if figures.websocket_answered
+            else _admin_events_per_minute(ws_entry),
+            last_event=figures.last_event,
+        )
+        metrics = ProcessingMetrics(
+            error_rate=_first(figures.error_rate, reported.error_rate),
+            success_rate=_first(
+                figures.success_rate, *(e.success_rate for e in reported.influx_entries)
+            ),
+            processing_time_ms=_first(
+                figures.processing_time_ms,
+                *(e.processing_time_ms for e in reported.influx_entries),
+            ),
+        )
+        return ServicesResult(
+            events=events,
+            metrics=metrics,
+            services=tuple(states[name] for name in sorted(states)),
+            admin_api_connected=admin_connected,
+            ingestor_version=info.version,
+            revision=figures.revision or reported.revision,
+            authentication_required=info.authentication,
+            admin_api_error=admin_error,
+        )
+
+
+# --- What the Admin API reported ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Reported:
+    """The Admin API's view of the stack, merged from its four endpoints."""
+
+    states: list[ServiceState] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+    stats: normalize.AdminStats = field(
+        default_factory=lambda: normalize.AdminStats(shape=normalize.StatsShape.UNKNOWN)
+    )
+    admin_answered: bool = False
+    usable: bool = False
+    revision: Revision | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(s.name for s in self.states))
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.stats.error_rate
+
+    @property
+    def influx_entries(self) -> tuple[normalize.AdminServiceEntry, ...]:
+        if self.stats.shape is normalize.StatsShape.INFLUXDB:
+            return self.stats.services
+        return ()
+
+    def entry(self, name: str) -> normalize.AdminServiceEntry | None:
+        return next((e for e in self.stats.services if e.name == name), None)
+
+
+def _reported(admin: _AdminReplies | None) -> _Reported:
+    reported = _Reported()
+    if admin is None:
+        return reported
+    replies = (admin.stats, admin.services, admin.health_services, admin.health, admin.info)
+    reported.admin_answered = any(r.answered and not r.refused for r in replies)
+    listed: list[normalize.ListedService] = []
+    if admin.services.ok:
+        services = normalize.normalize_services_list(admin.services.body)
+        listed.extend(services)
+        reported.ports = {s.name: s.port for s in services if s.port is not None}
+        reported.usable |= bool(services)
+    if admin.stats.ok:
+        reported.stats = normalize.normalize_admin_stats(admin.stats.body)
+        reported.usable |= reported.stats.shape is not normalize.StatsShape.UNKNOWN
+    if admin.health_services.ok:
+        health = normalize.normalize_health_services(admin.health_services.body)
+        reported.usable |= bool(health)
+    else:
+        health = ()
+    reported.usable |= admin.info.ok and normalize.is_admin_api_info(admin.info.body)
+    names = {s.name for s in listed} | {e.name for e in reported.stats.services}
+    if ENRICHMENT_PIPELINE in names:
+        reported.revision = Revision.R1
+    elif DATA_API in names:
+        reported.revision = Revision.R2
+    if not health and admin.health.ok and reported.revision is Revision.R1:
+        # R2's /api/v1/health is hard-coded "healthy" (§8.13): read it at R1 only.
+        health = tuple(
+            replace(d, name=_DISPLAY_NAMES[d.name])
+            for d in normalize.normalize_admin_health(admin.health.body)
+            if d.name in _DISPLAY_NAMES
+        )
+    reported.states = _reported_states(reported.stats, listed, health)
+    return reported
+
+
+def _reported_states(
+    stats: normalize.AdminStats,
+    listed: Iterable[normalize.ListedService],
+    health: Iterable[normalize.ListedService],
+) -> list[ServiceState]:
+    """Service states in rising order of trust: services list, stats entries, health checks."""
+    states = [_listed_state(item) for item in listed if not _not_deployed(item)]
+    if stats.shape is not normalize.StatsShape.INFLUXDB:  # service_metrics rows say nothing
+        states.extend(
+            ServiceState(
+                name=entry.name,
+                status=entry.status,
+                reachable=entry.reachable is not False,
+                message=entry.message,
+                uptime_seconds=entry.uptime_seconds,
+            )
+            for entry in stats.services
+            if entry.name != ADMIN_API and not _not_deployed(entry)
+        )
+    # `weather-api` in the health checks is OpenWeatherMap itself, not an ingestor service.
+    states.extend(
+        _listed_state(item)
+        for item in health
+        if item.name != "weather-api" and not _not_deployed(item)
+    )
+    return states
+
+
+def _not_deployed(entry: normalize.AdminServiceEntry | normalize.ListedService) -> bool:
+    return entry.status is ServiceStatus.UNHEALTHY and any(
+        m in (entry.message or "") for m in _NOT_DEPLOYED
+    )
+
+
+def _listed_state(item: normalize.ListedService) -> ServiceState:
+    # An unhealthy entry with an "HTTP <code>" message answered; any other did not.
+    unreachable = item.status is ServiceStatus.UNHEALTHY and not (item.message or "").startswith(
+        "HTTP "
+    )
+    return ServiceState(
+        name=item.name,
+        status=item.status,
+        reachable=not unreachable,
+        message=item.message,
+        response_time_ms=item.response_time_ms,
+    )
+
+
+def _admin_error(admin: _AdminReplies | None) -> IngestorError | None:
+    """The Admin API failure worth reporting: a refused key first, then no answer at all."""
+    if admin is None:
+        return None
+    replies = (admin.stats, admin.info, admin.services, admin.health_services, admin.health)
+    refused = next((r.error for r in replies if r.refused), None)
+    if refused is not None:
+        return refused
+    if not any(r.answered for r in replies):
+        return admin.info.error or admin.stats.error
+    return None
+
+
+def _raise_without_source(
+    admin: _AdminReplies | None,
+    reported: _Reported,
+    admin_error: IngestorError | None,
+    direct: list[_ServiceReplies],
+) -> None:
+    """No service answered directly: the Admin API's failure (if any) is the fetch's."""
+    if admin is None:
+        first = next((r.health.error for r in direct if r.health.error is not None), None)
+        raise first or IngestorConnectionError(
+            "No ingestor service is configured", origin=Origin.SERVICES
+        )
+    if admin_error is not None:
+        raise admin_error
+    if not reported.usable:
+        msg = "The Admin API answered nothing usable: is it an HA Ingestor Admin API?"
+        raise IngestorResponseError(msg, origin=Origin.SERVICES)
+
+
+def _admin_state(
+    admin: _AdminReplies,
+    reported: _Reported,
+    error: IngestorError | None,
+    *,
+    version: str | None,
+) -> ServiceState:
+    entry = reported.entry(ADMIN_API)
+    if not reported.admin_answered:
+        return ServiceState(
+            name=ADMIN_API,
+            status=ServiceStatus.UNHEALTHY,
+            reachable=False,
+            message=str(error) if error is not None else None,
+        )
+    status = entry.status if entry is not None else ServiceStatus.HEALTHY
+    return ServiceState(
+        name=ADMIN_API,
+        status=status if status is not ServiceStatus.UNKNOWN else ServiceStatus.HEALTHY,
+        reachable=True,
+        message=str(error) if error is not None else None,
+        uptime_seconds=entry.uptime_seconds if entry is not None else None,
+        response_time_ms=admin.info.elapsed_ms,
+        version=version,
+    )
+
+
+# --- What the services said directly ----------------------------------------------------------
+
+
+def _direct_state(replies: _ServiceReplies) -> ServiceState:
+    reply = replies.health
+    if not reply.answered:
+        return ServiceState(
+            name=replies.name,
+            status=ServiceStatus.UNHEALTHY,
+            reachable=False,
+            message=str(reply.error) if reply.error is not None else None,
+        )
+    health = normalize.normalize_service_health(reply.body)
+    status = health.status
+    message = health.message
+    server_error = reply.status is not None and reply.status >= HTTPStatus.INTERNAL_SERVER_ERROR
+    if reply.body is None:
+        status = ServiceStatus.UNHEALTHY if server_error else ServiceStatus.UNKNOWN
+        message = f"HTTP {reply.status}" + ("" if server_error else " with an unreadable body")
+    elif not (isinstance(reply.body, dict) and "status" in reply.body):
+        # JSON without a status word: the HTTP code is all there is.
+        if reply.ok:
+            status = ServiceStatus.HEALTHY
+        elif server_error:
+            status = ServiceStatus.UNHEALTHY
+        message = message or (None if reply.ok else f"HTTP {reply.status}")
+    return ServiceState(
+        name=replies.name,
+        status=status,
+        reachable=True,
+        message=message,
+        uptime_seconds=health.uptime_seconds,
+        response_time_ms=reply.elapsed_ms,
+        version=health.version,
+    )
+
+
+@dataclass(slots=True)
+class _Figures:
+    """Event and processing figures gathered from the direct replies."""
+
+    events_per_minute: float | None = None
+    last_event: datetime | None = None
+    error_rate: float | None = None
+    success_rate: float | None = None
+    processing_time_ms: float | None = None
+    revision: Revision | None = None
+    websocket_answered: bool = False
+    _r2_figures: normalize.ProcessingFigures | None = None
+    _r1_figures: normalize.ProcessingFigures | None = None
+
+    def read(self, replies: _ServiceReplies) -> None:
+        if replies.name == WEBSOCKET_INGESTION:
+            self._read_websocket(replies)
+        elif replies.name == ENRICHMENT_PIPELINE and replies.extra is not None:
+            if replies.extra.ok:
+                self._r1_figures = normalize.normalize_enrichment_stats(replies.extra.body)
+                self.revision = self.revision or Revision.R1
+        elif replies.name == DATA_API and replies.health.answered:
+            self.revision = Revision.R2 if self.revision is None else self.revision
+        self._combine()
+
+    def _read_websocket(self, replies: _ServiceReplies) -> None:
+        if replies.health.answered:
+            self.websocket_answered = True
+            ws = normalize.normalize_websocket_health(replies.health.body)
+            self.events_per_minute = ws.events_per_minute
+            self.last_event = ws.last_event
+        extra = replies.extra
+        if extra is not None and extra.ok:
+            self._r2_figures = normalize.normalize_event_rate(extra.body)
+            self.revision = Revision.R2
+        elif extra is not None and extra.status == HTTPStatus.NOT_FOUND:
+            self.revision = Revision.R1  # /api/v1/event-rate exists from R2 on (§7.5)
+
+    def _combine(self) -> None:
+        sources = [f for f in (self._r2_figures, self._r1_figures) if f is not None]
+        self.error_rate = _first(*(f.error_rate for f in sources))
+        self.success_rate = _first(*(f.success_rate for f in sources))
+        self.processing_time_ms = _first(*(f.processing_time_ms for f in sources))
+        self.last_event = self.last_event or _first_time(f.last_event for f in sources)
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _first_time(values: Iterable[datetime | None]) -> datetime | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _admin_events_per_minute(entry: normalize.AdminServiceEntry | None) -> float | None:
+    """The Admin API's websocket rate, where its 0 for "not computed yet" means unknown."""
+    if entry is None or entry.events_per_minute is None:
+        return None
+    if entry.events_per_minute == 0 and not entry.total_events_received:
+        return None
+    return entry.events_per_minute
+
+
+def _merge(old: ServiceState | None, new: ServiceState, *, direct: bool = False) -> ServiceState:
+    """`new` over `old`, keeping what `new` does not know.
+
+    A report without a status word keeps the earlier status unless it says unreachable;
+    a direct probe always wins.
+    """
+    if old is None:
+        return new
+    keep_status = not direct and new.status is ServiceStatus.UNKNOWN and new.reachable
+    return ServiceState(
+        name=new.name,
+        status=old.status if keep_status else new.status,
+        reachable=old.reachable if keep_status else new.reachable,
+        message=new.message if new.message is not None or direct else old.message,
+        uptime_seconds=_first(new.uptime_seconds, old.uptime_seconds),
+        response_time_ms=_first(new.response_time_ms, old.response_time_ms),
+        version=new.version or old.version,
+    )
+
+
+def _merge_into(
+    states: dict[str, ServiceState], new: ServiceState, *, direct: bool = False
+) -> None:
+    states[new.name] = _merge(states.get(new.name), new, direct=direct)
