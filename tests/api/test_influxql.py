@@ -35,7 +35,11 @@ from custom_components.ha_ingestor.api.errors import (
     InvalidNameError,
     Origin,
 )
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend, build_fetch_query
+from custom_components.ha_ingestor.api.influxql import (
+    InfluxQLBackend,
+    build_fetch_query,
+    decode_documents,
+)
 from custom_components.ha_ingestor.api.models import Period, TrendDirection, TrendWindow
 from tests.support.events import (
     DEFAULT_ENTITIES,
@@ -1028,3 +1032,102 @@ def test_repr_hides_credentials() -> None:
     )
     assert PASSWORD not in repr(backend)
     assert "h:8086" in repr(backend)
+
+
+# --- chunked answers ---------------------------------------------------------------------------
+
+
+def _chunks(*documents: object) -> bytes:
+    return b"\n".join(json.dumps(d).encode() for d in documents) + b"\n"
+
+
+def test_chunks_are_merged_and_the_first_error_wins() -> None:
+    part = {"name": "m", "columns": ["time", "a"], "partial": True}
+    body = _chunks(
+        {"results": [{"statement_id": 0, "series": [{**part, "values": [[1, 1], [2, 2]]}]}]},
+        {"results": [{"statement_id": 0, "series": [{**part, "values": [[3, 3]]}]}]},
+        {"results": [{"statement_id": 1, "error": "database not found: x"}]},
+        {"results": [{"statement_id": 1, "error": "not executed"}]},
+        {"results": [{"statement_id": 2, "series": [{**part, "tags": {"e": "b"}, "values": []}]}]},
+    )
+    merged = decode_documents(body)
+    assert merged == {
+        "results": [
+            {"statement_id": 0, "series": [{**part, "values": [[1, 1], [2, 2], [3, 3]]}]},
+            {"statement_id": 1, "error": "database not found: x"},
+            {"statement_id": 2, "series": [{**part, "tags": {"e": "b"}, "values": []}]},
+        ]
+    }
+
+
+def test_one_document_passes_unchanged() -> None:
+    assert decode_documents(b' {"results": []} \n') == {"results": []}
+    assert decode_documents(b"[1]") == [1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"  \n", b"{oops", b'{"results": []} trailing', b"\xff\xfe", b'{"results": []}\n[1]'],
+)
+def test_unreadable_bodies(body: bytes) -> None:
+    assert decode_documents(body) is None
+
+
+def test_a_chunk_with_a_top_level_error_is_the_answer() -> None:
+    body = _chunks({"results": [{"statement_id": 0}]}, {"error": "boom"})
+    assert decode_documents(body) == {"error": "boom"}
+
+
+def test_malformed_chunks() -> None:
+    assert decode_documents(_chunks({"results": []}, {"results": "x"})) is None
+    assert decode_documents(_chunks({"results": []}, {"results": [1]})) is None
+    odd = decode_documents(
+        _chunks(
+            {"results": [{"statement_id": 0, "series": "garbage"}]},
+            {"results": [{"statement_id": 1, "series": [7, {"values": "x"}]}]},
+        )
+    )
+    assert odd == {
+        "results": [
+            {"statement_id": 0, "series": "garbage"},
+            {"statement_id": 1, "series": [7, {"values": "x"}]},
+        ]
+    }
+
+
+async def test_chunked_malformed_series_leave_figures_unknown(
+    loopback: Loopback, client: Client
+) -> None:
+    results: list[dict[str, Any]] = [{"statement_id": i} for i in range(7)]
+    results[0]["series"] = [7]
+    results[1]["series"] = [{"name": "m", "tags": ["x"], "columns": ["time"], "values": []}]
+    loopback.handler = _raw(_chunks({"results": results[:3]}, {"results": results[3:]}))
+    backend = InfluxQLBackend(client.session, loopback.url, "db")
+    result = await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+    assert result.events.events_in_period is None
+    assert result.events.active_entities is None
+    assert len(result.events.trend) == 13
+
+
+async def test_plain_404_means_no_influxql_endpoint(loopback: Loopback, client: Client) -> None:
+    loopback.handler = _raw(b"404 page not found", status=404, content_type="text/plain")
+    backend = InfluxQLBackend(client.session, loopback.url, "db")
+    with pytest.raises(IngestorNotFoundError, match="no InfluxQL /query endpoint"):
+        await backend.async_validate()
+
+
+async def test_truncated_body(loopback: Loopback, client: Client) -> None:
+    async def truncated(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b'{"results": [')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    loopback.handler = truncated
+    backend = InfluxQLBackend(client.session, loopback.url, "db", token=TOKEN)
+    with pytest.raises(IngestorError) as err:
+        await backend.async_validate()
+    assert type(err.value) is IngestorResponseError, repr(err.value)
+    _assert_no_secret(err.value)
