@@ -1,0 +1,173 @@
+"""Binary sensors: alert rules and connectivity of the main device, connectivity per service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, override
+
+from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined]
+    # Defined in binary_sensor.const since 2026.x and only re-exported implicitly there.
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant, callback
+
+from .api.models import AlertKey
+from .entity import (
+    HaIngestorEntity,
+    HaIngestorServiceEntity,
+    ServiceTracker,
+    async_sync_devices,
+    enum_value,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+    from .api.models import ServiceState, Snapshot
+    from .coordinator import HaIngestorConfigEntry
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorBinarySensorEntityDescription(BinarySensorEntityDescription):
+    """A binary sensor of the main device, read from the snapshot."""
+
+    is_on_fn: Callable[[Snapshot], bool | None]
+    attr_fn: Callable[[Snapshot], Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorServiceBinarySensorEntityDescription(BinarySensorEntityDescription):
+    """A binary sensor of a service device, read from that service's state."""
+
+    is_on_fn: Callable[[ServiceState], bool | None]
+
+
+def _alert_is_on(key: AlertKey) -> Callable[[Snapshot], bool | None]:
+    """On while the rule fires; off when it does not or its input is unknown (product.md)."""
+
+    def is_on(snapshot: Snapshot) -> bool | None:
+        alert = snapshot.alert(key)
+        return None if alert is None else alert.active
+
+    return is_on
+
+
+def _alert_attributes(key: AlertKey) -> Callable[[Snapshot], Mapping[str, Any]]:
+    def attributes(snapshot: Snapshot) -> Mapping[str, Any]:
+        if (alert := snapshot.alert(key)) is None:
+            return {}
+        return {
+            "severity": enum_value(alert.severity),
+            "value": alert.value,
+            "warning_threshold": alert.warning_threshold,
+            "error_threshold": alert.error_threshold,
+            "message": alert.message,
+        }
+
+    return attributes
+
+
+def _alert(key: AlertKey) -> HaIngestorBinarySensorEntityDescription:
+    return HaIngestorBinarySensorEntityDescription(
+        key=f"alert_{key.value}",
+        translation_key=f"alert_{key.value}",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        is_on_fn=_alert_is_on(key),
+        attr_fn=_alert_attributes(key),
+    )
+
+
+BINARY_SENSORS: Final[tuple[HaIngestorBinarySensorEntityDescription, ...]] = (
+    *(_alert(key) for key in AlertKey),
+    HaIngestorBinarySensorEntityDescription(
+        key="influxdb_connected",
+        translation_key="influxdb_connected",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda s: s.influxdb_connected,
+        attr_fn=lambda s: {"version": s.influxdb_version},
+    ),
+    HaIngestorBinarySensorEntityDescription(
+        key="admin_api_connected",
+        translation_key="admin_api_connected",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda s: s.admin_api_connected,
+    ),
+)
+
+SERVICE_BINARY_SENSORS: Final[tuple[HaIngestorServiceBinarySensorEntityDescription, ...]] = (
+    # No translation key: Home Assistant names it after its device class, in every language.
+    HaIngestorServiceBinarySensorEntityDescription(
+        key="connectivity",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda s: s.reachable,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HaIngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the alert and connectivity sensors, and one per service now and later."""
+    coordinator = entry.runtime_data.coordinator
+    tracker = ServiceTracker()
+
+    @callback
+    def add_service_binary_sensors() -> None:
+        async_sync_devices(hass, entry)
+        if new := tracker.new_services(coordinator.data):
+            async_add_entities(
+                HaIngestorServiceBinarySensor(entry, description, state)
+                for state in new
+                for description in SERVICE_BINARY_SENSORS
+            )
+
+    async_sync_devices(hass, entry)
+    async_add_entities(HaIngestorBinarySensor(entry, description) for description in BINARY_SENSORS)
+    add_service_binary_sensors()
+    entry.async_on_unload(coordinator.async_add_listener(add_service_binary_sensors))
+
+
+class HaIngestorBinarySensor(HaIngestorEntity, BinarySensorEntity):
+    """An alert or connectivity state of the ingestor."""
+
+    entity_description: HaIngestorBinarySensorEntityDescription
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """The state from the latest snapshot."""
+        return self.entity_description.is_on_fn(self.coordinator.data)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Severity, value, thresholds and message of an alert."""
+        if (attr_fn := self.entity_description.attr_fn) is None:
+            return None
+        return attr_fn(self.coordinator.data)
+
+
+class HaIngestorServiceBinarySensor(HaIngestorServiceEntity, BinarySensorEntity):
+    """A state of one monitored service."""
+
+    entity_description: HaIngestorServiceBinarySensorEntityDescription
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """The state, while the service is listed."""
+        if (state := self.service_state) is None:
+            return None
+        return self.entity_description.is_on_fn(state)

@@ -1,0 +1,268 @@
+"""Base entities and the device tree: one main device plus one per monitored ingestor service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, override
+
+from homeassistant.const import CONF_URL
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .api.models import DataSource, Snapshot
+from .const import CONF_ADMIN_API_URL, DOMAIN
+from .coordinator import HaIngestorConfigEntry, HaIngestorCoordinator
+
+if TYPE_CHECKING:
+    from enum import StrEnum
+
+    from homeassistant.helpers.entity import EntityDescription
+
+    from .api.models import ServiceState
+
+MANUFACTURER: Final = "HA Ingestor"
+MAIN_DEVICE_NAME: Final = "HA Ingestor"
+
+INFLUXDB: Final = "influxdb"
+ADMIN_API: Final = "admin-api"
+
+_DISPLAY_NAMES: Final = {
+    "websocket-ingestion": "WebSocket Ingestion",
+    "enrichment-pipeline": "Enrichment Pipeline",
+    INFLUXDB: "InfluxDB",
+    ADMIN_API: "Admin API",
+    "data-api": "Data API",
+    "data-retention": "Data Retention",
+    "health-dashboard": "Health Dashboard",
+}
+
+# Where each service gets its data from, nearest first (contracts 7.1, "effective ingestion
+# graph": HA -> websocket-ingestion -> [enrichment-pipeline ->] InfluxDB -> admin-api/data-api).
+# The first candidate that is itself monitored becomes the `via` device; when none is, the
+# main device is. Services not listed here write or read InfluxDB on their own.
+_UPSTREAM: Final[dict[str, tuple[str, ...]]] = {
+    "websocket-ingestion": (),
+    "enrichment-pipeline": ("websocket-ingestion",),
+    INFLUXDB: ("enrichment-pipeline", "websocket-ingestion"),
+    ADMIN_API: (INFLUXDB, "enrichment-pipeline", "websocket-ingestion"),
+    "data-api": (INFLUXDB, "enrichment-pipeline", "websocket-ingestion"),
+    "health-dashboard": (ADMIN_API, "data-api"),
+}
+_DEFAULT_UPSTREAM: Final = (INFLUXDB,)
+
+
+def entry_key(entry: HaIngestorConfigEntry) -> str:
+    """Prefix of every unique_id and device identifier of this entry."""
+    return entry.unique_id or entry.entry_id
+
+
+def service_display_name(service: str) -> str:
+    """A readable device name for an ingestor service (`carbon-intensity` -> `Carbon Intensity`)."""
+    if (name := _DISPLAY_NAMES.get(service)) is not None:
+        return name
+    return " ".join(part.capitalize() for part in service.replace("_", "-").split("-") if part)
+
+
+def upstream_service(service: str, monitored: set[str]) -> str | None:
+    """The monitored service `service` receives its data from, or None for the main device."""
+    return next(
+        (s for s in _UPSTREAM.get(service, _DEFAULT_UPSTREAM) if s in monitored and s != service),
+        None,
+    )
+
+
+def main_device_identifier(entry: HaIngestorConfigEntry) -> tuple[str, str]:
+    """Identifier of the "HA Ingestor" device."""
+    return (DOMAIN, entry_key(entry))
+
+
+def service_device_identifier(entry: HaIngestorConfigEntry, service: str) -> tuple[str, str]:
+    """Identifier of one service's device."""
+    return (DOMAIN, f"{entry_key(entry)}_{service}")
+
+
+def _url(entry: HaIngestorConfigEntry, key: str) -> str | None:
+    value = entry.data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def main_device_info(entry: HaIngestorConfigEntry, snapshot: Snapshot | None) -> DeviceInfo:
+    """The main device; its page links to the Admin API, else to InfluxDB."""
+    return DeviceInfo(
+        identifiers={main_device_identifier(entry)},
+        name=MAIN_DEVICE_NAME,
+        manufacturer=MANUFACTURER,
+        model=(
+            f"Ingestor {snapshot.revision.upper()}"
+            if snapshot is not None and snapshot.revision is not None
+            else None
+        ),
+        entry_type=DeviceEntryType.SERVICE,
+        configuration_url=_url(entry, CONF_ADMIN_API_URL) or _url(entry, CONF_URL),
+        sw_version=snapshot.ingestor_version if snapshot is not None else None,
+    )
+
+
+def service_device_info(entry: HaIngestorConfigEntry, state: ServiceState) -> DeviceInfo:
+    """The device of one monitored service."""
+    configuration_url = {
+        INFLUXDB: _url(entry, CONF_URL),
+        ADMIN_API: _url(entry, CONF_ADMIN_API_URL),
+    }
+    return DeviceInfo(
+        identifiers={service_device_identifier(entry, state.name)},
+        name=service_display_name(state.name),
+        manufacturer=MANUFACTURER,
+        model=state.name,
+        entry_type=DeviceEntryType.SERVICE,
+        configuration_url=configuration_url.get(state.name),
+        sw_version=state.version,
+    )
+
+
+def known_services(snapshot: Snapshot) -> set[str] | None:
+    """Services that exist now, or None when this snapshot cannot tell.
+
+    Only a listing the Admin API answered is complete: without it the snapshot holds just the
+    services addressed directly (or none), and an outage must not delete devices the user may
+    have renamed or placed in areas.
+    """
+    if snapshot.admin_api_connected is not True:
+        return None
+    return {s.name for s in snapshot.services}
+
+
+@callback
+def async_sync_devices(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> None:
+    """Bring the device registry in line with the latest snapshot.
+
+    Creates the main device and one device per service (idempotent: unchanged devices are not
+    written), links each service to its upstream along the ingestion path, and removes the
+    devices of services that are gone. The links are set here, not through `DeviceInfo`,
+    because the upstream device must exist first and its key changed between Home Assistant
+    versions (`via_device` vs `via_device_id`).
+    """
+    snapshot: Snapshot | None = entry.runtime_data.coordinator.data
+    registry = dr.async_get(hass)
+    main = registry.async_get_or_create(
+        config_entry_id=entry.entry_id, **main_device_info(entry, snapshot)
+    )
+    if snapshot is None:
+        return
+    monitored = {s.name for s in snapshot.services}
+    devices: dict[str, dr.DeviceEntry] = {}
+    for state in snapshot.services:
+        devices[state.name] = registry.async_get_or_create(
+            config_entry_id=entry.entry_id, **service_device_info(entry, state)
+        )
+    for name, device in devices.items():
+        upstream = upstream_service(name, monitored)
+        via_id = main.id if upstream is None else devices[upstream].id
+        if device.via_device_id != via_id:
+            registry.async_update_device(device.id, via_device_id=via_id)
+    if (existing := known_services(snapshot)) is not None:
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+            service = _service_of(entry, device)
+            if service is not None and service not in existing:
+                registry.async_remove_device(device.id)
+
+
+def _service_of(entry: HaIngestorConfigEntry, device: dr.DeviceEntry) -> str | None:
+    """The service a device stands for; None for the main device and foreign devices."""
+    prefix = f"{entry_key(entry)}_"
+    return next(
+        (
+            identifier.removeprefix(prefix)
+            for domain, identifier in device.identifiers
+            if domain == DOMAIN and identifier.startswith(prefix)
+        ),
+        None,
+    )
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant,  # noqa: ARG001  (the signature Home Assistant calls)
+    config_entry: HaIngestorConfigEntry,
+    device_entry: dr.DeviceEntry,
+) -> bool:
+    """Let the user delete a service device, but only once that service is gone."""
+    service = _service_of(config_entry, device_entry)
+    if service is None:
+        return False
+    snapshot: Snapshot | None = config_entry.runtime_data.coordinator.data
+    return snapshot is None or snapshot.service(service) is None
+
+
+class ServiceTracker:
+    """Which services a platform has already created entities for."""
+
+    def __init__(self) -> None:
+        """Start with none."""
+        self._known: set[str] = set()
+
+    def new_services(self, snapshot: Snapshot) -> list[ServiceState]:
+        """Services that need entities now; forgets the gone ones so they can come back."""
+        if (existing := known_services(snapshot)) is not None:
+            self._known &= existing
+        new = [s for s in snapshot.services if s.name not in self._known]
+        self._known.update(s.name for s in new)
+        return new
+
+
+def enum_value(member: StrEnum | None) -> str | None:
+    """The plain string of an enum member, for state attributes."""
+    return None if member is None else member.value
+
+
+def influxdb_answered(snapshot: Snapshot) -> bool:
+    """Figures that only InfluxDB has are unavailable while running on the services fallback."""
+    return snapshot.source is DataSource.INFLUXDB
+
+
+class HaIngestorEntity(CoordinatorEntity[HaIngestorCoordinator]):
+    """An entity of the main "HA Ingestor" device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        entry: HaIngestorConfigEntry,
+        description: EntityDescription,
+    ) -> None:
+        """Bind the entity to the entry's coordinator and main device."""
+        coordinator = entry.runtime_data.coordinator
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{entry_key(entry)}_{description.key}"
+        self._attr_device_info = main_device_info(entry, coordinator.data)
+
+
+class HaIngestorServiceEntity(CoordinatorEntity[HaIngestorCoordinator]):
+    """An entity of one monitored service's device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        entry: HaIngestorConfigEntry,
+        description: EntityDescription,
+        state: ServiceState,
+    ) -> None:
+        """Bind the entity to the entry's coordinator and the service's device."""
+        super().__init__(entry.runtime_data.coordinator)
+        self.entity_description = description
+        self.service_name = state.name
+        self._attr_unique_id = f"{entry_key(entry)}_{state.name}_{description.key}"
+        self._attr_device_info = service_device_info(entry, state)
+
+    @property
+    def service_state(self) -> ServiceState | None:
+        """The service as last seen; None once it has gone."""
+        return self.coordinator.data.service(self.service_name)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Unavailable when the refresh failed or the service is no longer listed."""
+        return super().available and self.service_state is not None

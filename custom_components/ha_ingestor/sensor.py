@@ -1,0 +1,268 @@
+"""Sensors: ingestion statistics of the main device, and a status sensor per service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, override
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant, callback
+
+from .api.models import DataSource, ServiceStatus
+from .entity import (
+    HaIngestorEntity,
+    HaIngestorServiceEntity,
+    ServiceTracker,
+    async_sync_devices,
+    enum_value,
+    influxdb_answered,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+    from homeassistant.helpers.typing import StateType
+
+    from .api.models import Alert, ServiceState, Snapshot
+    from .coordinator import HaIngestorConfigEntry
+
+PARALLEL_UPDATES = 0
+
+EVENTS_PER_MINUTE: Final = "events/min"
+
+# Lists that grow with the data: worth seeing now, not worth a row in every recorder state.
+ATTR_EVENTS_BY_DOMAIN: Final = "events_by_domain"
+ATTR_TREND: Final = "trend"
+ATTR_ALERTS: Final = "alerts"
+
+
+def _always(_: Snapshot) -> bool:
+    return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorSensorEntityDescription(SensorEntityDescription):
+    """A sensor of the main device, read from the snapshot."""
+
+    value_fn: Callable[[Snapshot], StateType | datetime]
+    attr_fn: Callable[[Snapshot], Mapping[str, Any]] | None = None
+    available_fn: Callable[[Snapshot], bool] = _always
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorServiceSensorEntityDescription(SensorEntityDescription):
+    """A sensor of a service device, read from that service's state."""
+
+    value_fn: Callable[[ServiceState], StateType]
+
+
+def _ingestion_lag(snapshot: Snapshot) -> float | None:
+    """Seconds between the newest stored event and the refresh that saw it."""
+    if (last := snapshot.events.last_event) is None:
+        return None
+    # A writer whose clock runs ahead must not produce a negative lag.
+    return max((snapshot.fetched_at - last) / timedelta(seconds=1), 0.0)
+
+
+def _event_attributes(snapshot: Snapshot) -> dict[str, Any]:
+    events = snapshot.events
+    return {
+        "period": snapshot.period.value,
+        ATTR_EVENTS_BY_DOMAIN: dict(events.events_by_domain),
+        ATTR_TREND: [{"time": p.time.isoformat(), "count": p.count} for p in events.trend],
+        "trend_direction": enum_value(events.trend_direction),
+    }
+
+
+def _alert_summary(alert: Alert) -> dict[str, Any]:
+    return {
+        "key": alert.key.value,
+        "severity": enum_value(alert.severity),
+        "message": alert.message,
+    }
+
+
+SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
+    HaIngestorSensorEntityDescription(
+        key="events_per_minute",
+        translation_key="events_per_minute",
+        native_unit_of_measurement=EVENTS_PER_MINUTE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda s: s.events.events_per_minute,
+        attr_fn=lambda s: {"trend_direction": enum_value(s.events.trend_direction)},
+    ),
+    HaIngestorSensorEntityDescription(
+        key="events_in_period",
+        translation_key="events_in_period",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda s: s.events.events_in_period,
+        attr_fn=_event_attributes,
+        available_fn=influxdb_answered,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="last_event",
+        translation_key="last_event",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda s: s.events.last_event,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="ingestion_lag",
+        translation_key="ingestion_lag",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=_ingestion_lag,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="active_entities",
+        translation_key="active_entities",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda s: s.events.active_entities,
+        available_fn=influxdb_answered,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="error_rate",
+        translation_key="error_rate",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda s: s.metrics.error_rate,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="success_rate",
+        translation_key="success_rate",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda s: s.metrics.success_rate,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="processing_time",
+        translation_key="processing_time",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda s: s.metrics.processing_time_ms,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="active_alerts",
+        translation_key="active_alerts",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda s: len(s.active_alerts),
+        attr_fn=lambda s: {ATTR_ALERTS: [_alert_summary(a) for a in s.active_alerts]},
+    ),
+    HaIngestorSensorEntityDescription(
+        key="data_source",
+        translation_key="data_source",
+        device_class=SensorDeviceClass.ENUM,
+        options=[source.value for source in DataSource],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda s: s.source.value,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="query_duration",
+        translation_key="query_duration",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda s: s.query_duration_ms,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="last_successful_update",
+        translation_key="last_successful_update",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda s: s.fetched_at,
+    ),
+)
+
+SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
+    HaIngestorServiceSensorEntityDescription(
+        key="status",
+        translation_key="service_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.value for status in ServiceStatus],
+        value_fn=lambda s: s.status.value,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HaIngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the main sensors, and a status sensor for every service now and later."""
+    coordinator = entry.runtime_data.coordinator
+    tracker = ServiceTracker()
+
+    @callback
+    def add_service_sensors() -> None:
+        async_sync_devices(hass, entry)
+        if new := tracker.new_services(coordinator.data):
+            async_add_entities(
+                HaIngestorServiceSensor(entry, description, state)
+                for state in new
+                for description in SERVICE_SENSORS
+            )
+
+    async_sync_devices(hass, entry)
+    async_add_entities(HaIngestorSensor(entry, description) for description in SENSORS)
+    add_service_sensors()
+    entry.async_on_unload(coordinator.async_add_listener(add_service_sensors))
+
+
+class HaIngestorSensor(HaIngestorEntity, SensorEntity):
+    """A statistic of the ingestor."""
+
+    entity_description: HaIngestorSensorEntityDescription
+    _unrecorded_attributes = frozenset({ATTR_EVENTS_BY_DOMAIN, ATTR_TREND, ATTR_ALERTS})
+
+    @property
+    @override
+    def native_value(self) -> StateType | datetime:
+        """The statistic from the latest snapshot."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Unavailable when the refresh failed, or when this figure needs InfluxDB and it's down."""
+        return super().available and self.entity_description.available_fn(self.coordinator.data)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Details that are not the state, such as domains and trend."""
+        if (attr_fn := self.entity_description.attr_fn) is None:
+            return None
+        return attr_fn(self.coordinator.data)
+
+
+class HaIngestorServiceSensor(HaIngestorServiceEntity, SensorEntity):
+    """A value of one monitored service."""
+
+    entity_description: HaIngestorServiceSensorEntityDescription
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """The value, while the service is listed."""
+        if (state := self.service_state) is None:
+            return None
+        return self.entity_description.value_fn(state)
