@@ -1,0 +1,68 @@
+"""The HA Ingestor integration: watches an HA Ingestor stack through InfluxDB and its APIs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.const import Platform
+from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
+from homeassistant.helpers import config_validation as cv
+
+from .const import DOMAIN
+from .coordinator import (
+    HaIngestorConfigEntry,
+    HaIngestorCoordinator,
+    HaIngestorRuntimeData,
+    create_client,
+)
+from .entity import async_remove_config_entry_device
+from .services import async_setup_services
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.typing import ConfigType
+
+__all__ = ["async_remove_config_entry_device"]
+
+PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001
+    """Register the actions once, for every entry."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> bool:
+    """Connect, fetch the first snapshot, then set up the platforms."""
+    client = create_client(hass, entry)
+    coordinator = HaIngestorCoordinator(hass, entry, client)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady as err:
+        await client.async_close()
+        cause = coordinator.last_exception
+        # Older Home Assistant drops the translation of the failed refresh; keep it.
+        if err.translation_key is None and isinstance(cause, HomeAssistantError):
+            raise ConfigEntryNotReady(
+                translation_domain=cause.translation_domain,
+                translation_key=cause.translation_key,
+                translation_placeholders=cause.translation_placeholders,
+            ) from cause
+        raise
+    except BaseException:
+        await client.async_close()
+        raise
+    entry.runtime_data = HaIngestorRuntimeData(coordinator=coordinator, client=client)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> bool:
+    """Unload the platforms, then close the connections and drop the repair issues."""
+    if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        entry.runtime_data.coordinator.async_delete_issues()
+        await entry.runtime_data.client.async_close()
+    return unloaded

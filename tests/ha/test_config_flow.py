@@ -1,0 +1,623 @@
+"""Config, reauth, reconfigure and options flows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import (
+    CONF_API_KEY,
+    CONF_PASSWORD,
+    CONF_TOKEN,
+    CONF_URL,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ha_ingestor.api.errors import (
+    IngestorAuthenticationError,
+    IngestorConnectionError,
+    IngestorNotFoundError,
+    IngestorResponseError,
+    IngestorSSLError,
+    IngestorTimeoutError,
+    InvalidNameError,
+    Origin,
+)
+from custom_components.ha_ingestor.config_flow import unique_id_for
+from custom_components.ha_ingestor.const import (
+    CONF_ADMIN_API_URL,
+    CONF_BACKEND,
+    CONF_BUCKET,
+    CONF_DATA_API_URL,
+    CONF_MONITORED_SERVICES,
+    CONF_PERIOD,
+    CONF_SOURCE_MODE,
+    CONF_TREND_WINDOW,
+    CONF_UPDATE_INTERVAL,
+    CONF_WEBSOCKET_INGESTION_URL,
+    DOMAIN,
+)
+
+from .conftest import ENTRY_DATA, INFLUX_INPUT, INGESTOR_INPUT, UNIQUE_ID
+
+if TYPE_CHECKING:
+    from unittest.mock import AsyncMock, MagicMock
+
+    from homeassistant.config_entries import ConfigFlowResult
+    from homeassistant.core import HomeAssistant
+
+
+@pytest.fixture(autouse=True)
+def _flows_set_up_nothing(request: pytest.FixtureRequest) -> None:
+    """Flow tests stop at the entry; the options tests need a really loaded one."""
+    if "init_integration" not in request.fixturenames:
+        request.getfixturevalue("mock_setup_entry")
+
+
+INFLUX = Origin.INFLUXDB
+SERVICES = Origin.SERVICES
+
+
+async def _start(hass: HomeAssistant) -> ConfigFlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    return result
+
+
+async def _through_influx(hass: HomeAssistant, influx: dict[str, Any]) -> ConfigFlowResult:
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], influx)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "ingestor"
+    return result
+
+
+async def test_full_flow_influxdb_and_admin_api(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_setup_entry: AsyncMock
+) -> None:
+    result = await _through_influx(hass, INFLUX_INPUT)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "HA Ingestor (influxdb.local)"
+    assert result["data"] == ENTRY_DATA
+    assert result["options"] == {}
+    assert result["result"].unique_id == UNIQUE_ID
+    assert mock_setup_entry.call_count == 1
+    # Both sources were really asked, with what was entered.
+    mock_sources["flux"].return_value.async_validate.assert_awaited_once()
+    mock_sources["services"].return_value.async_validate.assert_awaited_once()
+    args = mock_sources["flux"].call_args.args
+    assert args[:4] == ("http://influxdb.local:8086", "influx-secret-token", "ha-ingestor",
+                        "home_assistant_events")  # fmt: skip
+    assert mock_sources["flux"].return_value.async_close.await_count == 1
+    services_args = mock_sources["services"].call_args.args
+    assert services_args[1:4] == ("http://ingestor.local:8003", "admin-secret-key", {})
+
+
+async def test_influxql_with_user_and_service_urls(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    influx = {
+        CONF_URL: " https://influx1.local:8086/ ",
+        CONF_BACKEND: "influxql",
+        CONF_USERNAME: "reader",
+        CONF_PASSWORD: "influx-password",
+        CONF_BUCKET: "ha_events",
+        CONF_VERIFY_SSL: False,
+    }
+    result = await _through_influx(hass, influx)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == "https://influx1.local:8086"
+    assert CONF_ADMIN_API_URL not in result["data"]
+    assert result["result"].unique_id == "https://influx1.local:8086/ha_events"
+    mock_sources["flux"].assert_not_called()
+    mock_sources["influxql"].return_value.async_validate.assert_awaited_once()
+    assert mock_sources["services"].call_args.args[3] == {
+        "websocket-ingestion": "http://ws.local:8001"
+    }
+
+
+async def test_services_only(hass: HomeAssistant, mock_sources: dict[str, MagicMock]) -> None:
+    result = await _through_influx(hass, {CONF_URL: "", CONF_BACKEND: "flux"})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "HA Ingestor (ingestor.local)"
+    assert CONF_URL not in result["data"]
+    assert result["result"].unique_id == "http://ingestor.local:8003"
+    mock_sources["flux"].assert_not_called()
+
+
+async def test_single_service_url_only(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    result = await _through_influx(hass, {CONF_BACKEND: "flux"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_DATA_API_URL: "http://data.local:8006"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "HA Ingestor (data.local)"
+    assert result["result"].unique_id == "http://data.local:8006"
+
+
+async def test_influxdb_only(hass: HomeAssistant, mock_sources: dict[str, MagicMock]) -> None:
+    result = await _through_influx(hass, INFLUX_INPUT)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == INFLUX_INPUT
+    mock_sources["services"].assert_not_called()
+
+
+async def test_no_source_then_recovery(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    result = await _through_influx(hass, {CONF_BACKEND: "flux"})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "no_source"}
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("error", "field", "key"),
+    [
+        (IngestorSSLError("tls", origin=INFLUX), CONF_URL, "ssl_error"),
+        (IngestorConnectionError("refused", origin=INFLUX), CONF_URL, "cannot_connect"),
+        (IngestorTimeoutError("slow", origin=INFLUX), CONF_URL, "cannot_connect"),
+        (IngestorAuthenticationError("401", origin=INFLUX), CONF_TOKEN, "invalid_auth"),
+        (IngestorNotFoundError("no bucket", origin=INFLUX), CONF_BUCKET, "bucket_not_found"),
+        (IngestorResponseError("html", origin=INFLUX), CONF_URL, "cannot_connect"),
+        (RuntimeError("boom"), "base", "unknown"),
+    ],
+)
+async def test_influxdb_errors_recover(
+    hass: HomeAssistant,
+    mock_sources: dict[str, MagicMock],
+    error: Exception,
+    field: str,
+    key: str,
+) -> None:
+    validate = mock_sources["flux"].return_value.async_validate
+    validate.side_effect = error
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {field: key}
+    # The backend is closed even when validation failed.
+    assert mock_sources["flux"].return_value.async_close.await_count == 1
+
+    validate.side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    assert result["step_id"] == "ingestor"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_influxql_refused_password_marks_password(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    mock_sources["influxql"].return_value.async_validate.side_effect = IngestorAuthenticationError(
+        "403", origin=INFLUX
+    )
+    influx = {
+        CONF_URL: "http://influx1.local:8086",
+        CONF_BACKEND: "influxql",
+        CONF_USERNAME: "reader",
+        CONF_PASSWORD: "wrong",
+        CONF_BUCKET: "ha",
+        CONF_VERIFY_SSL: True,
+    }
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], influx)
+    assert result["errors"] == {CONF_PASSWORD: "invalid_auth"}
+
+    mock_sources["influxql"].return_value.async_validate.side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], influx)
+    assert result["step_id"] == "ingestor"
+
+
+@pytest.mark.parametrize(
+    "url", ["influxdb.local:8086", "ftp://influxdb.local", "http://", "http://[::1"]
+)
+async def test_invalid_influxdb_url_recovers(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], url: str
+) -> None:
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**INFLUX_INPUT, CONF_URL: url}
+    )
+    assert result["errors"] == {CONF_URL: "invalid_url"}
+    mock_sources["flux"].assert_not_called()
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    assert result["step_id"] == "ingestor"
+
+
+async def test_invalid_bucket_name_recovers(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    mock_sources["flux"].side_effect = InvalidNameError("bad bucket")
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**INFLUX_INPUT, CONF_BUCKET: 'x" |> drop()'}
+    )
+    assert result["errors"] == {CONF_BUCKET: "invalid_bucket_name"}
+
+    mock_sources["flux"].side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    assert result["step_id"] == "ingestor"
+
+
+@pytest.mark.parametrize(
+    ("error", "field", "key"),
+    [
+        (IngestorSSLError("tls", origin=SERVICES), CONF_ADMIN_API_URL, "ssl_error"),
+        (IngestorConnectionError("refused", origin=SERVICES), CONF_ADMIN_API_URL, "cannot_connect"),
+        (IngestorAuthenticationError("401", origin=SERVICES), CONF_API_KEY, "invalid_auth"),
+        (IngestorResponseError("not json", origin=SERVICES), CONF_ADMIN_API_URL, "cannot_connect"),
+        (RuntimeError("boom"), "base", "unknown"),
+    ],
+)
+async def test_services_errors_recover(
+    hass: HomeAssistant,
+    mock_sources: dict[str, MagicMock],
+    error: Exception,
+    field: str,
+    key: str,
+) -> None:
+    validate = mock_sources["services"].return_value.async_validate
+    validate.side_effect = error
+    result = await _through_influx(hass, INFLUX_INPUT)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "ingestor"
+    assert result["errors"] == {field: key}
+
+    validate.side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_service_url_errors_without_admin_api(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    result = await _through_influx(hass, {CONF_BACKEND: "flux"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "ws.local:8001"}
+    )
+    assert result["errors"] == {CONF_WEBSOCKET_INGESTION_URL: "invalid_url"}
+
+    mock_sources["services"].return_value.async_validate.side_effect = IngestorConnectionError(
+        "refused", origin=SERVICES
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    mock_sources["services"].return_value.async_validate.side_effect = None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_duplicate_aborts(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    # Same system, spelled differently.
+    result = await _through_influx(
+        hass, {**INFLUX_INPUT, CONF_URL: "HTTP://InfluxDB.local:8086/", CONF_TOKEN: "other"}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+def test_unique_id_normalizes_and_tells_systems_apart() -> None:
+    assert unique_id_for({CONF_URL: "http://InfluxDB.local"}) == (
+        "http://influxdb.local:80/home_assistant_events"
+    )
+    assert unique_id_for({CONF_URL: "https://a.local/", CONF_BUCKET: "b"}) == (
+        "https://a.local:443/b"
+    )
+    assert unique_id_for({CONF_URL: "http://a.local", CONF_BUCKET: "x"}) != unique_id_for(
+        {CONF_URL: "http://a.local", CONF_BUCKET: "y"}
+    )
+
+
+async def test_reauth_replaces_only_the_secrets(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    result = await mock_config_entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert set(result["data_schema"].schema) == {CONF_TOKEN, CONF_API_KEY}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: "new-token"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert mock_config_entry.data == {**ENTRY_DATA, CONF_TOKEN: "new-token"}
+    assert mock_sources["flux"].call_args.args[1] == "new-token"
+
+
+@pytest.mark.parametrize(
+    ("source", "error", "errors"),
+    [
+        ("flux", IngestorAuthenticationError("401", origin=INFLUX), {CONF_TOKEN: "invalid_auth"}),
+        ("flux", IngestorConnectionError("down", origin=INFLUX), {"base": "cannot_connect"}),
+        (
+            "services",
+            IngestorAuthenticationError("401", origin=SERVICES),
+            {CONF_API_KEY: "invalid_auth"},
+        ),
+    ],
+)
+async def test_reauth_errors_recover(  # noqa: PLR0913, PLR0917
+    hass: HomeAssistant,
+    mock_sources: dict[str, MagicMock],
+    mock_config_entry: MockConfigEntry,
+    source: str,
+    error: Exception,
+    errors: dict[str, str],
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    validate = mock_sources[source].return_value.async_validate
+    validate.side_effect = error
+    result = await mock_config_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: "still-wrong", CONF_API_KEY: "still-wrong"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+
+    validate.side_effect = None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: "right-key"}
+    )
+    assert result["reason"] == "reauth_successful"
+    assert mock_config_entry.data[CONF_API_KEY] == "right-key"
+
+
+async def test_reauth_influxql_user_asks_for_password(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="http://influx1.local:8086/ha",
+        data={
+            CONF_URL: "http://influx1.local:8086",
+            CONF_BACKEND: "influxql",
+            CONF_USERNAME: "reader",
+            CONF_PASSWORD: "old",
+            CONF_BUCKET: "ha",
+            CONF_VERIFY_SSL: True,
+        },
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert set(result["data_schema"].schema) == {CONF_PASSWORD}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: "new"}
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_PASSWORD] == "new"
+
+
+async def test_reauth_services_only_asks_for_the_key(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="http://ingestor.local:8003", data=dict(INGESTOR_INPUT)
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert set(result["data_schema"].schema) == {CONF_API_KEY}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: "new-key"}
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data == {**INGESTOR_INPUT, CONF_API_KEY: "new-key"}
+    mock_sources["flux"].assert_not_called()
+
+
+async def test_reconfigure_keeps_secrets_and_updates_the_rest(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    # Secrets are never sent back to the browser.
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+    assert suggested[CONF_URL] == ENTRY_DATA[CONF_URL]
+    assert CONF_TOKEN not in suggested
+    assert CONF_API_KEY not in suggested
+
+    new_input = {**INFLUX_INPUT, CONF_ADMIN_API_URL: "http://admin.local:8003"}
+    del new_input[CONF_TOKEN]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], new_input)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data == {
+        **ENTRY_DATA,
+        CONF_ADMIN_API_URL: "http://admin.local:8003",
+    }
+
+
+async def test_reconfigure_to_another_system_aborts(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**INFLUX_INPUT, CONF_BUCKET: "another_bucket"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "different_system"
+    assert mock_config_entry.data == ENTRY_DATA
+
+
+async def test_reconfigure_errors_recover(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_BACKEND: "flux", CONF_VERIFY_SSL: True}
+    )
+    assert result["errors"] == {"base": "no_source"}
+
+    mock_sources["flux"].return_value.async_validate.side_effect = IngestorSSLError(
+        "tls", origin=INFLUX
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    assert result["errors"] == {CONF_URL: "ssl_error"}
+
+    mock_sources["flux"].return_value.async_validate.side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    assert result["reason"] == "reconfigure_successful"
+    # Admin API cleared: the entry is InfluxDB-only now, token kept.
+    assert mock_config_entry.data == {**INFLUX_INPUT, CONF_API_KEY: "admin-secret-key"}
+
+
+OPTIONS = {
+    CONF_SOURCE_MODE: "auto",
+    CONF_PERIOD: "6h",
+    CONF_TREND_WINDOW: "15m",
+    CONF_UPDATE_INTERVAL: 30,
+    "error_rate_warning": 3.0,
+    "error_rate_error": 6.0,
+    "success_rate_warning": 96.0,
+    "success_rate_error": 91.0,
+    "processing_time_warning": 800.0,
+    "processing_time_error": 2000.0,
+    "stalled_warning_minutes": 10.0,
+    "stalled_error_minutes": 30.0,
+    CONF_MONITORED_SERVICES: ["websocket-ingestion"],
+}
+
+
+@pytest.mark.usefixtures("mock_client")
+async def test_options_flow_saves_and_reloads(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    entry = init_integration
+    assert entry.state is ConfigEntryState.LOADED
+    coordinator_before = entry.runtime_data.coordinator
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    services = next(
+        key for key in result["data_schema"].schema if str(key) == CONF_MONITORED_SERVICES
+    )
+    selector = result["data_schema"].schema[services]
+    # Offered from what the Admin API listed in the latest snapshot.
+    assert selector.config["options"] == ["admin-api", "websocket-ingestion"]
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], OPTIONS)
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == OPTIONS
+    assert entry.state is ConfigEntryState.LOADED
+    coordinator = entry.runtime_data.coordinator
+    assert coordinator is not coordinator_before
+    assert coordinator.update_interval is not None
+    assert coordinator.update_interval.total_seconds() == 30
+    assert coordinator.period == "6h"
+    assert coordinator.thresholds.processing_time_error == 2000.0
+
+
+@pytest.mark.parametrize(
+    ("data", "changes", "errors"),
+    [
+        (
+            INGESTOR_INPUT,
+            {CONF_SOURCE_MODE: "influxdb"},
+            {CONF_SOURCE_MODE: "influxdb_not_configured"},
+        ),
+        (
+            INFLUX_INPUT,
+            {CONF_SOURCE_MODE: "services"},
+            {CONF_SOURCE_MODE: "services_not_configured"},
+        ),
+        (
+            ENTRY_DATA,
+            {"error_rate_error": 1.0, "success_rate_error": 97.0},
+            {
+                "error_rate_error": "error_below_warning",
+                "success_rate_error": "error_above_warning",
+            },
+        ),
+        (
+            ENTRY_DATA,
+            {"processing_time_error": 100.0, "stalled_error_minutes": 1.0},
+            {
+                "processing_time_error": "error_below_warning",
+                "stalled_error_minutes": "error_below_warning",
+            },
+        ),
+    ],
+)
+async def test_options_errors_recover(
+    hass: HomeAssistant,
+    data: dict[str, Any],
+    changes: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="x", data=data)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    # Not loaded: no services known yet, the current choice is still offered.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**OPTIONS, **changes}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+
+    without_slow_error = {k: v for k, v in OPTIONS.items() if k != "processing_time_error"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**without_slow_error, CONF_SOURCE_MODE: "auto"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert "processing_time_error" not in entry.options
+
+
+async def test_options_form_shows_defaults(hass: HomeAssistant) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="x", data=ENTRY_DATA)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+    assert suggested[CONF_SOURCE_MODE] == "auto"
+    assert suggested[CONF_PERIOD] == "1h"
+    assert suggested[CONF_TREND_WINDOW] == "5m"
+    assert suggested[CONF_UPDATE_INTERVAL] == 60
+    assert suggested["error_rate_warning"] == 2.0
+    assert "processing_time_error" not in suggested
