@@ -78,12 +78,12 @@ class IngestorClient:
         self.last_services_error: IngestorError | None = None
 
     @property
-    def _ask_influx(self) -> bool:
-        return self.influx is not None and self.mode is not SourceMode.SERVICES
+    def _asked_influx(self) -> InfluxBackend | None:
+        return self.influx if self.mode is not SourceMode.SERVICES else None
 
     @property
-    def _ask_services(self) -> bool:
-        return self.services is not None and self.mode is not SourceMode.INFLUXDB
+    def _asked_services(self) -> ServicesClient | None:
+        return self.services if self.mode is not SourceMode.INFLUXDB else None
 
     async def async_get_snapshot(
         self,
@@ -104,8 +104,9 @@ class IngestorClient:
         started = time.monotonic()
         self.last_influx_error = None
         self.last_services_error = None
-        influx_task = self._influx(period, window, now) if self._ask_influx else _none()
-        services_task = self._services() if self._ask_services else _none()
+        backend, services_client = self._asked_influx, self._asked_services
+        influx_task = _none() if backend is None else self._influx(backend, period, window, now)
+        services_task = _none() if services_client is None else self._services(services_client)
         influx, services = await asyncio.gather(influx_task, services_task)
         elapsed_ms = (time.monotonic() - started) * 1000
 
@@ -124,7 +125,7 @@ class IngestorClient:
             services=services,
             fetched_at=datetime.now(UTC),
             elapsed_ms=elapsed_ms,
-            influxdb_connected=(influx is not None) if self._ask_influx else None,
+            influxdb_connected=None if backend is None else influx is not None,
             admin_api_connected=self._admin_api_connected(services),
         )
         return replace(snapshot, alerts=evaluate_alerts(snapshot, thresholds, now))
@@ -132,24 +133,22 @@ class IngestorClient:
     def _admin_api_connected(self, services: ServicesResult | None) -> bool | None:
         if services is not None:
             return services.admin_api_connected
-        if self._ask_services and self.services is not None and self.services.admin_api_url:
+        if (client := self._asked_services) is not None and client.admin_api_url:
             return False
         return None
 
     async def _influx(
-        self, period: Period, window: TrendWindow, now: datetime
+        self, backend: InfluxBackend, period: Period, window: TrendWindow, now: datetime
     ) -> InfluxResult | None:
-        assert self.influx is not None  # noqa: S101 - guarded by _ask_influx
         try:
-            return await self.influx.async_fetch(period, window, now)
+            return await backend.async_fetch(period, window, now)
         except IngestorError as err:
             self.last_influx_error = err
             return None
 
-    async def _services(self) -> ServicesResult | None:
-        assert self.services is not None  # noqa: S101 - guarded by _ask_services
+    async def _services(self, client: ServicesClient) -> ServicesResult | None:
         try:
-            result = await self.services.async_fetch()
+            result = await client.async_fetch()
         except IngestorError as err:
             self.last_services_error = err
             return None

@@ -218,19 +218,18 @@ class ServicesClient:
             error = IngestorResponseError(f"{what}: HTTP {status}", origin=Origin.SERVICES)
         return _Reply(status, body, error, elapsed)
 
-    async def _admin_get(self, path: str, *, auth: bool = False) -> _Reply:
-        assert self._admin is not None  # noqa: S101 - callers check
-        return await self._get(f"{self._admin}{path}", f"Admin API {path}", auth=auth)
+    async def _admin_get(self, admin: str, path: str) -> _Reply:
+        return await self._get(f"{admin}{path}", f"Admin API {path}", auth=True)
 
     async def _fetch_admin(self) -> _AdminReplies | None:
-        if self._admin is None:
+        if (admin := self._admin) is None:
             return None
         stats, services, health_services, health, info = await asyncio.gather(
-            self._admin_get("/api/v1/stats?period=1h", auth=True),
-            self._admin_get("/api/v1/services", auth=True),
-            self._admin_get("/api/v1/health/services", auth=True),
-            self._admin_get("/api/v1/health", auth=True),
-            self._admin_get("/api/info", auth=True),
+            self._admin_get(admin, "/api/v1/stats?period=1h"),
+            self._admin_get(admin, "/api/v1/services"),
+            self._admin_get(admin, "/api/v1/health/services"),
+            self._admin_get(admin, "/api/v1/health"),
+            self._admin_get(admin, "/api/info"),
         )
         return _AdminReplies(stats, services, health_services, health, info)
 
@@ -289,15 +288,15 @@ class ServicesClient:
             IngestorResponseError: it answered, but it is not an HA Ingestor Admin API.
 
         """
-        if self._admin is None:
+        if (admin := self._admin) is None:
             for probed in await self._fetch_services(self._service_urls):
                 if not probed.health.answered and probed.health.error is not None:
                     raise probed.health.error
             return normalize.ApiInfo()
         # `?service=` keeps the protected call cheap: one upstream service instead of 13.
         info, stats = await asyncio.gather(
-            self._admin_get("/api/info", auth=True),
-            self._admin_get(f"/api/v1/stats?service={WEBSOCKET_INGESTION}", auth=True),
+            self._admin_get(admin, "/api/info"),
+            self._admin_get(admin, f"/api/v1/stats?service={WEBSOCKET_INGESTION}"),
         )
         for reply in (info, stats):
             if not reply.answered and reply.error is not None:
@@ -306,7 +305,7 @@ class ServicesClient:
             if reply.refused and reply.error is not None:
                 raise reply.error
         if not info.ok or not normalize.is_admin_api_info(info.body):
-            msg = f"{self._admin} does not answer like an HA Ingestor Admin API (/api/info)"
+            msg = f"{admin} does not answer like an HA Ingestor Admin API (/api/info)"
             raise IngestorResponseError(msg, origin=Origin.SERVICES)
         return normalize.normalize_api_info(info.body)
 
