@@ -192,6 +192,33 @@ async def test_service_metrics_contract_rows(double: Influx2Double, backend: Flu
     )
 
 
+async def test_latest_service_value_is_the_newest_of_all_its_series(
+    double: Influx2Double, backend: FluxBackend
+) -> None:
+    double.write(
+        ORG,
+        BUCKET,
+        [
+            (
+                "service_metrics,host=a,service=ws success_rate=90.0,processing_time_ms=10.0 "
+                f"{_ns(NOW - timedelta(minutes=2))}"
+            ),
+            (
+                "service_metrics,host=b,service=ws success_rate=99.0,processing_time_ms=30.0 "
+                f"{_ns(NOW - timedelta(minutes=20))}"
+            ),
+            # No service tag: its own "unknown" service.
+            f"service_metrics success_rate=50.0 {_ns(NOW - timedelta(minutes=3))}",
+        ],
+    )
+
+    result = await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+
+    assert result.metrics == ProcessingMetrics(
+        error_rate=None, success_rate=70.0, processing_time_ms=10.0
+    )
+
+
 async def test_validate_succeeds_and_uses_one_bounded_query(
     double: Influx2Double, backend: FluxBackend
 ) -> None:

@@ -140,10 +140,11 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
             f"  |> range(start: {flux_time(lookback)}, stop: {flux_time(stop)})",
             f"  |> {events_filter}",
             "  |> last()",
+            # Only the time is merged: no column of differing type can collide in group().
+            '  |> keep(columns: ["_time"])',
             "  |> group()",
             '  |> sort(columns: ["_time"], desc: true)',
             "  |> limit(n: 1)",
-            '  |> keep(columns: ["_time"])',
             f'  |> yield(name: "{RESULT_LAST_EVENT}")',
             f"service_metrics = {source}",
             f"  |> {in_period}",
