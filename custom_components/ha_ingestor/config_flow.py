@@ -403,8 +403,8 @@ def _options_schema(known_services: list[str]) -> vol.Schema:
             vol.Required(CONF_TREND_WINDOW): select(
                 [w.value for w in TrendWindow], CONF_TREND_WINDOW
             ),
-            vol.Required(CONF_UPDATE_INTERVAL): vol.All(
-                number(MIN_UPDATE_INTERVAL, MAX_UPDATE_INTERVAL, 1, "s"), vol.Coerce(int)
+            vol.Required(CONF_UPDATE_INTERVAL): number(
+                MIN_UPDATE_INTERVAL, MAX_UPDATE_INTERVAL, 1, "s"
             ),
             **{
                 (
@@ -453,7 +453,9 @@ class HaIngestorOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             errors = _options_errors(user_input, entry.data)
             if not errors:
-                return self.async_create_entry(data=user_input)
+                # Number selectors answer floats; the interval is whole seconds.
+                interval = int(user_input[CONF_UPDATE_INTERVAL])
+                return self.async_create_entry(data={**user_input, CONF_UPDATE_INTERVAL: interval})
         current = options_with_defaults(entry.options)
         known = set(current[CONF_MONITORED_SERVICES])
         if (runtime := getattr(entry, "runtime_data", None)) is not None and (

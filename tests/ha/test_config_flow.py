@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +16,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.api.errors import (
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 
     from homeassistant.config_entries import ConfigFlowResult
     from homeassistant.core import HomeAssistant
+    from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 
 @pytest.fixture(autouse=True)
@@ -621,3 +624,44 @@ async def test_options_form_shows_defaults(hass: HomeAssistant) -> None:
     assert suggested[CONF_UPDATE_INTERVAL] == 60
     assert suggested["error_rate_warning"] == 2.0
     assert "processing_time_error" not in suggested
+
+
+async def test_every_form_serializes_for_the_frontend(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    mock_sources: dict[str, MagicMock],
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Drive the flows over Home Assistant's HTTP API, which serializes every form."""
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+
+    def field_names(body: dict[str, Any]) -> set[str]:
+        return {field["name"] for field in body["data_schema"]}
+
+    response = await client.post("/api/config/config_entries/flow", json={"handler": DOMAIN})
+    assert response.status == HTTPStatus.OK
+    body = await response.json()
+    assert field_names(body) == set(INFLUX_INPUT) | {CONF_USERNAME, CONF_PASSWORD}
+    response = await client.post(f"/api/config/config_entries/flow/{body['flow_id']}", json={
+        **INFLUX_INPUT, CONF_VERIFY_SSL: True
+    })  # fmt: skip
+    body = await response.json()
+    assert body["step_id"] == "ingestor"
+    assert field_names(body) == {
+        CONF_ADMIN_API_URL, CONF_API_KEY, CONF_WEBSOCKET_INGESTION_URL, CONF_DATA_API_URL,
+        "enrichment_pipeline_url",
+    }  # fmt: skip
+
+    mock_config_entry.add_to_hass(hass)
+    for start in (mock_config_entry.start_reauth_flow, mock_config_entry.start_reconfigure_flow):
+        result = await start(hass)
+        response = await client.get(f"/api/config/config_entries/flow/{result['flow_id']}")
+        assert response.status == HTTPStatus.OK
+        assert field_names(await response.json())
+
+    response = await client.post(
+        "/api/config/config_entries/options/flow", json={"handler": mock_config_entry.entry_id}
+    )
+    assert response.status == HTTPStatus.OK
+    assert CONF_UPDATE_INTERVAL in field_names(await response.json())
