@@ -1,0 +1,277 @@
+"""Alert, connectivity and per-service binary sensors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, override
+from unittest.mock import patch
+
+import pytest
+from homeassistant.const import (
+    MAJOR_VERSION,
+    MINOR_VERSION,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    Platform,
+)
+from pytest_homeassistant_custom_component.common import (
+    async_fire_time_changed,
+    snapshot_platform,
+)
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+
+from custom_components.ha_ingestor.api.errors import IngestorConnectionError, Origin
+from custom_components.ha_ingestor.api.models import (
+    Alert,
+    AlertKey,
+    DataSource,
+    ServiceState,
+    ServiceStatus,
+    Severity,
+)
+
+from .conftest import NOW, make_snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from freezegun.api import FrozenDateTimeFactory
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers import entity_registry as er
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+    from syrupy.assertion import SnapshotAssertion
+    from syrupy.location import PyTestLocation
+
+    from custom_components.ha_ingestor.api.models import Snapshot
+
+INTERVAL = timedelta(seconds=60)
+MAIN = "binary_sensor.ha_ingestor"
+ALERT_ATTRIBUTES = ("severity", "value", "warning_threshold", "error_threshold", "message")
+
+ERROR_RATE_ALERT = Alert(
+    key=AlertKey.HIGH_ERROR_RATE,
+    active=True,
+    severity=Severity.ERROR,
+    value=7.5,
+    warning_threshold=2.0,
+    error_threshold=5.0,
+    message="Error rate 7.5% is above the error threshold of 5%.",
+)
+SUCCESS_RATE_QUIET = Alert(
+    key=AlertKey.LOW_SUCCESS_RATE,
+    active=False,
+    severity=None,
+    value=99.0,
+    warning_threshold=95.0,
+    error_threshold=90.0,
+    message="Success rate 99% is within the thresholds.",
+)
+STALLED_UNKNOWN = Alert(
+    key=AlertKey.INGESTION_STALLED,
+    active=False,
+    severity=Severity.UNKNOWN,
+    value=None,
+    warning_threshold=5.0,
+    error_threshold=15.0,
+    message="Time since the last event is unknown.",
+)
+SERVICE_DEGRADED = Alert(
+    key=AlertKey.SERVICE_UNHEALTHY,
+    active=True,
+    severity=Severity.WARNING,
+    value="admin-api",
+    warning_threshold="degraded",
+    error_threshold="unhealthy",
+    message="admin-api is degraded.",
+)
+
+
+def _alerting_snapshot() -> Snapshot:
+    """One alert on (error), one quiet, one with unknown input, one on (warning, text)."""
+    return make_snapshot(
+        alerts=(ERROR_RATE_ALERT, SUCCESS_RATE_QUIET, STALLED_UNKNOWN, SERVICE_DEGRADED),
+        services=(
+            ServiceState(name="websocket-ingestion", status=ServiceStatus.HEALTHY, reachable=True),
+            ServiceState(name="admin-api", status=ServiceStatus.DEGRADED, reachable=True),
+            ServiceState(name="data-api", status=ServiceStatus.UNHEALTHY, reachable=False),
+        ),
+    )
+
+
+class VersionedSnapshotExtension(HomeAssistantSnapshotExtension):
+    """Home Assistant's serializer, one folder per Home Assistant version (see test_sensor)."""
+
+    @classmethod
+    @override
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        base = Path(super().dirname(test_location=test_location))
+        return str(base.with_name(f"snapshots-ha{MAJOR_VERSION}.{MINOR_VERSION}"))
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Syrupy's own `snapshot` fixture wins over the plugin's: use Home Assistant's here."""
+    return snapshot.use_extension(VersionedSnapshotExtension)
+
+
+@pytest.fixture(autouse=True)
+def frozen_now(freezer: FrozenDateTimeFactory) -> None:
+    """State timestamps in the snapshots stay put."""
+    freezer.move_to(NOW)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create even the entities that are disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Only the binary sensor platform."""
+    return [Platform.BINARY_SENSOR]
+
+
+@pytest.fixture
+def snapshots() -> list[Snapshot | Exception]:
+    """A snapshot with alerts in every state."""
+    return [_alerting_snapshot()]
+
+
+async def _refresh(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_binary_sensors(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    init_integration: MockConfigEntry,
+) -> None:
+    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_alert_on_carries_its_details(hass: HomeAssistant) -> None:
+    state = hass.states.get(f"{MAIN}_high_error_rate")
+    assert state is not None
+    assert state.state == STATE_ON
+    assert state.attributes["device_class"] == "problem"
+    assert {k: state.attributes[k] for k in ALERT_ATTRIBUTES} == {
+        "severity": "error",
+        "value": 7.5,
+        "warning_threshold": 2.0,
+        "error_threshold": 5.0,
+        "message": "Error rate 7.5% is above the error threshold of 5%.",
+    }
+
+    degraded = hass.states.get(f"{MAIN}_service_unhealthy")
+    assert degraded is not None
+    assert degraded.state == STATE_ON
+    assert degraded.attributes["severity"] == "warning"
+    assert degraded.attributes["value"] == "admin-api"
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_quiet_alert_is_off(hass: HomeAssistant) -> None:
+    state = hass.states.get(f"{MAIN}_low_success_rate")
+    assert state is not None
+    assert state.state == STATE_OFF
+    assert state.attributes["severity"] is None
+    assert state.attributes["value"] == 99.0
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_alert_with_unknown_input_is_off_with_severity_unknown(hass: HomeAssistant) -> None:
+    # product.md: a rule whose input is unknown is off, with severity unknown.
+    state = hass.states.get(f"{MAIN}_ingestion_stalled")
+    assert state is not None
+    assert state.state == STATE_OFF
+    assert state.attributes["severity"] == "unknown"
+    assert state.attributes["value"] is None
+    assert state.attributes["message"] == "Time since the last event is unknown."
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_alert_not_evaluated_is_unknown(hass: HomeAssistant) -> None:
+    # The snapshot carries no slow-processing or InfluxDB alert at all.
+    for key in ("slow_processing", "influxdb_unreachable"):
+        state = hass.states.get(f"{MAIN}_{key}")
+        assert state is not None
+        assert state.state == STATE_UNKNOWN
+        assert "severity" not in state.attributes
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_alerts_follow_each_refresh(
+    hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
+) -> None:
+    assert _state(hass, f"{MAIN}_high_error_rate") == STATE_ON
+    cleared = replace(
+        ERROR_RATE_ALERT,
+        active=False,
+        severity=None,
+        value=0.5,
+        message="Error rate 0.5% is within the thresholds.",
+    )
+    snapshots[:] = [make_snapshot(alerts=(cleared,))]
+    await _refresh(hass, freezer)
+    state = hass.states.get(f"{MAIN}_high_error_rate")
+    assert state is not None
+    assert state.state == STATE_OFF
+    assert state.attributes["value"] == 0.5
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
+async def test_connectivity(
+    hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
+) -> None:
+    influx = hass.states.get(f"{MAIN}_influxdb_connected")
+    assert influx is not None
+    assert influx.state == STATE_ON
+    assert influx.attributes["device_class"] == "connectivity"
+    assert influx.attributes["version"] == "v2.7.10"
+    assert _state(hass, f"{MAIN}_admin_api_connected") == STATE_ON
+    assert _state(hass, "binary_sensor.websocket_ingestion_connectivity") == STATE_ON
+    assert _state(hass, "binary_sensor.data_api_connectivity") == STATE_OFF
+
+    # On the fallback the InfluxDB link is down; a source that was not asked is unknown.
+    snapshots[:] = [make_snapshot(DataSource.SERVICES_FALLBACK, admin_api_connected=None)]
+    await _refresh(hass, freezer)
+    assert _state(hass, f"{MAIN}_influxdb_connected") == STATE_OFF
+    assert _state(hass, f"{MAIN}_admin_api_connected") == STATE_UNKNOWN
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_everything_unavailable_when_the_update_fails(
+    hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
+) -> None:
+    entity_ids = hass.states.async_entity_ids("binary_sensor")
+    # Six alerts, two connectivity sensors, one per service.
+    assert len(entity_ids) == 11
+
+    snapshots[:] = [IngestorConnectionError("both down", origin=Origin.INFLUXDB)]
+    await _refresh(hass, freezer)
+    assert {_state(hass, e) for e in entity_ids} == {STATE_UNAVAILABLE}
+
+    snapshots[:] = [_alerting_snapshot()]
+    await _refresh(hass, freezer)
+    assert _state(hass, f"{MAIN}_high_error_rate") == STATE_ON
+    assert STATE_UNAVAILABLE not in {_state(hass, e) for e in entity_ids}
