@@ -1,0 +1,226 @@
+"""The whole integration in Home Assistant against a real influxd and the simulated ingestor.
+
+No mocks in between: the config entry is set up as a user would have it, the coordinator
+polls through its timer, the InfluxDB server is killed mid-run and brought back, and entity
+states are checked against numbers computed here from the seeded points.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from unittest.mock import PropertyMock, patch
+
+import pytest
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.const import (
+    CONF_ADMIN_API_URL,
+    CONF_BACKEND,
+    CONF_BUCKET,
+    CONF_UPDATE_INTERVAL,
+    CONF_WEBSOCKET_INGESTION_URL,
+    DOMAIN,
+)
+from tests.support.events import Schema, event_line, generate_events
+from tests.support.influxdb_server import InfluxDBServer
+from tests.support.simulator import WEBSOCKET_INGESTION, Fault, IngestorSimulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from homeassistant.core import HomeAssistant, State
+
+DATABASE = "home_assistant_events"
+INTERVAL = 60
+IN_PERIOD = 150
+OUT_OF_PERIOD = 90
+RATE = 12.5
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Every entity enabled, the noisy ones too."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
+def influxdb(socket_enabled: None) -> Iterator[InfluxDBServer]:
+    """An influxd of this test's own: the test kills and restarts it."""
+    with tempfile.TemporaryDirectory(prefix="influxd-e2e-") as tmp:
+        server = InfluxDBServer(Path(tmp))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def seeded(influxdb: InfluxDBServer) -> dict[str, Any]:
+    """Schema A and B events inside and outside the 1 h period; what they must give."""
+    now = datetime.now(UTC)
+    inside = generate_events(IN_PERIOD, now - timedelta(minutes=50), now - timedelta(minutes=2), 7)
+    outside = generate_events(
+        OUT_OF_PERIOD, now - timedelta(hours=3), now - timedelta(minutes=70), 8
+    )
+    events = inside + outside
+    influxdb.create_database(DATABASE)
+    influxdb.write(
+        DATABASE,
+        [event_line(e, Schema.A if i % 2 else Schema.B) for i, e in enumerate(events)],
+    )
+    domains = Counter(e.entity_id.split(".", 1)[0] for e in inside)
+    return {
+        "events_in_period": len(inside),
+        "active_entities": len({e.entity_id for e in inside}),
+        "top_domain": max(sorted(domains), key=lambda d: domains[d]),
+        "last_event": max(e.time for e in inside),
+    }
+
+
+@pytest.fixture
+async def simulator(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
+    """The R2 ingestor's services on loopback, reporting a known event rate."""
+    async with IngestorSimulator(Revision.R2, upstream_timeout=0.5) as sim:
+        sim.set_figures(events_per_minute=RATE)
+        yield sim
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant, influxdb: InfluxDBServer, simulator: IngestorSimulator
+) -> MockConfigEntry:
+    """A loaded entry as the config flow stores it: InfluxQL to the real server."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="HA Ingestor",
+        unique_id=f"{influxdb.url}/{DATABASE}",
+        data={
+            CONF_URL: influxdb.url,
+            CONF_BACKEND: "influxql",
+            CONF_BUCKET: DATABASE,
+            CONF_VERIFY_SSL: True,
+            CONF_ADMIN_API_URL: simulator.admin_api_url,
+            CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
+        },
+        options={CONF_UPDATE_INTERVAL: INTERVAL},
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+def _state(hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: str) -> State:
+    registry = er.async_get(hass)
+    entity_id = registry.async_get_entity_id(platform, DOMAIN, f"{entry.unique_id}_{key}")
+    assert entity_id, f"no {platform} entity {key}"
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state
+
+
+async def _poll(hass: HomeAssistant) -> None:
+    """Let the coordinator's own timer run one refresh."""
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=INTERVAL + 1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_influxdb_killed_mid_run_falls_back_to_services_and_back(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    influxdb: InfluxDBServer,
+    seeded: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.ha_ingestor")
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    def state(platform: str, key: str) -> State:
+        return _state(hass, entry, platform, key)
+
+    # InfluxDB answers: event figures are the seeded ones, counted once per event.
+    assert state("sensor", "data_source").state == "influxdb"
+    assert int(state("sensor", "events_in_period").state) == seeded["events_in_period"]
+    assert int(state("sensor", "active_entities").state) == seeded["active_entities"]
+    assert float(state("sensor", "events_per_minute").state) == pytest.approx(
+        seeded["events_in_period"] / 60, abs=0.01
+    )
+    last_event = dt_util.parse_datetime(state("sensor", "last_event").state)
+    assert last_event is not None
+    assert last_event == seeded["last_event"].replace(microsecond=0)
+    assert state("binary_sensor", "influxdb_connected").state == STATE_ON
+    assert state("binary_sensor", "alert_influxdb_unreachable").state == STATE_OFF
+
+    # The server dies: the same refresh answers from the services.
+    await hass.async_add_executor_job(influxdb.stop)
+    await _poll(hass)
+
+    assert state("sensor", "data_source").state == "services_fallback"
+    assert state("sensor", "events_in_period").state == STATE_UNAVAILABLE
+    assert state("sensor", "active_entities").state == STATE_UNAVAILABLE
+    assert float(state("sensor", "events_per_minute").state) == RATE
+    assert state("binary_sensor", "influxdb_connected").state == STATE_OFF
+    assert state("binary_sensor", "alert_influxdb_unreachable").state == STATE_ON
+    assert state("binary_sensor", "admin_api_connected").state == STATE_ON
+
+    # Still down: the switch is not logged again.
+    await _poll(hass)
+    assert state("sensor", "data_source").state == "services_fallback"
+
+    # Back on the same port with the same data.
+    await hass.async_add_executor_job(influxdb.start)
+    await _poll(hass)
+
+    assert state("sensor", "data_source").state == "influxdb"
+    assert int(state("sensor", "events_in_period").state) == seeded["events_in_period"]
+    assert state("binary_sensor", "alert_influxdb_unreachable").state == STATE_OFF
+
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("custom_components")]
+    assert sum("did not answer" in m for m in messages) == 1
+    assert sum("answers again" in m for m in messages) == 1
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "seeded")
+async def test_both_sources_down_makes_everything_unavailable(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    influxdb: InfluxDBServer,
+    simulator: IngestorSimulator,
+) -> None:
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert _state(hass, entry, "sensor", "data_source").state == "influxdb"
+
+    await hass.async_add_executor_job(influxdb.stop)
+    for service in simulator.service_urls:
+        await simulator.set_fault(service, Fault.DOWN)
+    await _poll(hass)
+
+    registry = er.async_get(hass)
+    states = [
+        hass.states.get(e.entity_id)
+        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+    ]
+    assert states
+    assert {s.state for s in states if s is not None} == {STATE_UNAVAILABLE}
+
+    await hass.async_add_executor_job(influxdb.start)
+    await simulator.clear_faults()
+    await _poll(hass)
+    assert _state(hass, entry, "sensor", "data_source").state == "influxdb"
