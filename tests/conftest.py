@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_socket
 
+# Imported first so this checkout's `custom_components` wins over the plugin's own
+# testing_config/custom_components package, whichever test happens to run first.
+import custom_components.ha_ingestor  # noqa: F401
 from tests.support.influxdb_server import running_influxdb
 
 if TYPE_CHECKING:
