@@ -205,12 +205,12 @@ ensure_develop_packages() {
   [ "$want" = "$have" ] && return 0
   (
     flock 9
-    log "current: installing Home Assistant's frontend and the demo's other requirements (once)"
     in_root current bash -euo pipefail -c '
       repo=$1; hash=$2
       missing=$(python "$repo/scripts/develop.py" requirements)
       if [ -n "$missing" ]; then
         mapfile -t reqs <<<"$missing"
+        printf "[%s] current: installing what the demo needs beyond the tests (once):\n" "$(date +%H:%M:%S)" >&2
         printf "  %s\n" "${reqs[@]}" >&2
         pip install --quiet --constraint /opt/constraints.txt "${reqs[@]}"
         python -m compileall -q /opt/venv/lib >/dev/null || true

@@ -1,0 +1,1034 @@
+"""The orchestrator behind `scripts/develop`; it runs inside the `current` Debian root.
+
+It starts a real InfluxDB (seeded, then fed live by the ingestor simulator), the simulated
+ingestor services, and a real Home Assistant on 127.0.0.1:8123 with this integration set
+up, then waits. Ctrl-C (SIGINT), SIGTERM or SIGHUP stops everything it started. When Home
+Assistant asks for a restart (exit code 100, e.g. Settings -> System -> Restart after an
+edit of the integration), it is started again, as Home Assistant's own runners do.
+
+`python scripts/develop.py requirements` prints the Python requirements the demo's Home
+Assistant needs beyond the test environment (scripts/toolchain.sh installs them once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import json
+import math
+import random
+import re
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    import aiohttp
+
+    from tests.support.influxdb_server import InfluxDBServer
+    from tests.support.simulator import EventWriter, IngestorSimulator
+
+# Decoded JSON from Home Assistant's APIs.
+type Json = Any
+
+REPO: Final = Path(__file__).resolve().parent.parent
+DOMAIN: Final = "ha_ingestor"
+HOST: Final = "127.0.0.1"
+HA_PORT: Final = 8123
+HA_URL: Final = f"http://{HOST}:{HA_PORT}"
+# IndieAuth: a client id is a URL, and a redirect URI on the same host needs no lookup.
+CLIENT_ID: Final = f"{HA_URL}/"
+
+# A fixed, documented login: the demo only ever listens on the loopback interface.
+DEV_NAME: Final = "Developer"
+DEV_USERNAME: Final = "dev"
+DEV_PASSWORD: Final = "dev-password"  # noqa: S105
+
+DATABASE: Final = "home_assistant_events"
+# The coordinator's minimum: values visibly change while a newcomer watches.
+DEMO_UPDATE_INTERVAL: Final = 15
+
+# Loaded on top of what Home Assistant always loads (bootstrap's DEFAULT_INTEGRATIONS):
+# `config` for the settings panels and REST flows, `history` and `logbook` so the demo's
+# sensors show their graphs. `http` and `onboarding` come with `frontend`.
+DEMO_INTEGRATIONS: Final = ("http", "onboarding", "config", "history", "logbook")
+
+RESTART_EXIT_CODE: Final = 100
+HA_START_TIMEOUT: Final = 180.0
+HA_STOP_TIMEOUT: Final = 60.0
+LIVE_TIMEOUT: Final = 120.0
+REQUEST_TIMEOUT: Final = 30.0
+MAX_QUICK_RESTARTS: Final = 3
+
+# The simulated ingestor: an hour-scale history, then a rate that swings slowly around
+# BASE_RATE events per minute so the statistics visibly move.
+BASE_RATE: Final = 60.0
+BACKFILL: Final = timedelta(hours=6)
+RATE_SWING: Final = 0.5
+RATE_PERIOD: Final = 600.0
+STORY_STEP: Final = 5.0
+
+
+class DevelopError(Exception):
+    """A failure the newcomer can act on; printed without a traceback."""
+
+
+def log(message: str) -> None:
+    """One status line, timestamped like scripts/toolchain.sh's."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- requirements (`develop.py requirements`) ------------------------------------------------
+
+
+def _manifest(components: Path, domain: str) -> dict[str, Any] | None:
+    path = components / domain / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return manifest
+
+
+def integration_closure(
+    roots: Iterable[str], manifest_of: Callable[[str], Mapping[str, Any] | None]
+) -> dict[str, list[str]]:
+    """Every integration `roots` pull in through `dependencies` -> its requirements."""
+    seen: dict[str, list[str]] = {}
+    stack = list(roots)
+    while stack:
+        domain = stack.pop()
+        if domain in seen:
+            continue
+        manifest = manifest_of(domain) or {}
+        seen[domain] = list(manifest.get("requirements", []))
+        stack.extend(manifest.get("dependencies", []))
+    return seen
+
+
+_NAME: Final = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirement_missing(requirement: str, installed: Callable[[str], str | None]) -> bool:
+    """True when `requirement` (`name[extra]==version` or `name`) is not satisfied."""
+    match = _NAME.match(requirement)
+    if match is None:
+        return True
+    version = installed(match.group(1))
+    if version is None:
+        return True
+    pinned = re.search(r"==\s*([^\s;,]+)", requirement)
+    return pinned is not None and pinned.group(1) != version
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def missing_requirements() -> list[str]:
+    """Requirements of every integration the demo's Home Assistant loads, not yet installed."""
+    from homeassistant import bootstrap  # noqa: PLC0415
+    from homeassistant import components as ha_components  # noqa: PLC0415
+
+    core = Path(next(iter(ha_components.__path__)))
+    custom = REPO / "custom_components"
+
+    def manifest_of(domain: str) -> dict[str, Any] | None:
+        return _manifest(custom, domain) or _manifest(core, domain)
+
+    roots = {
+        *bootstrap.CORE_INTEGRATIONS,
+        *bootstrap.DEFAULT_INTEGRATIONS,
+        *DEMO_INTEGRATIONS,
+        DOMAIN,
+    }
+    wanted = sorted(
+        {req for reqs in integration_closure(roots, manifest_of).values() for req in reqs}
+    )
+    return [req for req in wanted if requirement_missing(req, _installed_version)]
+
+
+def demo_rate(elapsed: float, jitter: float = 0.0) -> float:
+    """Events per minute `elapsed` seconds into the demo: a slow wave, never below 1."""
+    wave = math.sin(2 * math.pi * elapsed / RATE_PERIOD)
+    return max(1.0, BASE_RATE * (1 + RATE_SWING * wave + jitter))
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def render_configuration(*, with_http: bool) -> str:
+    """configuration.yaml of the demo.
+
+    `with_http` only while Home Assistant has no stored HTTP settings: 2026.x moves the
+    `http:` section into its store on the first start as a *pending* configuration (which
+    we promote), and reports the section as ignored on every later start.
+    """
+    lines = [
+        "# Written by scripts/develop at every start (local demo, edits are overwritten).",
+        "config:",
+        "history:",
+        "logbook:",
+        "logger:",
+        "  default: warning",
+        "  logs:",
+        f"    custom_components.{DOMAIN}: debug",
+        "    homeassistant.components.http.config: info",
+        # Home Assistant always loads camera and ffmpeg; without cameras here, their
+        # complaints about the missing ffmpeg binary and libturbojpeg are noise.
+        "    haffmpeg: critical",
+        "    homeassistant.components.camera.img_util: critical",
+    ]
+    if with_http:
+        lines += [
+            "http:",
+            f"  server_host: {HOST}",
+            f"  server_port: {HA_PORT}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _loopback_only(conf: Mapping[str, Any] | None) -> bool:
+    if not conf:
+        return False
+    return conf.get("server_host") == [HOST] and conf.get("server_port", HA_PORT) == HA_PORT
+
+
+def http_store_usable(store: Mapping[str, Any] | None) -> bool:
+    """Whether Home Assistant's stored HTTP settings keep it on 127.0.0.1:8123.
+
+    Either the confirmed (`stable`) settings are ours, or ours are pending a trial that
+    has not failed (a run that stopped before promoting them): this run promotes them.
+    """
+    if not store:
+        return False
+    data = store.get("data") or {}
+    if not data.get("yaml_migration_done"):
+        return False
+    pending = data.get("pending")
+    if pending and pending.get("error") is None:
+        return _loopback_only(pending)
+    return _loopback_only(data.get("stable"))
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the demo keeps its state: ./config (gitignored), reused across runs."""
+
+    repo: Path = REPO
+
+    @property
+    def config(self) -> Path:
+        """Home Assistant's configuration directory."""
+        return self.repo / "config"
+
+    @property
+    def runtime(self) -> Path:
+        """Per-run files of the other servers, wiped at every start."""
+        return self.config / ".develop"
+
+    @property
+    def http_store(self) -> Path:
+        """Home Assistant's stored HTTP settings."""
+        return self.config / ".storage" / "http"
+
+    @property
+    def ha_log(self) -> Path:
+        """Home Assistant's own log file."""
+        return self.config / "home-assistant.log"
+
+    @property
+    def ha_console(self) -> Path:
+        """Home Assistant's stdout/stderr (start-up errors before logging is set up)."""
+        return self.runtime / "home-assistant.console.log"
+
+
+def prepare_config(paths: Paths, *, fresh: bool) -> None:
+    """Create or refresh ./config: configuration.yaml and the custom_components link."""
+    if fresh and paths.config.exists():
+        log(f"--fresh: removing {paths.config}")
+        shutil.rmtree(paths.config)
+    shutil.rmtree(paths.runtime, ignore_errors=True)
+    paths.runtime.mkdir(parents=True)
+    link = paths.config / "custom_components"
+    # Relative, so the link works on the host and inside the root alike.
+    target = Path("..") / "custom_components"
+    if link.is_symlink() and link.readlink() != target:
+        link.unlink()
+    if not link.is_symlink():
+        if link.exists():
+            msg = f"{link} is not the link scripts/develop makes; move it away or use --fresh"
+            raise DevelopError(msg)
+        link.symlink_to(target, target_is_directory=True)
+
+    store: dict[str, Any] | None = None
+    if paths.http_store.is_file():
+        with contextlib.suppress(ValueError):
+            store = json.loads(paths.http_store.read_text(encoding="utf-8"))
+    usable = http_store_usable(store)
+    if store is not None and not usable:
+        # Only 127.0.0.1 is acceptable; migrating the YAML again restores it.
+        log("stored HTTP settings are not 127.0.0.1:8123 only; replacing them")
+        paths.http_store.unlink()
+    (paths.config / "configuration.yaml").write_text(
+        render_configuration(with_http=not usable), encoding="utf-8"
+    )
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    """Whether something already listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port(host: str = HOST) -> int:
+    """A port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+# The ingestor's docker-compose host ports (contracts 1.1). Stable ports keep the config
+# entry of an earlier run valid (with its options); a busy one gives way to a free port.
+PREFERRED_PORTS: Final = {
+    "influxdb": 8086,
+    "websocket-ingestion": 8001,
+    "enrichment-pipeline": 8002,
+    "admin-api": 8003,
+    "data-api": 8006,
+    "carbon-intensity-service": 8010,
+    "data-retention": 8080,
+}
+
+
+def choose_ports(
+    names: Iterable[str], in_use: Callable[[int], bool] = port_in_use
+) -> dict[str, int]:
+    """A port per service: its usual one when free, else 0 (the server picks a free one)."""
+    return {
+        name: port
+        for name in names
+        if (port := PREFERRED_PORTS.get(name)) is not None and not in_use(port)
+    }
+
+
+# --- flows -----------------------------------------------------------------------------------
+
+
+class FormError(DevelopError):
+    """A flow form asks for something the demo does not know."""
+
+
+def fill_form(schema: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer to a flow form (its serialised `data_schema`).
+
+    A field takes our value when we have one, else the form's default, else its suggested
+    value; optional fields without any are left out. Sections nest their fields.
+    """
+    answer: dict[str, Any] = {}
+    for item in schema:
+        name = item["name"]
+        if item.get("type") == "expandable":
+            nested = values.get(name)
+            inner = nested if isinstance(nested, dict) else values
+            answer[name] = fill_form(item.get("schema", []), inner)
+            continue
+        suggested = (item.get("description") or {}).get("suggested_value")
+        if name in values:
+            answer[name] = values[name]
+        elif "default" in item:
+            answer[name] = item["default"]
+        elif suggested is not None:
+            answer[name] = suggested
+        elif item.get("required"):
+            msg = f"the form asks for {name!r}, which scripts/develop does not fill"
+            raise FormError(msg)
+    return answer
+
+
+def describe_errors(result: Mapping[str, Any]) -> str:
+    """A flow step's errors as text (field -> error key); never the submitted values."""
+    errors = result.get("errors") or {}
+    return ", ".join(f"{key}: {value}" for key, value in errors.items()) or "none"
+
+
+# Onboarding's core-config step starts flows for cloud-backed integrations (met,
+# radio_browser, google_translate, shopping_list); those that need the internet or a
+# package the demo lacks end in a failed entry that would only confuse a newcomer.
+FAILED_STATES: Final = frozenset({"setup_error", "setup_retry", "migration_error"})
+SETTLING_STATES: Final = frozenset({"not_loaded", "setup_in_progress"})
+ONBOARDING_SETTLE: Final = 15.0
+
+
+def failed_onboarding_entries(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Config entries onboarding created that failed to set up."""
+    return [
+        entry
+        for entry in entries
+        if entry.get("source") == "onboarding" and entry.get("state") in FAILED_STATES
+    ]
+
+
+# --- Home Assistant over HTTP ----------------------------------------------------------------
+
+ONBOARDING_STEPS: Final = ("user", "core_config", "analytics", "integration")
+
+
+@dataclass
+class HomeAssistantClient:
+    """REST and WebSocket calls to the demo's Home Assistant, as the dev user."""
+
+    session: aiohttp.ClientSession
+    # Tests give an aiohttp test client (relative paths) instead.
+    base_url: str = HA_URL
+    access_token: str | None = None
+    refresh_token: str | None = None
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
+
+    async def request(self, method: str, path: str, payload: Json = None) -> Json:
+        """One JSON request; HTTP errors become DevelopError with the status and path."""
+        async with self.session.request(
+            method, f"{self.base_url}{path}", json=payload, headers=self._headers
+        ) as response:
+            text = await response.text()
+            if response.status >= 400:  # noqa: PLR2004
+                msg = f"{method} {path} answered {response.status}: {text[:300]}"
+                raise DevelopError(msg)
+            return json.loads(text) if text else None
+
+    async def wait_until_up(self, process_alive: Callable[[], bool], limit: float) -> float:
+        """Poll /api/onboarding until it answers; returns the seconds it took."""
+        import aiohttp  # noqa: PLC0415
+
+        started = time.monotonic()
+        while time.monotonic() - started < limit:
+            if not process_alive():
+                msg = "Home Assistant exited during start-up"
+                raise DevelopError(msg)
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                # Any answer will do: Home Assistant registers every route before it listens.
+                async with self.session.get(f"{self.base_url}/api/onboarding") as response:
+                    if response.status < 500:  # noqa: PLR2004
+                        return time.monotonic() - started
+            await asyncio.sleep(0.25)
+        msg = f"Home Assistant did not answer on {HA_URL} within {limit:.0f} s"
+        raise DevelopError(msg)
+
+    async def _token(self, data: Mapping[str, str]) -> None:
+        async with self.session.post(f"{self.base_url}/auth/token", data=dict(data)) as response:
+            if response.status != 200:  # noqa: PLR2004
+                msg = f"/auth/token answered {response.status}"
+                raise DevelopError(msg)
+            tokens = await response.json()
+        self.access_token = tokens["access_token"]
+        self.refresh_token = tokens.get("refresh_token", self.refresh_token)
+
+    async def _exchange(self, code: str) -> None:
+        await self._token(
+            {"grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID}
+        )
+
+    async def onboarding_steps(self) -> dict[str, bool]:
+        """Step -> done; every step is done when the onboarding API is gone (404)."""
+        async with self.session.get(f"{self.base_url}/api/onboarding") as response:
+            if response.status == 404:  # noqa: PLR2004
+                return dict.fromkeys(ONBOARDING_STEPS, True)
+            if response.status != 200:  # noqa: PLR2004
+                msg = f"GET /api/onboarding answered {response.status}"
+                raise DevelopError(msg)
+            return {step["step"]: step["done"] for step in await response.json()}
+
+    async def onboard_or_login(self) -> bool:
+        """Finish onboarding with the dev user, or log in as it; True if it onboarded now."""
+        steps = await self.onboarding_steps()
+        onboarded_now = False
+        if not steps.get("user"):
+            result = await self.request(
+                "POST",
+                "/api/onboarding/users",
+                {
+                    "client_id": CLIENT_ID,
+                    "name": DEV_NAME,
+                    "username": DEV_USERNAME,
+                    "password": DEV_PASSWORD,
+                    "language": "en",
+                },
+            )
+            await self._exchange(result["auth_code"])
+            onboarded_now = True
+        else:
+            await self.login()
+        for step in ("core_config", "analytics"):
+            if not steps.get(step):
+                await self.request("POST", f"/api/onboarding/{step}", {})
+        if not steps.get("integration"):
+            await self.request(
+                "POST",
+                "/api/onboarding/integration",
+                {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID},
+            )
+        return onboarded_now
+
+    async def login(self) -> None:
+        """The login flow a browser goes through, with the dev user's password."""
+        flow = await self.request(
+            "POST",
+            "/auth/login_flow",
+            {"client_id": CLIENT_ID, "handler": ["homeassistant", None], "redirect_uri": CLIENT_ID},
+        )
+        result = await self.request(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": CLIENT_ID, "username": DEV_USERNAME, "password": DEV_PASSWORD},
+        )
+        if result.get("type") != "create_entry":
+            msg = (
+                f"cannot log in as {DEV_USERNAME!r} (errors: {describe_errors(result)}); "
+                "was its password changed? `scripts/develop --fresh` starts over"
+            )
+            raise DevelopError(msg)
+        await self._exchange(result["result"])
+
+    async def revoke(self) -> None:
+        """Drop this run's refresh token, so logins do not pile up in the user's profile."""
+        if self.refresh_token is None:
+            return
+        token, self.refresh_token = self.refresh_token, None
+        # Best effort: Home Assistant may already be gone, and the token dies with ./config.
+        with contextlib.suppress(Exception):
+            async with self.session.post(f"{self.base_url}/auth/revoke", data={"token": token}):
+                pass
+        self.access_token = None
+
+    async def websocket(self, commands: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Send commands over one authenticated WebSocket; their result messages, in order."""
+        results: list[Mapping[str, Any]] = []
+        async with self.session.ws_connect(f"{self.base_url}/api/websocket") as ws:
+            hello = await ws.receive_json()
+            if hello.get("type") != "auth_required":
+                msg = f"unexpected WebSocket greeting: {hello.get('type')}"
+                raise DevelopError(msg)
+            await ws.send_json({"type": "auth", "access_token": self.access_token})
+            auth = await ws.receive_json()
+            if auth.get("type") != "auth_ok":
+                msg = "WebSocket authentication failed"
+                raise DevelopError(msg)
+            for number, command in enumerate(commands, start=1):
+                await ws.send_json({"id": number, **command})
+                while True:
+                    message = await ws.receive_json()
+                    if message.get("id") == number and message.get("type") == "result":
+                        results.append(message)
+                        break
+        return results
+
+    async def promote_http_config(self) -> bool:
+        """Confirm the pending 127.0.0.1 HTTP settings; False when nothing was pending."""
+        (result,) = await self.websocket([{"type": "http/config/promote"}])
+        if result.get("success"):
+            return True
+        error = result.get("error") or {}
+        if "No pending" in str(error.get("message", "")):
+            return False
+        msg = f"http/config/promote failed: {error}"
+        raise DevelopError(msg)
+
+    async def delete_entry(self, entry_id: str) -> None:
+        """Remove a config entry (and its devices and entities)."""
+        await self.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
+
+    async def entries(self) -> list[Mapping[str, Any]]:
+        """This integration's config entries."""
+        entries = await self.request("GET", f"/api/config/config_entries/entry?domain={DOMAIN}")
+        return [entry for entry in entries if entry.get("domain") == DOMAIN]
+
+    async def run_flow(
+        self, start_path: str, start_payload: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Drive a config or options flow through its forms; returns the final result."""
+        step_path = start_path.rsplit("/", 1)[0] if start_path.endswith("/flow") else start_path
+        result = await self.request("POST", start_path, dict(start_payload))
+        for _ in range(10):
+            if result.get("type") != "form":
+                return dict(result)
+            step = result.get("step_id")
+            answer = fill_form(result.get("data_schema") or [], values)
+            result = await self.request("POST", f"{step_path}/flow/{result['flow_id']}", answer)
+            if result.get("type") == "form" and result.get("step_id") == step:
+                # The same form again: our answer was refused.
+                msg = f"flow step {step!r} refused the demo's values: {describe_errors(result)}"
+                raise DevelopError(msg)
+        msg = f"flow did not finish: {result.get('type')} {result.get('step_id')}"
+        raise DevelopError(msg)
+
+    async def entity_states(self) -> list[EntityState]:
+        """Every enabled entity of this integration with its registry key and state."""
+        (registry,) = await self.websocket([{"type": "config/entity_registry/list"}])
+        ours = {
+            entry["entity_id"]: str(entry.get("unique_id", ""))
+            for entry in registry.get("result", [])
+            if entry.get("platform") == DOMAIN and not entry.get("disabled_by")
+        }
+        states = await self.request("GET", "/api/states")
+        return [
+            EntityState(s["entity_id"], ours[s["entity_id"]], s["state"])
+            for s in states
+            if s["entity_id"] in ours
+        ]
+
+
+@dataclass(frozen=True)
+class EntityState:
+    """One entity of the integration as the demo sees it."""
+
+    entity_id: str
+    unique_id: str
+    state: str
+
+    @property
+    def live(self) -> bool:
+        """A sensor with a real value: what "it works" looks like."""
+        return self.entity_id.startswith("sensor.") and self.state not in {
+            "unknown",
+            "unavailable",
+            "",
+        }
+
+
+# The statistic a newcomer should see first; entity ids depend on translations, the
+# unique_id (`<entry unique_id>_<key>`) does not.
+SHOWCASE_KEYS: Final = ("events_per_minute", "events_in_period", "active_entities")
+
+
+def pick_showcase(entities: Iterable[EntityState]) -> EntityState | None:
+    """The entity to name in the "live" line: a key statistic first, else any live sensor."""
+    live = sorted((entity for entity in entities if entity.live), key=lambda e: e.entity_id)
+    for key in SHOWCASE_KEYS:
+        for entity in live:
+            if entity.unique_id.endswith(f"_{key}"):
+                return entity
+    return live[0] if live else None
+
+
+# --- the demo --------------------------------------------------------------------------------
+
+
+@dataclass
+class Demo:
+    """Everything one `scripts/develop` run starts, and stops again."""
+
+    paths: Paths
+    fresh: bool = False
+    revision: str = "r2"
+    show_ha_output: bool = False
+    started: float = field(default_factory=time.monotonic)
+    stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    ha_process: asyncio.subprocess.Process | None = None
+    influx_url: str | None = None
+    ingestor_values: dict[str, Any] = field(default_factory=dict)
+    stopping: bool = False
+
+    def elapsed(self) -> str:
+        """Seconds since start, for the status lines."""
+        return f"{time.monotonic() - self.started:.1f} s"
+
+    async def run(self) -> int:
+        """Start everything, then supervise Home Assistant until it stops for good."""
+        async with self.stack:
+            prepare_config(self.paths, fresh=self.fresh)
+            if port_in_use(HA_PORT):
+                msg = f"{HOST}:{HA_PORT} is already in use; is another Home Assistant running?"
+                raise DevelopError(msg)
+            await self.start_influxdb()
+            await self.start_ingestor()
+            return await self.supervise_home_assistant()
+        return 0  # pragma: no cover  (the stack never swallows an exception)
+
+    async def start_influxdb(self) -> None:
+        """A fresh influxd on a free loopback port, with the ingestor's database."""
+        from tests.support.influxdb_server import InfluxDBServer  # noqa: PLC0415
+
+        port = choose_ports(["influxdb"]).get("influxdb") or free_port()
+        server = InfluxDBServer(self.paths.runtime / "influxdb", http_port=port)
+        server.data_dir.mkdir(parents=True)
+        await asyncio.to_thread(server.start)
+        self.stack.callback(self._stop_influxdb, server)
+        await asyncio.to_thread(server.create_database, DATABASE)
+        self.influx_url = server.url
+        log(f"InfluxDB 1.x up at {server.url} (database {DATABASE}) after {self.elapsed()}")
+
+    @staticmethod
+    def _stop_influxdb(server: InfluxDBServer) -> None:
+        log("stopping InfluxDB")
+        server.stop()
+        # Its data is synthetic and re-seeded at every start.
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+
+    async def start_ingestor(self) -> None:
+        """The simulated ingestor services, a backfilled history and the live event writer."""
+        from custom_components.ha_ingestor.api.models import Revision  # noqa: PLC0415
+        from custom_components.ha_ingestor.const import SERVICE_URL_KEYS  # noqa: PLC0415
+        from tests.support.events import Schema  # noqa: PLC0415
+        from tests.support.simulator import EventWriter, IngestorSimulator  # noqa: PLC0415
+
+        assert self.influx_url is not None  # noqa: S101
+        revision = Revision(self.revision)
+        names = [n for n in PREFERRED_PORTS if n != "influxdb"]
+        simulator = IngestorSimulator(
+            revision, influx_url=self.influx_url, ports=choose_ports(names)
+        )
+        await simulator.start()
+        self.stack.push_async_callback(self._stop_simulator, simulator)
+        writer = EventWriter(
+            self.influx_url,
+            DATABASE,
+            Schema.A if revision is Revision.R1 else Schema.B,
+            demo_rate(0.0),
+            seed=int(time.time()),
+            on_write=simulator.record_events,
+        )
+        now = datetime.now(UTC)
+        count = int(BACKFILL / timedelta(minutes=1) * BASE_RATE)
+        await writer.backfill(count, now - BACKFILL, now)
+        await writer.start()
+        self.stack.push_async_callback(writer.stop)
+        story = asyncio.create_task(self._story(simulator, writer), name="develop-story")
+        self.stack.push_async_callback(_cancel, story)
+        log(
+            f"simulated ingestor {revision.value.upper()} up ({len(simulator.services)} services,"
+            f" Admin API {simulator.admin_api_url}); {count} events of the last"
+            f" {BACKFILL / timedelta(hours=1):g} h written, ~{BASE_RATE:g}/min from now on"
+        )
+        by_service = simulator.service_urls
+        self.ingestor_values = {
+            "admin_api_url": simulator.admin_api_url,
+            **{
+                key: by_service[name]
+                for key, name in SERVICE_URL_KEYS.items()
+                if name in by_service
+            },
+        }
+
+    async def _stop_simulator(self, simulator: IngestorSimulator) -> None:
+        log("stopping the simulated ingestor")
+        await simulator.stop()
+
+    async def _story(self, simulator: IngestorSimulator, writer: EventWriter) -> None:
+        """Let the event rate and the services' figures drift, so the entities move."""
+        rng = random.Random()  # noqa: S311
+        started = time.monotonic()
+        while True:
+            rate = demo_rate(time.monotonic() - started, rng.uniform(-0.1, 0.1))
+            writer.rate_per_minute = rate
+            simulator.set_figures(
+                events_per_minute=round(rate, 1),
+                events_per_second=round(rate / 60, 2),
+                average_processing_time_ms=round(rng.uniform(1.2, 4.5), 2),
+                data_api_avg_query_time_ms=round(rng.uniform(6.0, 20.0), 1),
+            )
+            await asyncio.sleep(STORY_STEP)
+
+    def _ha_command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "homeassistant",
+            "--config",
+            str(self.paths.config),
+            "--skip-pip",
+            "--log-no-color",
+        ]
+
+    async def _start_ha_process(self) -> asyncio.subprocess.Process:
+        output = None if self.show_ha_output else self.paths.ha_console.open("ab")
+        try:
+            # Its own session: Ctrl-C reaches only us, and we stop it in order.
+            return await asyncio.create_subprocess_exec(
+                *self._ha_command(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=asyncio.subprocess.STDOUT if output else None,
+                start_new_session=True,
+                cwd=self.paths.config,
+            )
+        finally:
+            if output is not None:
+                output.close()
+
+    async def stop_home_assistant(self) -> None:
+        """SIGTERM (Home Assistant saves its state), SIGKILL if it hangs."""
+        process = self.ha_process
+        if process is None or process.returncode is not None:
+            return
+        log("stopping Home Assistant")
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), HA_STOP_TIMEOUT)
+        except TimeoutError:
+            log(f"Home Assistant did not stop within {HA_STOP_TIMEOUT:.0f} s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+    def kill_home_assistant(self) -> None:
+        """Second Ctrl-C: no more waiting."""
+        if self.ha_process is not None and self.ha_process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.ha_process.kill()
+
+    async def supervise_home_assistant(self) -> int:
+        """Start Home Assistant, set it up once, restart it when it asks; its exit code."""
+        self.stack.push_async_callback(self.stop_home_assistant)
+        first = True
+        quick_restarts = 0
+        while True:
+            log("starting Home Assistant")
+            launched = time.monotonic()
+            self.ha_process = await self._start_ha_process()
+            process = self.ha_process
+            try:
+                await self.set_up(first=first)
+            except DevelopError:
+                if process.returncode is not None:
+                    self._print_ha_tail()
+                raise
+            first = False
+            code = await process.wait()
+            if code != RESTART_EXIT_CODE:
+                self._print_ha_tail()
+                msg = f"Home Assistant exited with code {code}"
+                raise DevelopError(msg)
+            quick_restarts = quick_restarts + 1 if time.monotonic() - launched < 30 else 0  # noqa: PLR2004
+            if quick_restarts > MAX_QUICK_RESTARTS:
+                msg = "Home Assistant keeps asking for restarts; giving up"
+                raise DevelopError(msg)
+            log("Home Assistant asked for a restart")
+
+    def _print_ha_tail(self) -> None:
+        for path in (self.paths.ha_console, self.paths.ha_log):
+            if path.is_file():
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+                if lines:
+                    print(f"--- last lines of {path} ---", file=sys.stderr)
+                    print("\n".join(lines), file=sys.stderr)
+
+    async def set_up(self, *, first: bool) -> None:
+        """Onboard, keep HTTP on 127.0.0.1, configure the integration, show the login."""
+        import aiohttp  # noqa: PLC0415
+
+        process = self.ha_process
+        assert process is not None  # noqa: S101
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            client = HomeAssistantClient(session)
+            took = await client.wait_until_up(lambda: process.returncode is None, HA_START_TIMEOUT)
+            log(f"Home Assistant answers on {HA_URL} ({took:.1f} s after launch)")
+            try:
+                onboarded = await client.onboard_or_login()
+                if onboarded:
+                    log(f"onboarded: created the local user {DEV_USERNAME!r}")
+                if await client.promote_http_config():
+                    log("HTTP settings (127.0.0.1:8123 only) confirmed")
+                # The stored settings rule from now on; the YAML copy would only raise a repair.
+                (self.paths.config / "configuration.yaml").write_text(
+                    render_configuration(with_http=False), encoding="utf-8"
+                )
+                if first:
+                    await self.ensure_entry(client)
+                    self.print_banner()
+                    await self.wait_for_live_entities(client)
+                await self.remove_onboarding_leftovers(client, settle=onboarded)
+            finally:
+                await client.revoke()
+
+    async def ensure_entry(self, client: HomeAssistantClient) -> None:
+        """One HA Ingestor entry pointing at this run's servers (re-created when they moved)."""
+        wanted = self.entry_values()
+        stored = self.stored_entry_data()
+        for entry in await client.entries():
+            data = stored.get(entry["entry_id"], {})
+            if all(data.get(key) == value for key, value in wanted.items() if value):
+                log(f"HA Ingestor entry {entry['title']!r} already points at this demo")
+                return
+            await client.delete_entry(entry["entry_id"])
+            log(f"removed the HA Ingestor entry {entry['title']!r} of an earlier run")
+        result = await client.run_flow(
+            "/api/config/config_entries/flow",
+            {"handler": DOMAIN, "show_advanced_options": True},
+            wanted,
+        )
+        if result.get("type") != "create_entry":
+            msg = (
+                f"the HA Ingestor config flow ended with {result.get('type')}: "
+                f"{result.get('reason') or describe_errors(result)}"
+            )
+            raise DevelopError(msg)
+        entry_id = result["result"]["entry_id"]
+        log(f"HA Ingestor configured (entry {result['result'].get('title')!r})")
+        options = await client.run_flow(
+            "/api/config/config_entries/options/flow",
+            {"handler": entry_id},
+            {"update_interval": DEMO_UPDATE_INTERVAL},
+        )
+        if options.get("type") == "create_entry":
+            log(f"HA Ingestor refreshes every {DEMO_UPDATE_INTERVAL} s (options)")
+        else:
+            log(f"could not shorten the refresh interval: {options.get('type')}")
+
+    async def remove_onboarding_leftovers(
+        self, client: HomeAssistantClient, *, settle: bool
+    ) -> None:
+        """Drop the entries onboarding added that cannot work here (they need the internet)."""
+        deadline = time.monotonic() + (ONBOARDING_SETTLE if settle else 0.0)
+        while True:
+            entries = await client.request("GET", "/api/config/config_entries/entry")
+            settled = not any(
+                e.get("source") == "onboarding" and e.get("state") in SETTLING_STATES
+                for e in entries
+            )
+            if settled or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        for entry in failed_onboarding_entries(entries):
+            await client.delete_entry(entry["entry_id"])
+            log(f"removed {entry['title']!r}: onboarding added it, it cannot work offline")
+
+    def entry_values(self) -> dict[str, Any]:
+        """What the config flow is given: InfluxQL on the local influxd, the simulated services."""
+        return {
+            "url": self.influx_url or "",
+            "backend": "influxql",
+            "bucket": DATABASE,
+            "organization": "ha-ingestor",
+            "verify_ssl": False,
+            **self.ingestor_values,
+        }
+
+    def stored_entry_data(self) -> dict[str, Mapping[str, Any]]:
+        """entry_id -> data of this integration's entries, read from Home Assistant's store."""
+        path = self.paths.config / ".storage" / "core.config_entries"
+        try:
+            store = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {
+            entry["entry_id"]: entry.get("data", {})
+            for entry in store.get("data", {}).get("entries", [])
+            if entry.get("domain") == DOMAIN
+        }
+
+    def print_banner(self) -> None:
+        """The URL and the login, once Home Assistant is ready for a browser."""
+        lines = [
+            "",
+            "=" * 72,
+            f"  Home Assistant is ready: {HA_URL}",
+            f"  Log in as:  {DEV_USERNAME}  /  {DEV_PASSWORD}",
+            "  (a fixed demo login; every server listens on 127.0.0.1 only)",
+            "  Settings -> Devices & services -> HA Ingestor -> device 'HA Ingestor'",
+            f"  Logs: {self.paths.ha_log}",
+            "  Edited the integration? Settings -> System -> Restart (top right):",
+            "  scripts/develop starts Home Assistant again.",
+            "  Ctrl-C stops everything.",
+            "=" * 72,
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+
+    async def wait_for_live_entities(self, client: HomeAssistantClient) -> None:
+        """Report the first live value (the newcomer's "it works" moment)."""
+        deadline = time.monotonic() + LIVE_TIMEOUT
+        entities: list[EntityState] = []
+        while time.monotonic() < deadline:
+            entities = await client.entity_states()
+            showcase = pick_showcase(entities)
+            if showcase is not None:
+                live = sum(entity.live for entity in entities)
+                log(
+                    f"live: {showcase.entity_id} = {showcase.state}"
+                    f" ({live} sensors with values, {len(entities)} entities)"
+                    f" after {self.elapsed()}"
+                )
+                return
+            await asyncio.sleep(1)
+        log(f"no HA Ingestor sensor has a value yet ({len(entities)} entities)")
+        log(f"see {self.paths.ha_log}")
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo until a signal; clean up in every case."""
+    demo = Demo(
+        Paths(), fresh=args.fresh, revision=args.revision, show_ha_output=args.show_ha_output
+    )
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(demo.run())
+
+    def on_signal(signum: int) -> None:
+        if demo.stopping:
+            log("stopping now")
+            demo.kill_home_assistant()
+            return
+        demo.stopping = True
+        log(f"{signal.Signals(signum).name}: stopping everything scripts/develop started")
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        log("stopped")
+        return 0
+    except DevelopError as err:
+        log(f"error: {err}")
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: `run [--fresh] [--show-ha-output]` or `requirements`."""
+    parser = argparse.ArgumentParser(prog="scripts/develop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the demo (what scripts/develop does)")
+    run.add_argument("--fresh", action="store_true", help="forget ./config first")
+    run.add_argument(
+        "--revision", choices=("r1", "r2"), default="r2", help="ingestor generation to simulate"
+    )
+    run.add_argument(
+        "--show-ha-output", action="store_true", help="print Home Assistant's console output"
+    )
+    sub.add_parser("requirements", help="print the demo's missing Python requirements")
+    args = parser.parse_args(argv)
+    # The demo reuses the test support code (influxd, simulator) and the integration's names.
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    if args.command == "requirements":
+        print("\n".join(missing_requirements()))
+        return 0
+    return asyncio.run(run_demo(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
