@@ -15,7 +15,7 @@ from .coordinator import (
     HaIngestorRuntimeData,
     create_client,
 )
-from .entity import async_remove_config_entry_device
+from .entity import async_remove_config_entry_device, async_sync_devices
 from .services import async_setup_services
 
 if TYPE_CHECKING:
@@ -56,6 +56,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -
         await client.async_close()
         raise
     entry.runtime_data = HaIngestorRuntimeData(coordinator=coordinator, client=client)
+    # Devices first (the platforms' entities attach to them), then once per refresh, before
+    # the platforms' own listeners add entities for new services.
+    async_sync_devices(hass, entry)
+    entry.async_on_unload(coordinator.async_add_listener(lambda: async_sync_devices(hass, entry)))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

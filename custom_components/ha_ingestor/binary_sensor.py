@@ -12,20 +12,19 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
 
 from .api.models import AlertKey
 from .entity import (
     HaIngestorEntity,
     HaIngestorServiceEntity,
-    ServiceTracker,
-    async_sync_devices,
+    async_add_platform_entities,
     enum_value,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .api.models import ServiceState, Snapshot
@@ -115,28 +114,20 @@ SERVICE_BINARY_SENSORS: Final[tuple[HaIngestorServiceBinarySensorEntityDescripti
 
 
 async def async_setup_entry(
-    hass: HomeAssistant,
+    hass: HomeAssistant,  # noqa: ARG001  (the signature Home Assistant calls)
     entry: HaIngestorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the alert and connectivity sensors, and one per service now and later."""
-    coordinator = entry.runtime_data.coordinator
-    tracker = ServiceTracker()
-
-    @callback
-    def add_service_binary_sensors() -> None:
-        async_sync_devices(hass, entry)
-        if new := tracker.new_services(coordinator.data):
-            async_add_entities(
-                HaIngestorServiceBinarySensor(entry, description, state)
-                for state in new
-                for description in SERVICE_BINARY_SENSORS
-            )
-
-    async_sync_devices(hass, entry)
-    async_add_entities(HaIngestorBinarySensor(entry, description) for description in BINARY_SENSORS)
-    add_service_binary_sensors()
-    entry.async_on_unload(coordinator.async_add_listener(add_service_binary_sensors))
+    async_add_platform_entities(
+        entry,
+        async_add_entities,
+        (HaIngestorBinarySensor(entry, description) for description in BINARY_SENSORS),
+        lambda state: (
+            HaIngestorServiceBinarySensor(entry, description, state)
+            for description in SERVICE_BINARY_SENSORS
+        ),
+    )
 
 
 class HaIngestorBinarySensor(HaIngestorEntity, BinarySensorEntity):

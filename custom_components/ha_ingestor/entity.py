@@ -15,9 +15,11 @@ from .const import CONF_ADMIN_API_URL, DOMAIN
 from .coordinator import HaIngestorConfigEntry, HaIngestorCoordinator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from enum import StrEnum
 
     from homeassistant.helpers.entity import EntityDescription
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .api.models import ServiceState
 
@@ -208,6 +210,27 @@ class ServiceTracker:
         new = [s for s in snapshot.services if s.name not in self._known]
         self._known.update(s.name for s in new)
         return new
+
+
+@callback
+def async_add_platform_entities(
+    entry: HaIngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entities: Iterable[HaIngestorEntity],
+    service_entities: Callable[[ServiceState], Iterable[HaIngestorServiceEntity]],
+) -> None:
+    """Add a platform's fixed entities, and its per-service ones for every service now and later."""
+    coordinator = entry.runtime_data.coordinator
+    tracker = ServiceTracker()
+
+    @callback
+    def add_service_entities() -> None:
+        if new := tracker.new_services(coordinator.data):
+            async_add_entities(entity for state in new for entity in service_entities(state))
+
+    async_add_entities(entities)
+    add_service_entities()
+    entry.async_on_unload(coordinator.async_add_listener(add_service_entities))
 
 
 def enum_value(member: StrEnum | None) -> str | None:

@@ -13,14 +13,12 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant, callback
 
 from .api.models import DataSource, ServiceStatus
 from .entity import (
     HaIngestorEntity,
     HaIngestorServiceEntity,
-    ServiceTracker,
-    async_sync_devices,
+    async_add_platform_entities,
     enum_value,
     influxdb_answered,
 )
@@ -28,6 +26,7 @@ from .entity import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
     from homeassistant.helpers.typing import StateType
 
@@ -203,28 +202,19 @@ SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
 
 
 async def async_setup_entry(
-    hass: HomeAssistant,
+    hass: HomeAssistant,  # noqa: ARG001  (the signature Home Assistant calls)
     entry: HaIngestorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the main sensors, and a status sensor for every service now and later."""
-    coordinator = entry.runtime_data.coordinator
-    tracker = ServiceTracker()
-
-    @callback
-    def add_service_sensors() -> None:
-        async_sync_devices(hass, entry)
-        if new := tracker.new_services(coordinator.data):
-            async_add_entities(
-                HaIngestorServiceSensor(entry, description, state)
-                for state in new
-                for description in SERVICE_SENSORS
-            )
-
-    async_sync_devices(hass, entry)
-    async_add_entities(HaIngestorSensor(entry, description) for description in SENSORS)
-    add_service_sensors()
-    entry.async_on_unload(coordinator.async_add_listener(add_service_sensors))
+    async_add_platform_entities(
+        entry,
+        async_add_entities,
+        (HaIngestorSensor(entry, description) for description in SENSORS),
+        lambda state: (
+            HaIngestorServiceSensor(entry, description, state) for description in SERVICE_SENSORS
+        ),
+    )
 
 
 class HaIngestorSensor(HaIngestorEntity, SensorEntity):

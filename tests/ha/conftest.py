@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, override
 from unittest.mock import AsyncMock, MagicMock, patch
 
 import pytest
-from homeassistant.const import CONF_API_KEY, CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL
+from homeassistant.const import (
+    CONF_API_KEY,
+    CONF_TOKEN,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    MAJOR_VERSION,
+    MINOR_VERSION,
+)
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
 
     from homeassistant.core import HomeAssistant
     from syrupy.assertion import SnapshotAssertion
+    from syrupy.location import PyTestLocation
 
 MODULE = "custom_components.ha_ingestor"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -83,10 +92,35 @@ def make_snapshot(source: DataSource = DataSource.INFLUXDB, **changes: Any) -> S
     return replace(snapshot, **changes)
 
 
+class VersionedSnapshotExtension(HomeAssistantSnapshotExtension):
+    """Home Assistant's serializer, one folder per Home Assistant version.
+
+    Registry entries and state attribute keys serialise differently on the two targets, so
+    each keeps its files in `snapshots-ha<major>.<minor>/`. Siblings, not subfolders of
+    `snapshots/`: an update run on one target would delete the other's files as unused.
+    """
+
+    @classmethod
+    @override
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        base = Path(super().dirname(test_location=test_location))
+        return str(base.with_name(f"snapshots-ha{MAJOR_VERSION}.{MINOR_VERSION}"))
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Home Assistant's serializer, files in `snapshots/` next to the tests (core's layout)."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    """Syrupy's own `snapshot` fixture wins over the plugin's: use Home Assistant's here."""
+    return snapshot.use_extension(VersionedSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create even the entities that are disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture

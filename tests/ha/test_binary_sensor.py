@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, override
-from unittest.mock import patch
+from typing import TYPE_CHECKING
 
 import pytest
 from homeassistant.const import (
-    MAJOR_VERSION,
-    MINOR_VERSION,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
@@ -22,7 +18,6 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     snapshot_platform,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 
 from custom_components.ha_ingestor.api.errors import IngestorConnectionError, Origin
 from custom_components.ha_ingestor.api.models import (
@@ -37,14 +32,11 @@ from custom_components.ha_ingestor.api.models import (
 from .conftest import NOW, make_snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
-
     from freezegun.api import FrozenDateTimeFactory
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers import entity_registry as er
     from pytest_homeassistant_custom_component.common import MockConfigEntry
     from syrupy.assertion import SnapshotAssertion
-    from syrupy.location import PyTestLocation
 
     from custom_components.ha_ingestor.api.models import Snapshot
 
@@ -102,36 +94,10 @@ def _alerting_snapshot() -> Snapshot:
     )
 
 
-class VersionedSnapshotExtension(HomeAssistantSnapshotExtension):
-    """Home Assistant's serializer, one folder per Home Assistant version (see test_sensor)."""
-
-    @classmethod
-    @override
-    def dirname(cls, *, test_location: PyTestLocation) -> str:
-        base = Path(super().dirname(test_location=test_location))
-        return str(base.with_name(f"snapshots-ha{MAJOR_VERSION}.{MINOR_VERSION}"))
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Syrupy's own `snapshot` fixture wins over the plugin's: use Home Assistant's here."""
-    return snapshot.use_extension(VersionedSnapshotExtension)
-
-
 @pytest.fixture(autouse=True)
 def frozen_now(freezer: FrozenDateTimeFactory) -> None:
     """State timestamps in the snapshots stay put."""
     freezer.move_to(NOW)
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Generator[None]:
-    """Create even the entities that are disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        return_value=True,
-    ):
-        yield
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from unittest.mock import PropertyMock, patch
 
 import pytest
 from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
@@ -44,17 +43,6 @@ INTERVAL = 60
 IN_PERIOD = 150
 OUT_OF_PERIOD = 90
 RATE = 12.5
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Every entity enabled, the noisy ones too."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
 
 
 @pytest.fixture
