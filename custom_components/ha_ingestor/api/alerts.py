@@ -49,27 +49,34 @@ def _unknown(
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
-    """What an upper-limit rule needs besides its value."""
+    """What a threshold rule needs besides its value."""
 
     key: AlertKey
     warning: float
     error: float | None
     what: str
     unit: str
+    # A lower limit (success rate) fires below its thresholds, the others above.
+    below: bool = False
 
 
-def _above(rule: _Rule, value: float | None) -> Alert:
-    """Fires when `value` is strictly above a threshold."""
+def _threshold_alert(rule: _Rule, value: float | None) -> Alert:
+    """Fires when `value` is strictly beyond a threshold, as the ingestor compares."""
     key, warning, error, what, unit = rule.key, rule.warning, rule.error, rule.what, rule.unit
     if value is None:
         return _unknown(key, warning, error, what)
+
+    def beyond(threshold: float) -> bool:
+        return value < threshold if rule.below else value > threshold
+
+    side = "below" if rule.below else "above"
     shown = f"{what} {_fmt(value)}{unit}"
-    if error is not None and value > error:
+    if error is not None and beyond(error):
         severity: Severity | None = Severity.ERROR
-        message = f"{shown} is above the error threshold of {_fmt(error)}{unit}."
-    elif value > warning:
+        message = f"{shown} is {side} the error threshold of {_fmt(error)}{unit}."
+    elif beyond(warning):
         severity = Severity.WARNING
-        message = f"{shown} is above the warning threshold of {_fmt(warning)}{unit}."
+        message = f"{shown} is {side} the warning threshold of {_fmt(warning)}{unit}."
     else:
         severity = None
         message = f"{shown} is within the thresholds."
@@ -93,36 +100,20 @@ def high_error_rate(metrics: ProcessingMetrics, thresholds: Thresholds) -> Alert
         "Error rate",
         " %",
     )
-    return _above(rule, metrics.error_rate)
+    return _threshold_alert(rule, metrics.error_rate)
 
 
 def low_success_rate(metrics: ProcessingMetrics, thresholds: Thresholds) -> Alert:
     """Success rate below the warning/error threshold (percent)."""
-    key = AlertKey.LOW_SUCCESS_RATE
-    warning = thresholds.success_rate_warning
-    error = thresholds.success_rate_error
-    value = metrics.success_rate
-    if value is None:
-        return _unknown(key, warning, error, "Success rate")
-    shown = f"Success rate {_fmt(value)} %"
-    if value < error:
-        severity: Severity | None = Severity.ERROR
-        message = f"{shown} is below the error threshold of {_fmt(error)} %."
-    elif value < warning:
-        severity = Severity.WARNING
-        message = f"{shown} is below the warning threshold of {_fmt(warning)} %."
-    else:
-        severity = None
-        message = f"{shown} is within the thresholds."
-    return Alert(
-        key=key,
-        active=severity is not None,
-        severity=severity,
-        value=value,
-        warning_threshold=warning,
-        error_threshold=error,
-        message=message,
+    rule = _Rule(
+        AlertKey.LOW_SUCCESS_RATE,
+        thresholds.success_rate_warning,
+        thresholds.success_rate_error,
+        "Success rate",
+        " %",
+        below=True,
     )
+    return _threshold_alert(rule, metrics.success_rate)
 
 
 def slow_processing(metrics: ProcessingMetrics, thresholds: Thresholds) -> Alert:
@@ -134,7 +125,7 @@ def slow_processing(metrics: ProcessingMetrics, thresholds: Thresholds) -> Alert
         "Processing time",
         " ms",
     )
-    return _above(rule, metrics.processing_time_ms)
+    return _threshold_alert(rule, metrics.processing_time_ms)
 
 
 def ingestion_stalled(events: EventStatistics, thresholds: Thresholds, now: datetime) -> Alert:
@@ -158,7 +149,7 @@ def ingestion_stalled(events: EventStatistics, thresholds: Thresholds, now: date
         "No new event for",
         " min",
     )
-    return _above(rule, minutes)
+    return _threshold_alert(rule, minutes)
 
 
 def service_unhealthy(services: Sequence[ServiceState]) -> Alert:
