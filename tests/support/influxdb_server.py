@@ -139,7 +139,13 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def create_database(self, name: str) -> None:
         """CREATE DATABASE (idempotent)."""
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-        self.query(f'CREATE DATABASE "{escaped}"')
+        result = self.query(f'CREATE DATABASE "{escaped}"')
+        # influxd answers 200 with the error inside (e.g. "invalid name" for `/` or `\`).
+        results = result.get("results")
+        for statement in results if isinstance(results, list) else []:
+            if isinstance(statement, dict) and "error" in statement:
+                msg = f"CREATE DATABASE failed: {statement['error']}"
+                raise RuntimeError(msg)
 
     def write(self, database: str, lines: str | list[str], precision: str = "ns") -> None:
         """Write line protocol into a database."""
