@@ -20,7 +20,6 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
-from homeassistant.util.ssl import get_default_context, get_default_no_verify_context
 from yarl import URL
 
 from .api.alerts import evaluate_alerts
@@ -142,15 +141,12 @@ def create_influx_backend(hass: HomeAssistant, data: Mapping[str, Any]) -> Influ
             password=data.get(CONF_PASSWORD) if username else None,
             timeout=timeout,
         )
-    # Home Assistant's prebuilt contexts: building one here would load certificates in the
-    # event loop (influxdb-client does that when it gets no context).
-    ssl_context = get_default_context() if verify_ssl else get_default_no_verify_context()
     return FluxBackend(
+        async_get_clientsession(hass, verify_ssl=verify_ssl),
         url,
         data.get(CONF_TOKEN, ""),
         data.get(CONF_ORGANIZATION, DEFAULT_ORGANIZATION),
         bucket,
-        ssl_context=ssl_context,
         timeout=timeout,
     )
 

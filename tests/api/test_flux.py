@@ -6,10 +6,12 @@ import dataclasses
 import datetime as dt
 import inspect
 import ipaddress
+import json
 import ssl
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -64,8 +66,15 @@ def _ns(moment: datetime) -> int:
 
 @pytest.fixture
 def client_ssl() -> ssl.SSLContext:
-    """What Home Assistant would hand over (built outside the event loop)."""
+    """The context of Home Assistant's shared session (built outside the event loop)."""
     return ssl.create_default_context()
+
+
+@pytest.fixture
+async def session(client_ssl: ssl.SSLContext) -> AsyncIterator[aiohttp.ClientSession]:
+    """The caller's session, built like Home Assistant's: TLS settings on the connector."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)) as shared:
+        yield shared
 
 
 @pytest.fixture
@@ -78,9 +87,11 @@ async def double(socket_enabled: None) -> AsyncIterator[Influx2Double]:
 
 
 @pytest.fixture
-async def backend(double: Influx2Double, client_ssl: ssl.SSLContext) -> AsyncIterator[FluxBackend]:
+async def backend(
+    double: Influx2Double, session: aiohttp.ClientSession
+) -> AsyncIterator[FluxBackend]:
     """A backend pointed at the double."""
-    flux = FluxBackend(double.url, TOKEN, ORG, BUCKET, ssl_context=client_ssl, timeout=5)
+    flux = FluxBackend(session, double.url, TOKEN, ORG, BUCKET, timeout=5)
     yield flux
     await flux.async_close()
 
@@ -129,6 +140,18 @@ async def test_one_query_request_per_refresh(double: Influx2Double, backend: Flu
     assert request.method == "POST"
     assert request.query == {"org": ORG}
     assert request.authorization == f"Token {TOKEN}"
+    document = json.loads(request.body)
+    assert document["type"] == "flux"
+    assert document["query"] == build_refresh_query(
+        BUCKET, Period.HOUR_1, TrendWindow.MINUTES_5, NOW
+    )
+    assert document["dialect"] == {
+        "header": True,
+        "delimiter": ",",
+        "annotations": ["datatype", "group", "default"],
+        "commentPrefix": "#",
+        "dateTimeFormat": "RFC3339",
+    }
 
 
 @pytest.mark.parametrize("period", list(Period))
@@ -241,8 +264,10 @@ def _assert_clean(err: IngestorError) -> None:
 
 
 @pytest.mark.parametrize("method", ["async_fetch", "async_validate"])
-async def test_wrong_token(double: Influx2Double, client_ssl: ssl.SSLContext, method: str) -> None:
-    flux = FluxBackend(double.url, "wrong-token", ORG, BUCKET, ssl_context=client_ssl)
+async def test_wrong_token(
+    double: Influx2Double, session: aiohttp.ClientSession, method: str
+) -> None:
+    flux = FluxBackend(session, double.url, "wrong-token", ORG, BUCKET)
     call = (
         flux.async_validate()
         if method == "async_validate"
@@ -257,8 +282,8 @@ async def test_wrong_token(double: Influx2Double, client_ssl: ssl.SSLContext, me
     assert "wrong-token" not in str(caught.value)
 
 
-async def test_wrong_org(double: Influx2Double, client_ssl: ssl.SSLContext) -> None:
-    flux = FluxBackend(double.url, TOKEN, "homeiq", BUCKET, ssl_context=client_ssl)
+async def test_wrong_org(double: Influx2Double, session: aiohttp.ClientSession) -> None:
+    flux = FluxBackend(session, double.url, TOKEN, "homeiq", BUCKET)
     try:
         with pytest.raises(IngestorNotFoundError, match="organization") as caught:
             await flux.async_validate()
@@ -267,8 +292,8 @@ async def test_wrong_org(double: Influx2Double, client_ssl: ssl.SSLContext) -> N
     _assert_clean(caught.value)
 
 
-async def test_wrong_bucket(double: Influx2Double, client_ssl: ssl.SSLContext) -> None:
-    flux = FluxBackend(double.url, TOKEN, ORG, "home_assistant", ssl_context=client_ssl)
+async def test_wrong_bucket(double: Influx2Double, session: aiohttp.ClientSession) -> None:
+    flux = FluxBackend(session, double.url, TOKEN, ORG, "home_assistant")
     try:
         with pytest.raises(IngestorNotFoundError, match="bucket") as caught:
             await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
@@ -277,10 +302,8 @@ async def test_wrong_bucket(double: Influx2Double, client_ssl: ssl.SSLContext) -
     _assert_clean(caught.value)
 
 
-async def test_unreachable_host(socket_enabled: None, client_ssl: ssl.SSLContext) -> None:
-    flux = FluxBackend(
-        f"http://127.0.0.1:{free_port()}", TOKEN, ORG, BUCKET, ssl_context=client_ssl
-    )
+async def test_unreachable_host(socket_enabled: None, session: aiohttp.ClientSession) -> None:
+    flux = FluxBackend(session, f"http://127.0.0.1:{free_port()}", TOKEN, ORG, BUCKET)
     try:
         with pytest.raises(IngestorConnectionError) as caught:
             await flux.async_validate()
@@ -290,10 +313,8 @@ async def test_unreachable_host(socket_enabled: None, client_ssl: ssl.SSLContext
     _assert_clean(caught.value)
 
 
-async def test_dns_failure(socket_enabled: None, client_ssl: ssl.SSLContext) -> None:
-    flux = FluxBackend(
-        "http://nonexistent.invalid:8086", TOKEN, ORG, BUCKET, ssl_context=client_ssl, timeout=10
-    )
+async def test_dns_failure(socket_enabled: None, session: aiohttp.ClientSession) -> None:
+    flux = FluxBackend(session, "http://nonexistent.invalid:8086", TOKEN, ORG, BUCKET, timeout=10)
     try:
         with pytest.raises(IngestorConnectionError) as caught:
             await flux.async_validate()
@@ -303,9 +324,11 @@ async def test_dns_failure(socket_enabled: None, client_ssl: ssl.SSLContext) -> 
     _assert_clean(caught.value)
 
 
-async def test_timeout_on_stalled_server(double: Influx2Double, client_ssl: ssl.SSLContext) -> None:
+async def test_timeout_on_stalled_server(
+    double: Influx2Double, session: aiohttp.ClientSession
+) -> None:
     double.stall_seconds = 10
-    flux = FluxBackend(double.url, TOKEN, ORG, BUCKET, ssl_context=client_ssl, timeout=0.3)
+    flux = FluxBackend(session, double.url, TOKEN, ORG, BUCKET, timeout=0.3)
     try:
         with pytest.raises(IngestorTimeoutError) as caught:
             await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
@@ -428,9 +451,9 @@ async def tls_double(
 
 
 async def test_tls_untrusted_certificate(
-    tls_double: Influx2Double, client_ssl: ssl.SSLContext
+    tls_double: Influx2Double, session: aiohttp.ClientSession
 ) -> None:
-    flux = FluxBackend(tls_double.url, TOKEN, ORG, BUCKET, ssl_context=client_ssl)
+    flux = FluxBackend(session, tls_double.url, TOKEN, ORG, BUCKET)
     try:
         with pytest.raises(IngestorSSLError) as caught:
             await flux.async_validate()
@@ -445,17 +468,20 @@ async def test_tls_trusted_certificate(
 ) -> None:
     trusting = ssl.create_default_context(cafile=str(certificate[0]))
     _load(tls_double)
-    flux = FluxBackend(tls_double.url, TOKEN, ORG, BUCKET, ssl_context=trusting)
-    try:
-        result = await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
-    finally:
-        await flux.async_close()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusting)) as session:
+        flux = FluxBackend(session, tls_double.url, TOKEN, ORG, BUCKET)
+        try:
+            result = await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+        finally:
+            await flux.async_close()
     assert result.events == expected_event_statistics(build_dataset(NOW))
 
 
-async def test_tls_to_plain_http_server(double: Influx2Double, client_ssl: ssl.SSLContext) -> None:
+async def test_tls_to_plain_http_server(
+    double: Influx2Double, session: aiohttp.ClientSession
+) -> None:
     url = double.url.replace("http://", "https://")
-    flux = FluxBackend(url, TOKEN, ORG, BUCKET, ssl_context=client_ssl, timeout=5)
+    flux = FluxBackend(session, url, TOKEN, ORG, BUCKET, timeout=5)
     try:
         with pytest.raises(IngestorConnectionError) as caught:
             await flux.async_validate()
@@ -464,7 +490,7 @@ async def test_tls_to_plain_http_server(double: Influx2Double, client_ssl: ssl.S
     _assert_clean(caught.value)
 
 
-async def test_given_ssl_context_is_used_as_is(
+async def test_callers_session_is_used_and_left_open(
     double: Influx2Double, client_ssl: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
@@ -475,19 +501,41 @@ async def test_given_ssl_context_is_used_as_is(
 
         return record
 
-    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", spy("load_default_certs"))
-    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy("load_verify_locations"))
-    monkeypatch.setattr(ssl.SSLContext, "set_default_verify_paths", spy("set_default_verify_paths"))
-    _load(double)
+    sent: list[aiohttp.TraceRequestStartParams] = []
 
-    flux = FluxBackend(double.url, TOKEN, ORG, BUCKET, ssl_context=client_ssl)
-    try:
-        await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
-        client = flux._client
-        assert client is not None
-        assert client.api_client.rest_client.pool_manager.connector._ssl is client_ssl
-    finally:
-        await flux.async_close()
+    async def on_request_start(
+        _session: aiohttp.ClientSession,
+        _context: object,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        sent.append(params)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    _load(double)
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=client_ssl), trace_configs=[trace]
+    ) as shared:
+        monkeypatch.setattr(ssl.SSLContext, "load_default_certs", spy("load_default_certs"))
+        monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy("load_verify_locations"))
+        monkeypatch.setattr(
+            ssl.SSLContext, "set_default_verify_paths", spy("set_default_verify_paths")
+        )
+        flux = FluxBackend(shared, double.url, TOKEN, ORG, BUCKET)
+        try:
+            await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+        finally:
+            await flux.async_close()
+
+        # The one request went through the caller's session, which stays usable.
+        [request] = sent
+        assert request.method == "POST"
+        assert request.url.path == "/api/v2/query"
+        assert request.headers["Accept"] == "application/csv"
+        assert len(double.requests) == 1
+        assert not shared.closed
+        async with shared.get(f"{double.url}/ping") as response:
+            assert response.status == 204
     assert calls == []
 
 
@@ -507,12 +555,12 @@ HOSTILE_NAMES = [
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 async def test_hostile_bucket_name_is_read_literally(
-    double: Influx2Double, client_ssl: ssl.SSLContext, name: str
+    double: Influx2Double, session: aiohttp.ClientSession, name: str
 ) -> None:
     double.create_bucket(ORG, name)
     data = build_dataset(NOW)
     double.write(ORG, name, data.lines, data.precision)
-    flux = FluxBackend(double.url, TOKEN, ORG, name, ssl_context=client_ssl)
+    flux = FluxBackend(session, double.url, TOKEN, ORG, name)
     try:
         result = await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
     finally:
@@ -522,10 +570,10 @@ async def test_hostile_bucket_name_is_read_literally(
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 async def test_hostile_missing_bucket_is_looked_up_literally(
-    double: Influx2Double, client_ssl: ssl.SSLContext, name: str
+    double: Influx2Double, session: aiohttp.ClientSession, name: str
 ) -> None:
     _load(double)  # the default bucket has data; the hostile name must not reach it
-    flux = FluxBackend(double.url, TOKEN, ORG, name, ssl_context=client_ssl)
+    flux = FluxBackend(session, double.url, TOKEN, ORG, name)
     try:
         with pytest.raises(IngestorNotFoundError, match="bucket"):
             await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
@@ -535,12 +583,12 @@ async def test_hostile_missing_bucket_is_looked_up_literally(
 
 @pytest.mark.parametrize("org", ["ha&bucket=x", "org with space", 'o"rg', "a/b?c=d#e"])
 async def test_hostile_org_name_is_sent_literally(
-    double: Influx2Double, client_ssl: ssl.SSLContext, org: str
+    double: Influx2Double, session: aiohttp.ClientSession, org: str
 ) -> None:
     double.add_org(org, (BUCKET,))
     data = build_dataset(NOW)
     double.write(org, BUCKET, data.lines, data.precision)
-    flux = FluxBackend(double.url, TOKEN, org, BUCKET, ssl_context=client_ssl)
+    flux = FluxBackend(session, double.url, TOKEN, org, BUCKET)
     try:
         result = await flux.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
     finally:
@@ -550,11 +598,11 @@ async def test_hostile_org_name_is_sent_literally(
 
 
 @pytest.mark.parametrize("name", ["", "   ", "new\nline", "nul\x00", "x" * 256])
-def test_unusable_names_are_refused(client_ssl: ssl.SSLContext, name: str) -> None:
+async def test_unusable_names_are_refused(session: aiohttp.ClientSession, name: str) -> None:
     with pytest.raises(InvalidNameError):
-        FluxBackend("http://127.0.0.1:8086", TOKEN, ORG, name, ssl_context=client_ssl)
+        FluxBackend(session, "http://127.0.0.1:8086", TOKEN, ORG, name)
     with pytest.raises(InvalidNameError):
-        FluxBackend("http://127.0.0.1:8086", TOKEN, name, BUCKET, ssl_context=client_ssl)
+        FluxBackend(session, "http://127.0.0.1:8086", TOKEN, name, BUCKET)
 
 
 def test_only_enum_periods_and_windows() -> None:
@@ -564,18 +612,16 @@ def test_only_enum_periods_and_windows() -> None:
         build_refresh_query(BUCKET, Period.HOUR_1, "5m", NOW)  # type: ignore[arg-type]
 
 
-def test_repr_hides_token(client_ssl: ssl.SSLContext) -> None:
-    flux = FluxBackend(
-        "http://user:pw@influx.local:8086", TOKEN, ORG, BUCKET, ssl_context=client_ssl
-    )
+async def test_repr_hides_token(session: aiohttp.ClientSession) -> None:
+    flux = FluxBackend(session, "http://user:pw@influx.local:8086", TOKEN, ORG, BUCKET)
     assert TOKEN not in repr(flux)
     assert "pw" not in repr(flux)
     assert "influx.local:8086" in repr(flux)
 
 
-def test_bad_url_is_refused(client_ssl: ssl.SSLContext) -> None:
+async def test_bad_url_is_refused(session: aiohttp.ClientSession) -> None:
     with pytest.raises(ValueError, match="URL"):
-        FluxBackend("influx.local:8086", TOKEN, ORG, BUCKET, ssl_context=client_ssl)
+        FluxBackend(session, "influx.local:8086", TOKEN, ORG, BUCKET)
 
 
 def test_csv_reader_reads_defaults_and_nulls() -> None:

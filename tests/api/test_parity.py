@@ -8,7 +8,6 @@ independently in plain Python from the seeded events.
 from __future__ import annotations
 
 import itertools
-import ssl
 import urllib.parse
 import urllib.request
 from dataclasses import replace
@@ -85,7 +84,7 @@ async def _both(  # noqa: PLR0913, PLR0917
     window: TrendWindow,
 ) -> tuple[InfluxResult, InfluxResult]:
     influxql = InfluxQLBackend(session, influxd.url, name)
-    flux = FluxBackend(double.url, TOKEN, ORG, name, ssl_context=ssl.create_default_context())
+    flux = FluxBackend(session, double.url, TOKEN, ORG, name)
     try:
         from_influxql = await influxql.async_fetch(period, window, NOW)
         from_flux = await flux.async_fetch(period, window, NOW)

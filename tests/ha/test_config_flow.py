@@ -16,6 +16,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -97,8 +98,9 @@ async def test_full_flow_influxdb_and_admin_api(
     mock_sources["flux"].return_value.async_validate.assert_awaited_once()
     mock_sources["services"].return_value.async_validate.assert_awaited_once()
     args = mock_sources["flux"].call_args.args
-    assert args[:4] == ("http://influxdb.local:8086", "influx-secret-token", "ha-ingestor",
-                        "home_assistant_events")  # fmt: skip
+    assert args[0] is async_get_clientsession(hass)
+    assert args[1:5] == ("http://influxdb.local:8086", "influx-secret-token", "ha-ingestor",
+                         "home_assistant_events")  # fmt: skip
     assert mock_sources["flux"].return_value.async_close.await_count == 1
     services_args = mock_sources["services"].call_args.args
     assert services_args[1:4] == ("http://ingestor.local:8003", "admin-secret-key", {})
@@ -359,7 +361,7 @@ async def test_reauth_replaces_only_the_secrets(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert mock_config_entry.data == {**ENTRY_DATA, CONF_TOKEN: "new-token"}
-    assert mock_sources["flux"].call_args.args[1] == "new-token"
+    assert mock_sources["flux"].call_args.args[2] == "new-token"
 
 
 @pytest.mark.parametrize(

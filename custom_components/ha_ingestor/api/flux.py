@@ -8,22 +8,15 @@ point), so neither the field count per point nor the schema inflates a figure.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import io
 import json
 import re
 import ssl
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
-from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
-from influxdb_client.domain.dialect import Dialect
-from influxdb_client.domain.query import Query
-from influxdb_client.rest import ApiException
-from influxdb_client.service.query_service import QueryService
 from yarl import URL
 
 from .aggregate import (
@@ -65,14 +58,16 @@ ERROR_FIELDS: Final = ("write_errors", "error")
 LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
 UNKNOWN_SERVICE: Final = "unknown"
 
-# influxdb-client ships py.typed but leaves these untyped.
-_DIALECT: Final = Dialect(  # type: ignore[no-untyped-call]
-    header=True,
-    delimiter=",",
-    comment_prefix="#",
-    annotations=["datatype", "group", "default"],
-    date_time_format="RFC3339",
-)
+QUERY_PATH: Final = "/api/v2/query"
+VERSION_HEADER: Final = "X-Influxdb-Version"
+# What `_CsvReader` expects: every annotation (types, defaults) and a header row per table.
+_DIALECT: Final = {
+    "header": True,
+    "delimiter": ",",
+    "annotations": ["datatype", "group", "default"],
+    "commentPrefix": "#",
+    "dateTimeFormat": "RFC3339",
+}
 _TRANSIENT_STATUSES: Final = frozenset({429, 502, 503, 504})
 _MAX_SERVER_MESSAGE: Final = 300
 _RFC3339: Final = re.compile(
@@ -454,8 +449,6 @@ def map_exception(err: BaseException, where: str) -> IngestorError:
     """The typed error of a failed exchange. Messages name the host, never the token."""
     if isinstance(err, IngestorError):
         return err
-    if isinstance(err, ApiException):
-        return error_for_status(int(err.status or 0), err.body or b"")
     kind = type(err).__name__
     # Order matters: aiohttp's timeout and TLS errors are also connection errors.
     if isinstance(err, TimeoutError):
@@ -487,36 +480,46 @@ def map_exception(err: BaseException, where: str) -> IngestorError:
 
 
 class FluxBackend:
-    """InfluxBackend for InfluxDB 2.x over Flux (`InfluxDBClientAsync`).
+    """`InfluxBackend` for InfluxDB 2.x over Flux (`/api/v2/query`), on a session the caller owns.
 
-    `ssl_context` comes from the caller (Home Assistant's shared contexts): the client never
-    builds one, which would load certificates inside the event loop. The client itself is
-    created on first use, inside the running loop, as the async client requires.
+    TLS settings are the session's (Home Assistant's shared session carries its prebuilt
+    contexts), so no SSL context is ever built here, and nothing is opened that needs closing.
     """
 
     def __init__(  # noqa: PLR0913
         self,
+        session: aiohttp.ClientSession,
         url: str,
         token: str,
         org: str,
         bucket: str,
         *,
-        ssl_context: ssl.SSLContext,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        """Validate names now; connect lazily."""
+        """Check the settings; nothing is sent until the first call.
+
+        Raises:
+            InvalidNameError: unusable organization or bucket name.
+            ValueError: the URL is not http(s)://host[:port][/path].
+
+        """
         parsed = URL(url)
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             msg = "InfluxDB URL must be http(s)://host[:port]"
             raise ValueError(msg)
+        self._session = session
         self._url = str(parsed.with_user(None).with_password(None)).rstrip("/")
+        # A path in the URL is kept: InfluxDB may sit behind a reverse proxy prefix.
+        self._endpoint = URL(self._url + QUERY_PATH)
         self._where = f"{parsed.host}:{parsed.port}"
-        self._token = token
         self._org = validate_name(org, "organization")
         self._bucket = validate_name(bucket, "bucket")
-        self._ssl_context = ssl_context
-        self._timeout = timeout
-        self._client: InfluxDBClientAsync | None = None
+        self._headers = {
+            "Authorization": f"Token {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/csv",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
         """Identify the backend without its token."""
@@ -527,48 +530,30 @@ class FluxBackend:
         """The configured bucket."""
         return self._bucket
 
-    def _ensure_client(self) -> InfluxDBClientAsync:
-        if self._client is None:
-            self._client = InfluxDBClientAsync(
-                url=self._url,
-                token=self._token,
-                org=self._org,
-                timeout=int(self._timeout * 1000),
-                ssl_context=self._ssl_context,
-                enable_gzip=False,
-            )
-        return self._client
-
     async def _query(self, flux: str) -> tuple[str, str | None]:
         """POST one Flux program; the CSV text and the server's version header."""
-        client = self._ensure_client()
-        service = QueryService(client.api_client)  # type: ignore[no-untyped-call]
+        payload = json.dumps({"query": flux, "type": "flux", "dialect": _DIALECT}).encode()
         try:
-            response: Any = await service.post_query_async(  # type: ignore[no-untyped-call]
-                org=self._org,
-                query=Query(query=flux, dialect=_DIALECT, type="flux"),  # type: ignore[no-untyped-call]
-                async_req=False,
-                _preload_content=False,
-                _return_http_data_only=True,
-            )
-            try:
-                body: bytes = await response.read()
-            finally:
-                response.release()
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
+            async with self._session.post(
+                self._endpoint,
+                params={"org": self._org},
+                data=payload,
+                headers=self._headers,
+                timeout=self._timeout,
+            ) as response:
+                body = await response.read()
+                status = response.status
+                version = response.headers.get(VERSION_HEADER)
+        except (aiohttp.ClientError, OSError) as err:
             raise map_exception(err, self._where) from err
-        status = int(response.status)
         if not 200 <= status < 300:  # noqa: PLR2004
             raise error_for_status(status, body)
-        version = response.headers.get("X-Influxdb-Version")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as err:
             msg = "not UTF-8"
             raise _bad(msg) from err
-        return text, version if isinstance(version, str) and version else None
+        return text, version or None
 
     async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
         """All statistics of one refresh in exactly one query request."""
@@ -582,8 +567,4 @@ class FluxBackend:
         parse_annotated_csv(text)
 
     async def async_close(self) -> None:
-        """Close the client (and its aiohttp session)."""
-        client, self._client = self._client, None
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.close()  # type: ignore[no-untyped-call]
+        """Nothing to release: the session belongs to the caller."""
