@@ -1,7 +1,7 @@
 """Pure asyncio library behind the integration: no Home Assistant import in this package.
 
-The InfluxDB backends (`api.flux`, `api.influxql`) are not re-exported: importing the Flux
-client costs about a second, so only the code that builds a backend imports it.
+The InfluxDB backends live in `api.flux` and `api.influxql`; the code that builds one imports
+it from there.
 """
 
 from .alerts import evaluate_alerts
