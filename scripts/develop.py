@@ -69,6 +69,7 @@ HA_STOP_TIMEOUT: Final = 60.0
 LIVE_TIMEOUT: Final = 120.0
 REQUEST_TIMEOUT: Final = 30.0
 MAX_QUICK_RESTARTS: Final = 3
+IMPATIENT_AFTER: Final = 2.0
 
 # The simulated ingestor: an hour-scale history, then a rate that swings slowly around
 # BASE_RATE events per minute so the statistics visibly move.
@@ -648,7 +649,6 @@ class Demo:
     ha_process: asyncio.subprocess.Process | None = None
     influx_url: str | None = None
     ingestor_values: dict[str, Any] = field(default_factory=dict)
-    stopping: bool = False
 
     def elapsed(self) -> str:
         """Seconds since start, for the status lines."""
@@ -709,11 +709,12 @@ class Demo:
             seed=int(time.time()),
             on_write=simulator.record_events,
         )
+        # Registered first: stop() also closes the session a cancelled backfill opened.
+        self.stack.push_async_callback(writer.stop)
         now = datetime.now(UTC)
         count = int(BACKFILL / timedelta(minutes=1) * BASE_RATE)
         await writer.backfill(count, now - BACKFILL, now)
         await writer.start()
-        self.stack.push_async_callback(writer.stop)
         story = asyncio.create_task(self._story(simulator, writer), name="develop-story")
         self.stack.push_async_callback(_cancel, story)
         log(
@@ -848,6 +849,12 @@ class Demo:
             log(f"Home Assistant answers on {HA_URL} ({took:.1f} s after launch)")
             try:
                 onboarded = await client.onboard_or_login()
+                if (await client.request("GET", "/api/config")).get("recovery_mode"):
+                    msg = (
+                        "Home Assistant started in recovery mode (no custom integrations);"
+                        f" the reason is in {self.paths.ha_log}"
+                    )
+                    raise DevelopError(msg)
                 if onboarded:
                     log(f"onboarded: created the local user {DEV_USERNAME!r}")
                 if await client.promote_http_config():
@@ -986,12 +993,18 @@ async def run_demo(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(demo.run())
 
+    stopping_since: float | None = None
+
     def on_signal(signum: int) -> None:
-        if demo.stopping:
-            log("stopping now")
-            demo.kill_home_assistant()
+        nonlocal stopping_since
+        if stopping_since is not None:
+            # One stop can arrive twice (a supervisor signals the group, scripts/develop
+            # passes it on); only a later one means "do not wait for Home Assistant".
+            if time.monotonic() - stopping_since > IMPATIENT_AFTER:
+                log("stopping now")
+                demo.kill_home_assistant()
             return
-        demo.stopping = True
+        stopping_since = time.monotonic()
         log(f"{signal.Signals(signum).name}: stopping everything scripts/develop started")
         task.cancel()
 
