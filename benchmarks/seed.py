@@ -1,0 +1,166 @@
+"""Writing a benchmark data set: `count` mixed schema A/B events in the period of one refresh.
+
+Events are generated and written batch by batch over consecutive slices of the period, so
+memory stays bounded whatever the volume and every point lands on its own millisecond (no
+two points share a series and a timestamp, so nothing is silently overwritten). A
+background thread writes while the next batch is generated (influxd runs on the other core).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from custom_components.ha_ingestor.api.models import Period
+from tests.support.events import (
+    PRECISION,
+    EventGenerator,
+    Schema,
+    event_line,
+    schema_a_fields,
+    schema_b_fields,
+)
+
+if TYPE_CHECKING:
+    from tests.support.events import Event
+    from tests.support.influxdb_server import InfluxDBServer
+
+SEED: Final = 20251126
+BATCH_SIZE: Final = 5_000
+# A fixed, past `now`: the data set and every figure are the same on every run.
+NOW: Final = datetime(2025, 11, 1, 17, 2, 30, 500_000, tzinfo=UTC)
+PERIOD: Final = Period.HOUR_1
+# Points keep this far from both ends of the period, so range-edge semantics cannot matter.
+MARGIN: Final = timedelta(seconds=30)
+# How many seeded batches run before the projected total is trusted.
+_PROJECT_AFTER: Final = 3
+
+
+class SeedBudgetExceededError(Exception):
+    """Writing the data set would take longer than the budget allows."""
+
+    def __init__(self, count: int, projected: float, budget: float) -> None:
+        """Say how long it would have taken."""
+        super().__init__(
+            f"writing {count} events would take about {projected:.0f} s (budget {budget:.0f} s)"
+        )
+        self.projected = projected
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """What was written: the truth every approach is checked against."""
+
+    database: str
+    events: int
+    # Field values written: what a per-field count (`COUNT(*)`) adds up.
+    fields: int
+    schema_a: int
+    schema_b: int
+    seconds: float
+
+    @property
+    def fields_per_point(self) -> float:
+        """Mean number of fields of one event point."""
+        return self.fields / self.events if self.events else 0.0
+
+
+def _point(event: Event, index: int) -> tuple[str, int, Schema]:
+    # Both schemas all over the period, as in a database that R1 and R2 both wrote to.
+    schema = Schema.A if index % 2 == 0 else Schema.B
+    fields = schema_a_fields(event) if schema is Schema.A else schema_b_fields(event)
+    return event_line(event, schema), len(fields), schema
+
+
+class _Writer:
+    """One background thread writing batches in order; the first failure stops it."""
+
+    def __init__(self, server: InfluxDBServer, database: str) -> None:
+        self._server = server
+        self._database = database
+        self._queue: queue.Queue[list[str] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="bench-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (lines := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._server.write(self._database, lines, PRECISION)
+            except Exception as err:  # noqa: BLE001 - handed to the caller in `close`
+                self._error = err
+
+    def put(self, lines: list[str]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(lines)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=120)
+        if self._error is not None:
+            raise self._error
+
+
+def seed_database(  # noqa: PLR0913
+    server: InfluxDBServer,
+    database: str,
+    count: int,
+    *,
+    now: datetime = NOW,
+    period: Period = PERIOD,
+    seed: int = SEED,
+    batch_size: int = BATCH_SIZE,
+    budget: float = 180.0,
+) -> Seeded:
+    """Create `database` and write `count` events into `[now - period, now)`.
+
+    Raises:
+        SeedBudgetExceededError: the projected (or actual) time passes `budget` seconds;
+            what was written so far stays in the database.
+
+    """
+    if count < 1 or batch_size < 1:
+        msg = "count and batch_size must be positive"
+        raise ValueError(msg)
+    server.create_database(database)
+    started = time.perf_counter()
+    first = now - period.duration + MARGIN
+    span = (now - MARGIN) - first
+    batches = -(-count // batch_size)
+    generator = EventGenerator(seed)
+    fields = schema_a = 0
+    writer = _Writer(server, database)
+    try:
+        for batch in range(batches):
+            size = min(batch_size, count - batch * batch_size)
+            # Integer microsecond bounds: consecutive slices touch but never overlap.
+            low = first + span * batch // batches
+            high = first + span * (batch + 1) // batches
+            lines: list[str] = []
+            for offset, event in enumerate(generator.events_between(size, low, high)):
+                text, field_count, schema = _point(event, batch * batch_size + offset)
+                lines.append(text)
+                fields += field_count
+                schema_a += schema is Schema.A
+            writer.put(lines)
+            elapsed = time.perf_counter() - started
+            projected = elapsed / (batch + 1) * batches
+            if elapsed > budget or (batch + 1 >= _PROJECT_AFTER and projected > budget):
+                raise SeedBudgetExceededError(count, projected, budget)
+    finally:
+        writer.close()
+    return Seeded(
+        database=database,
+        events=count,
+        fields=fields,
+        schema_a=schema_a,
+        schema_b=count - schema_a,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,124 @@
+"""The benchmark code (benchmarks/) at a tiny size against the real influxd, so it cannot rot.
+
+Nothing here looks at a timing: speed is what benchmarks/results.md reports.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from benchmarks.approaches import APPROACHES
+from benchmarks.report import render
+from benchmarks.run import SaveResults, measure_size, parse_arguments, run_sizes
+from benchmarks.seed import SeedBudgetExceededError, seed_database
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from benchmarks.seed import Seeded
+    from tests.support.influxdb_server import InfluxDBServer
+
+SIZE = 300
+
+
+@pytest.fixture
+def seeded(influxdb_server: InfluxDBServer, socket_enabled: None) -> Iterator[Seeded]:
+    database = f"bench_test_{uuid.uuid4().hex[:10]}"
+    yield seed_database(influxdb_server, database, SIZE, batch_size=70, budget=60)
+    influxdb_server.query(f'DROP DATABASE "{database}"')
+
+
+async def test_every_approach_answers_and_is_checked(
+    influxdb_server: InfluxDBServer, seeded: Seeded, socket_enabled: None
+) -> None:
+    assert (seeded.events, seeded.schema_a, seeded.schema_b) == (SIZE, SIZE // 2, SIZE // 2)
+
+    result = await measure_size(influxdb_server.url, seeded, runs=2, budget=5)
+    measured = result.measurements
+
+    assert list(measured) == list(APPROACHES)
+    # Ours and the client-side count agree on every figure, and on the truth.
+    assert result.ours_events == SIZE
+    assert result.raw_events == SIZE
+    assert result.ours_equals_raw is True
+    # COUNT(*) counts every field value written: inflated by the fields per point.
+    assert result.field_count == seeded.fields
+    assert result.inflation == pytest.approx(seeded.fields_per_point)
+    assert result.inflation is not None
+    assert result.inflation > 2
+    for name, measurement in measured.items():
+        assert measurement.requests == 1, name
+        assert 1 <= len(measurement.times) <= 2
+        assert len(measurement.cpu_times) == len(measurement.times)
+        assert measurement.body_bytes > 0
+        assert measurement.traced_peak > 0
+        probe = measurement.probe
+        assert probe is not None
+        assert probe.wire_bytes > 0
+        assert probe.rss_before is not None
+        assert probe.rss_peak is not None
+        assert probe.rss_peak >= probe.rss_before
+    # Every raw point crosses the wire; ours carries counts only.
+    assert measured["raw_points"].body_bytes > 10 * measured["ours"].body_bytes
+
+    # Our query's statements, each timed alone; the event statements read the period.
+    labels = [cost.label for cost in result.statements]
+    assert len(labels) == 7
+    assert all("<range>" in label for label in labels if "LAST(" not in label)
+    assert all(cost.body_bytes > 0 for cost in result.statements)
+
+    text = render([result], influxdb_version="1.6.7", settings=[("Period", "1h")])
+    assert f"| {SIZE} | {SIZE} | {SIZE} | yes | {seeded.fields} |" in text
+    assert "InfluxDB | influxd 1.6.7" in text
+    assert "**sum of the parts**" in text
+
+
+def test_driver_skips_what_would_pass_its_budgets(
+    influxdb_server: InfluxDBServer, socket_enabled: None, tmp_path: Path
+) -> None:
+    output = tmp_path / "results.md"
+    save = SaveResults(output, "1.6.7", [])
+    results = run_sizes(
+        influxdb_server,
+        [40, 80],
+        runs=1,
+        budget=1,
+        seed_budget=60,
+        raw_budget=0,  # any projection passes it: naive B runs at the first size only
+        batch_size=20,
+        probe=False,
+        on_result=save,
+    )
+
+    assert [r.size for r in results] == [40, 80]
+    assert list(results[0].measurements) == list(APPROACHES)
+    assert "raw_points" not in results[1].measurements
+    assert "naive B not run" in results[1].notes[0]
+    assert results[1].ours_events == 80
+    assert results[1].ours_equals_raw is None
+    assert "| 80 | 80 | None | not compared |" in output.read_text(encoding="utf-8")
+    databases = str(influxdb_server.query("SHOW DATABASES"))
+    assert "bench_40" not in databases
+    assert "bench_80" not in databases
+
+
+def test_seeding_stops_at_its_budget(influxdb_server: InfluxDBServer, socket_enabled: None) -> None:
+    database = f"bench_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with pytest.raises(SeedBudgetExceededError, match="budget 0 s"):
+            seed_database(influxdb_server, database, 100, batch_size=10, budget=0)
+    finally:
+        influxdb_server.query(f'DROP DATABASE "{database}"')
+
+
+def test_command_line() -> None:
+    arguments = parse_arguments(["--sizes", "1_000,20", "--runs", "3", "--no-probe"])
+    assert arguments.sizes == [1000, 20]
+    assert arguments.runs == 3
+    assert arguments.no_probe is True
+    with pytest.raises(SystemExit):
+        parse_arguments(["--sizes", "0"])
