@@ -76,7 +76,7 @@ IMPATIENT_AFTER: Final = 2.0
 BASE_RATE: Final = 60.0
 BACKFILL: Final = timedelta(hours=6)
 RATE_SWING: Final = 0.5
-RATE_PERIOD: Final = 600.0
+RATE_PERIOD: Final = 300.0
 STORY_STEP: Final = 5.0
 
 
