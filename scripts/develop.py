@@ -667,7 +667,7 @@ class Demo:
         return 0  # pragma: no cover  (the stack never swallows an exception)
 
     async def start_influxdb(self) -> None:
-        """A fresh influxd on 127.0.0.1:8086 (a free port if taken), with the ingestor's database."""
+        """A fresh influxd on 127.0.0.1:8086 (else a free port) with the ingestor's database."""
         from tests.support.influxdb_server import InfluxDBServer  # noqa: PLC0415
 
         port = choose_ports(["influxdb"]).get("influxdb") or free_port()
