@@ -16,6 +16,7 @@ from homeassistant.const import EntityCategory
 from .api.models import AlertKey
 from .entity import (
     HaIngestorEntity,
+    HaIngestorEntityDescription,
     HaIngestorServiceEntity,
     async_add_platform_entities,
     enum_value,
@@ -34,11 +35,12 @@ PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class HaIngestorBinarySensorEntityDescription(BinarySensorEntityDescription):
+class HaIngestorBinarySensorEntityDescription(
+    HaIngestorEntityDescription, BinarySensorEntityDescription
+):
     """A binary sensor of the main device, read from the snapshot."""
 
     is_on_fn: Callable[[Snapshot], bool | None]
-    attr_fn: Callable[[Snapshot], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,14 +142,6 @@ class HaIngestorBinarySensor(HaIngestorEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """The state from the latest snapshot."""
         return self.entity_description.is_on_fn(self.coordinator.data)
-
-    @property
-    @override
-    def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """Severity, value, thresholds and message of an alert."""
-        if (attr_fn := self.entity_description.attr_fn) is None:
-            return None
-        return attr_fn(self.coordinator.data)
 
 
 class HaIngestorServiceBinarySensor(HaIngestorServiceEntity, BinarySensorEntity):

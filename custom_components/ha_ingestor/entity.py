@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, override
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, cast, override
 
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from yarl import URL
 
 from .api.models import DataSource, Snapshot
+from .api.services import ADMIN_API, DATA_API, ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION
 from .const import CONF_ADMIN_API_URL, DOMAIN
 from .coordinator import HaIngestorConfigEntry, HaIngestorCoordinator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
     from enum import StrEnum
 
-    from homeassistant.helpers.entity import EntityDescription
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .api.models import ServiceState
@@ -26,15 +29,15 @@ if TYPE_CHECKING:
 MANUFACTURER: Final = "HA Ingestor"
 MAIN_DEVICE_NAME: Final = "HA Ingestor"
 
+# api.services has no public name for InfluxDB's service entry.
 INFLUXDB: Final = "influxdb"
-ADMIN_API: Final = "admin-api"
 
 _DISPLAY_NAMES: Final = {
-    "websocket-ingestion": "WebSocket Ingestion",
-    "enrichment-pipeline": "Enrichment Pipeline",
+    WEBSOCKET_INGESTION: "WebSocket Ingestion",
+    ENRICHMENT_PIPELINE: "Enrichment Pipeline",
     INFLUXDB: "InfluxDB",
     ADMIN_API: "Admin API",
-    "data-api": "Data API",
+    DATA_API: "Data API",
     "data-retention": "Data Retention",
     "health-dashboard": "Health Dashboard",
 }
@@ -44,12 +47,12 @@ _DISPLAY_NAMES: Final = {
 # The first candidate that is itself monitored becomes the `via` device; when none is, the
 # main device is. Services not listed here write or read InfluxDB on their own.
 _UPSTREAM: Final[dict[str, tuple[str, ...]]] = {
-    "websocket-ingestion": (),
-    "enrichment-pipeline": ("websocket-ingestion",),
-    INFLUXDB: ("enrichment-pipeline", "websocket-ingestion"),
-    ADMIN_API: (INFLUXDB, "enrichment-pipeline", "websocket-ingestion"),
-    "data-api": (INFLUXDB, "enrichment-pipeline", "websocket-ingestion"),
-    "health-dashboard": (ADMIN_API, "data-api"),
+    WEBSOCKET_INGESTION: (),
+    ENRICHMENT_PIPELINE: (WEBSOCKET_INGESTION,),
+    INFLUXDB: (ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION),
+    ADMIN_API: (INFLUXDB, ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION),
+    DATA_API: (INFLUXDB, ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION),
+    "health-dashboard": (ADMIN_API, DATA_API),
 }
 _DEFAULT_UPSTREAM: Final = (INFLUXDB,)
 
@@ -85,13 +88,29 @@ def service_device_identifier(entry: HaIngestorConfigEntry, service: str) -> tup
 
 
 def _url(entry: HaIngestorConfigEntry, key: str) -> str | None:
+    """A configured URL fit for a device page: any `user:password@` is left out."""
     value = entry.data.get(key)
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    url = URL(value)
+    if url.user is None and url.password is None:
+        return value
+    return str(url.with_user(None))
+
+
+def _known(info: DeviceInfo, *keys: str) -> DeviceInfo:
+    """`info` without those of `keys` that are None.
+
+    Model and versions come from the snapshot, which misses them whenever a source did not
+    answer; passed as None they would clear the registry's value until the next refresh
+    writes it back. Left out, the registry keeps what it knows.
+    """
+    return cast("DeviceInfo", {k: v for k, v in info.items() if k not in keys or v is not None})
 
 
 def main_device_info(entry: HaIngestorConfigEntry, snapshot: Snapshot | None) -> DeviceInfo:
     """The main device; its page links to the Admin API, else to InfluxDB."""
-    return DeviceInfo(
+    info = DeviceInfo(
         identifiers={main_device_identifier(entry)},
         name=MAIN_DEVICE_NAME,
         manufacturer=MANUFACTURER,
@@ -104,6 +123,7 @@ def main_device_info(entry: HaIngestorConfigEntry, snapshot: Snapshot | None) ->
         configuration_url=_url(entry, CONF_ADMIN_API_URL) or _url(entry, CONF_URL),
         sw_version=snapshot.ingestor_version if snapshot is not None else None,
     )
+    return _known(info, "model", "sw_version")
 
 
 def service_device_info(entry: HaIngestorConfigEntry, state: ServiceState) -> DeviceInfo:
@@ -112,7 +132,7 @@ def service_device_info(entry: HaIngestorConfigEntry, state: ServiceState) -> De
         INFLUXDB: _url(entry, CONF_URL),
         ADMIN_API: _url(entry, CONF_ADMIN_API_URL),
     }
-    return DeviceInfo(
+    info = DeviceInfo(
         identifiers={service_device_identifier(entry, state.name)},
         name=service_display_name(state.name),
         manufacturer=MANUFACTURER,
@@ -121,6 +141,7 @@ def service_device_info(entry: HaIngestorConfigEntry, state: ServiceState) -> De
         configuration_url=configuration_url.get(state.name),
         sw_version=state.version,
     )
+    return _known(info, "sw_version")
 
 
 def known_services(snapshot: Snapshot) -> set[str] | None:
@@ -243,15 +264,23 @@ def influxdb_answered(snapshot: Snapshot) -> bool:
     return snapshot.source is DataSource.INFLUXDB
 
 
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorEntityDescription(EntityDescription):
+    """What every entity of the main device may have: state attributes read from the snapshot."""
+
+    attr_fn: Callable[[Snapshot], Mapping[str, Any]] | None = None
+
+
 class HaIngestorEntity(CoordinatorEntity[HaIngestorCoordinator]):
     """An entity of the main "HA Ingestor" device."""
 
     _attr_has_entity_name = True
+    entity_description: HaIngestorEntityDescription
 
     def __init__(
         self,
         entry: HaIngestorConfigEntry,
-        description: EntityDescription,
+        description: HaIngestorEntityDescription,
     ) -> None:
         """Bind the entity to the entry's coordinator and main device."""
         coordinator = entry.runtime_data.coordinator
@@ -259,6 +288,14 @@ class HaIngestorEntity(CoordinatorEntity[HaIngestorCoordinator]):
         self.entity_description = description
         self._attr_unique_id = f"{entry_key(entry)}_{description.key}"
         self._attr_device_info = main_device_info(entry, coordinator.data)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The description's attributes of the latest snapshot, if it has any."""
+        if (attr_fn := self.entity_description.attr_fn) is None:
+            return None
+        return attr_fn(self.coordinator.data)
 
 
 class HaIngestorServiceEntity(CoordinatorEntity[HaIngestorCoordinator]):

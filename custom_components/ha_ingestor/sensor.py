@@ -17,6 +17,7 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
 from .api.models import DataSource, ServiceStatus
 from .entity import (
     HaIngestorEntity,
+    HaIngestorEntityDescription,
     HaIngestorServiceEntity,
     async_add_platform_entities,
     enum_value,
@@ -24,7 +25,7 @@ from .entity import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -48,11 +49,10 @@ def _always(_: Snapshot) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class HaIngestorSensorEntityDescription(SensorEntityDescription):
+class HaIngestorSensorEntityDescription(HaIngestorEntityDescription, SensorEntityDescription):
     """A sensor of the main device, read from the snapshot."""
 
     value_fn: Callable[[Snapshot], StateType | datetime]
-    attr_fn: Callable[[Snapshot], Mapping[str, Any]] | None = None
     available_fn: Callable[[Snapshot], bool] = _always
 
 
@@ -234,14 +234,6 @@ class HaIngestorSensor(HaIngestorEntity, SensorEntity):
     def available(self) -> bool:
         """Unavailable when the refresh failed, or when this figure needs InfluxDB and it's down."""
         return super().available and self.entity_description.available_fn(self.coordinator.data)
-
-    @property
-    @override
-    def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """Details that are not the state, such as domains and trend."""
-        if (attr_fn := self.entity_description.attr_fn) is None:
-            return None
-        return attr_fn(self.coordinator.data)
 
 
 class HaIngestorServiceSensor(HaIngestorServiceEntity, SensorEntity):

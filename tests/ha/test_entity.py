@@ -18,12 +18,14 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ha_ingestor.api.models import (
+    Revision,
     ServiceState,
     ServiceStatus,
 )
 from custom_components.ha_ingestor.const import CONF_ADMIN_API_URL, DOMAIN
 from custom_components.ha_ingestor.entity import (
     main_device_info,
+    service_device_info,
     service_display_name,
     upstream_service,
 )
@@ -301,6 +303,50 @@ async def test_versions_follow_the_snapshot(
     await _refresh(hass, freezer)
     assert _device(device_registry, MAIN).sw_version == "2.0.0"
     assert _device(device_registry, "admin-api").sw_version == "2.0.0"
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_refresh_without_versions_keeps_the_known_ones(
+    hass: HomeAssistant,
+    snapshots: list[Snapshot | Exception],
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    snapshots[:] = [make_snapshot(services=_services(*R2), revision=Revision.R2)]
+    await _refresh(hass, freezer)
+    main = _device(device_registry, MAIN)
+    assert (main.model, main.sw_version) == ("Ingestor R2", "1.0.0")
+
+    # The Admin API missed this poll: no revision, no versions.
+    unversioned = tuple(replace(s, version=None) for s in _services(*R2))
+    snapshots[:] = [make_snapshot(services=unversioned, ingestor_version=None, revision=None)]
+    await _refresh(hass, freezer)
+
+    main = _device(device_registry, MAIN)
+    assert (main.model, main.sw_version) == ("Ingestor R2", "1.0.0")
+    assert _device(device_registry, "admin-api").sw_version == "admin-api-1"
+
+
+def test_configuration_url_leaves_out_credentials() -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="userinfo",
+        data={
+            **ENTRY_DATA,
+            CONF_URL: "https://reader:influx-pass@influxdb.local:8086/base",
+            CONF_ADMIN_API_URL: "http://admin@ingestor.local:8003",
+        },
+    )
+    assert main_device_info(entry, None).get("configuration_url") == "http://ingestor.local:8003"
+    influxdb, admin_api = _services("influxdb", "admin-api")
+    assert (
+        service_device_info(entry, influxdb).get("configuration_url")
+        == "https://influxdb.local:8086/base"
+    )
+    assert (
+        service_device_info(entry, admin_api).get("configuration_url")
+        == "http://ingestor.local:8003"
+    )
 
 
 def test_main_device_links_to_influxdb_without_admin_api() -> None:
