@@ -30,29 +30,50 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+REPO: Final = Path(__file__).resolve().parent.parent
+# The demo reuses the test support code (influxd, simulator, Home Assistant) and the
+# integration's names.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# Re-exported: the demo's own names for the shared pieces.
+from tests.support.home_assistant import (  # noqa: E402
+    DOMAIN,
+    HOST,
+    RESTART_EXIT_CODE,
+    EntityState,
+    FormError,
+    HomeAssistantProcess,
+    User,
+    configuration_yaml,
+    describe_errors,
+    fill_form,
+    link_custom_components,
+    make_ready,
+)
+from tests.support.home_assistant import (  # noqa: E402
+    HomeAssistantClient as _HomeAssistantClient,
+)
+from tests.support.home_assistant import (  # noqa: E402
+    HomeAssistantSetupError as DevelopError,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-
-    import aiohttp
 
     from tests.support.influxdb_server import InfluxDBServer
     from tests.support.simulator import EventWriter, IngestorSimulator
 
-# Decoded JSON from Home Assistant's APIs.
-type Json = Any
+__all__ = ["DevelopError", "EntityState", "FormError", "describe_errors", "fill_form"]
 
-REPO: Final = Path(__file__).resolve().parent.parent
-DOMAIN: Final = "ha_ingestor"
-HOST: Final = "127.0.0.1"
 HA_PORT: Final = 8123
 HA_URL: Final = f"http://{HOST}:{HA_PORT}"
-# IndieAuth: a client id is a URL, and a redirect URI on the same host needs no lookup.
-CLIENT_ID: Final = f"{HA_URL}/"
 
 # A fixed, documented login: the demo only ever listens on the loopback interface.
 DEV_NAME: Final = "Developer"
 DEV_USERNAME: Final = "dev"
 DEV_PASSWORD: Final = "dev-password"  # noqa: S105
+DEV_USER: Final = User(DEV_NAME, DEV_USERNAME, DEV_PASSWORD)
 
 DATABASE: Final = "home_assistant_events"
 # The coordinator's minimum: values visibly change while a newcomer watches.
@@ -63,7 +84,6 @@ DEMO_UPDATE_INTERVAL: Final = 15
 # sensors show their graphs. `http` and `onboarding` come with `frontend`.
 DEMO_INTEGRATIONS: Final = ("http", "onboarding", "config", "history", "logbook")
 
-RESTART_EXIT_CODE: Final = 100
 HA_START_TIMEOUT: Final = 180.0
 HA_STOP_TIMEOUT: Final = 60.0
 LIVE_TIMEOUT: Final = 120.0
@@ -78,10 +98,6 @@ BACKFILL: Final = timedelta(hours=6)
 RATE_SWING: Final = 0.5
 RATE_PERIOD: Final = 300.0
 STORY_STEP: Final = 5.0
-
-
-class DevelopError(Exception):
-    """A failure the newcomer can act on; printed without a traceback."""
 
 
 def log(message: str) -> None:
@@ -183,28 +199,19 @@ def render_configuration(*, with_http: bool) -> str:
     `http:` section into its store on the first start as a *pending* configuration (which
     we promote), and reports the section as ignored on every later start.
     """
-    lines = [
-        "# Written by scripts/develop at every start (local demo, edits are overwritten).",
-        "config:",
-        "history:",
-        "logbook:",
-        "logger:",
-        "  default: warning",
-        "  logs:",
-        f"    custom_components.{DOMAIN}: debug",
-        "    homeassistant.components.http.config: info",
-        # Home Assistant always loads camera and ffmpeg; without cameras here, their
-        # complaints about the missing ffmpeg binary and libturbojpeg are noise.
-        "    haffmpeg: critical",
-        "    homeassistant.components.camera.img_util: critical",
-    ]
-    if with_http:
-        lines += [
-            "http:",
-            f"  server_host: {HOST}",
-            f"  server_port: {HA_PORT}",
-        ]
-    return "\n".join(lines) + "\n"
+    return configuration_yaml(
+        header="Written by scripts/develop at every start (local demo, edits are overwritten).",
+        integrations=("config", "history", "logbook"),
+        logs={
+            f"custom_components.{DOMAIN}": "debug",
+            "homeassistant.components.http.config": "info",
+            # Home Assistant always loads camera and ffmpeg; without cameras here, their
+            # complaints about the missing ffmpeg binary and libturbojpeg are noise.
+            "haffmpeg": "critical",
+            "homeassistant.components.camera.img_util": "critical",
+        },
+        http=(HOST, HA_PORT) if with_http else None,
+    )
 
 
 def _loopback_only(conf: Mapping[str, Any] | None) -> bool:
@@ -269,16 +276,12 @@ def prepare_config(paths: Paths, *, fresh: bool) -> None:
         shutil.rmtree(paths.config)
     shutil.rmtree(paths.runtime, ignore_errors=True)
     paths.runtime.mkdir(parents=True)
-    link = paths.config / "custom_components"
-    # Relative, so the link works on the host and inside the root alike.
-    target = Path("..") / "custom_components"
-    if link.is_symlink() and link.readlink() != target:
-        link.unlink()
-    if not link.is_symlink():
-        if link.exists():
-            msg = f"{link} is not the link scripts/develop makes; move it away or use --fresh"
-            raise DevelopError(msg)
-        link.symlink_to(target, target_is_directory=True)
+    try:
+        # Relative, so the link works on the host and inside the root alike.
+        link_custom_components(paths.config, Path("..") / "custom_components")
+    except DevelopError as err:
+        msg = f"{err} or use --fresh"
+        raise DevelopError(msg) from err
 
     store: dict[str, Any] | None = None
     if paths.http_store.is_file():
@@ -335,43 +338,6 @@ def choose_ports(
 # --- flows -----------------------------------------------------------------------------------
 
 
-class FormError(DevelopError):
-    """A flow form asks for something the demo does not know."""
-
-
-def fill_form(schema: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> dict[str, Any]:
-    """The answer to a flow form (its serialised `data_schema`).
-
-    A field takes our value when we have one, else the form's default, else its suggested
-    value; optional fields without any are left out. Sections nest their fields.
-    """
-    answer: dict[str, Any] = {}
-    for item in schema:
-        name = item["name"]
-        if item.get("type") == "expandable":
-            nested = values.get(name)
-            inner = nested if isinstance(nested, dict) else values
-            answer[name] = fill_form(item.get("schema", []), inner)
-            continue
-        suggested = (item.get("description") or {}).get("suggested_value")
-        if name in values:
-            answer[name] = values[name]
-        elif "default" in item:
-            answer[name] = item["default"]
-        elif suggested is not None:
-            answer[name] = suggested
-        elif item.get("required"):
-            msg = f"the form asks for {name!r}, which scripts/develop does not fill"
-            raise FormError(msg)
-    return answer
-
-
-def describe_errors(result: Mapping[str, Any]) -> str:
-    """A flow step's errors as text (field -> error key); never the submitted values."""
-    errors = result.get("errors") or {}
-    return ", ".join(f"{key}: {value}" for key, value in errors.items()) or "none"
-
-
 # Onboarding's core-config step starts flows for cloud-backed integrations (met,
 # radio_browser, google_translate, shopping_list); those that need the internet or a
 # package the demo lacks end in a failed entry that would only confuse a newcomer.
@@ -391,231 +357,15 @@ def failed_onboarding_entries(entries: Iterable[Mapping[str, Any]]) -> list[Mapp
 
 # --- Home Assistant over HTTP ----------------------------------------------------------------
 
-ONBOARDING_STEPS: Final = ("user", "core_config", "analytics", "integration")
-
 
 @dataclass
-class HomeAssistantClient:
+class HomeAssistantClient(_HomeAssistantClient):
     """REST and WebSocket calls to the demo's Home Assistant, as the dev user."""
 
-    session: aiohttp.ClientSession
-    # Tests give an aiohttp test client (relative paths) instead.
     base_url: str = HA_URL
-    access_token: str | None = None
-    refresh_token: str | None = None
-
-    @property
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
-
-    async def request(self, method: str, path: str, payload: Json = None) -> Json:
-        """One JSON request; HTTP errors become DevelopError with the status and path."""
-        async with self.session.request(
-            method, f"{self.base_url}{path}", json=payload, headers=self._headers
-        ) as response:
-            text = await response.text()
-            if response.status >= 400:  # noqa: PLR2004
-                msg = f"{method} {path} answered {response.status}: {text[:300]}"
-                raise DevelopError(msg)
-            return json.loads(text) if text else None
-
-    async def wait_until_up(self, process_alive: Callable[[], bool], limit: float) -> float:
-        """Poll /api/onboarding until it answers; returns the seconds it took."""
-        import aiohttp  # noqa: PLC0415
-
-        started = time.monotonic()
-        while time.monotonic() - started < limit:
-            if not process_alive():
-                msg = "Home Assistant exited during start-up"
-                raise DevelopError(msg)
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                # Any answer will do: Home Assistant registers every route before it listens.
-                async with self.session.get(f"{self.base_url}/api/onboarding") as response:
-                    if response.status < 500:  # noqa: PLR2004
-                        return time.monotonic() - started
-            await asyncio.sleep(0.25)
-        msg = f"Home Assistant did not answer on {HA_URL} within {limit:.0f} s"
-        raise DevelopError(msg)
-
-    async def _token(self, data: Mapping[str, str]) -> None:
-        async with self.session.post(f"{self.base_url}/auth/token", data=dict(data)) as response:
-            if response.status != 200:  # noqa: PLR2004
-                msg = f"/auth/token answered {response.status}"
-                raise DevelopError(msg)
-            tokens = await response.json()
-        self.access_token = tokens["access_token"]
-        self.refresh_token = tokens.get("refresh_token", self.refresh_token)
-
-    async def _exchange(self, code: str) -> None:
-        await self._token(
-            {"grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID}
-        )
-
-    async def onboarding_steps(self) -> dict[str, bool]:
-        """Step -> done; every step is done when the onboarding API is gone (404)."""
-        async with self.session.get(f"{self.base_url}/api/onboarding") as response:
-            if response.status == 404:  # noqa: PLR2004
-                return dict.fromkeys(ONBOARDING_STEPS, True)
-            if response.status != 200:  # noqa: PLR2004
-                msg = f"GET /api/onboarding answered {response.status}"
-                raise DevelopError(msg)
-            return {step["step"]: step["done"] for step in await response.json()}
-
-    async def onboard_or_login(self) -> bool:
-        """Finish onboarding with the dev user, or log in as it; True if it onboarded now."""
-        steps = await self.onboarding_steps()
-        onboarded_now = False
-        if not steps.get("user"):
-            result = await self.request(
-                "POST",
-                "/api/onboarding/users",
-                {
-                    "client_id": CLIENT_ID,
-                    "name": DEV_NAME,
-                    "username": DEV_USERNAME,
-                    "password": DEV_PASSWORD,
-                    "language": "en",
-                },
-            )
-            await self._exchange(result["auth_code"])
-            onboarded_now = True
-        else:
-            await self.login()
-        for step in ("core_config", "analytics"):
-            if not steps.get(step):
-                await self.request("POST", f"/api/onboarding/{step}", {})
-        if not steps.get("integration"):
-            await self.request(
-                "POST",
-                "/api/onboarding/integration",
-                {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID},
-            )
-        return onboarded_now
-
-    async def login(self) -> None:
-        """The login flow a browser goes through, with the dev user's password."""
-        flow = await self.request(
-            "POST",
-            "/auth/login_flow",
-            {"client_id": CLIENT_ID, "handler": ["homeassistant", None], "redirect_uri": CLIENT_ID},
-        )
-        result = await self.request(
-            "POST",
-            f"/auth/login_flow/{flow['flow_id']}",
-            {"client_id": CLIENT_ID, "username": DEV_USERNAME, "password": DEV_PASSWORD},
-        )
-        if result.get("type") != "create_entry":
-            msg = (
-                f"cannot log in as {DEV_USERNAME!r} (errors: {describe_errors(result)}); "
-                "was its password changed? `scripts/develop --fresh` starts over"
-            )
-            raise DevelopError(msg)
-        await self._exchange(result["result"])
-
-    async def revoke(self) -> None:
-        """Drop this run's refresh token, so logins do not pile up in the user's profile."""
-        if self.refresh_token is None:
-            return
-        token, self.refresh_token = self.refresh_token, None
-        # Best effort: Home Assistant may already be gone, and the token dies with ./config.
-        with contextlib.suppress(Exception):
-            async with self.session.post(f"{self.base_url}/auth/revoke", data={"token": token}):
-                pass
-        self.access_token = None
-
-    async def websocket(self, commands: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        """Send commands over one authenticated WebSocket; their result messages, in order."""
-        results: list[Mapping[str, Any]] = []
-        async with self.session.ws_connect(f"{self.base_url}/api/websocket") as ws:
-            hello = await ws.receive_json()
-            if hello.get("type") != "auth_required":
-                msg = f"unexpected WebSocket greeting: {hello.get('type')}"
-                raise DevelopError(msg)
-            await ws.send_json({"type": "auth", "access_token": self.access_token})
-            auth = await ws.receive_json()
-            if auth.get("type") != "auth_ok":
-                msg = "WebSocket authentication failed"
-                raise DevelopError(msg)
-            for number, command in enumerate(commands, start=1):
-                await ws.send_json({"id": number, **command})
-                while True:
-                    message = await ws.receive_json()
-                    if message.get("id") == number and message.get("type") == "result":
-                        results.append(message)
-                        break
-        return results
-
-    async def promote_http_config(self) -> bool:
-        """Confirm the pending 127.0.0.1 HTTP settings; False when nothing was pending."""
-        (result,) = await self.websocket([{"type": "http/config/promote"}])
-        if result.get("success"):
-            return True
-        error = result.get("error") or {}
-        if "No pending" in str(error.get("message", "")):
-            return False
-        msg = f"http/config/promote failed: {error}"
-        raise DevelopError(msg)
-
-    async def delete_entry(self, entry_id: str) -> None:
-        """Remove a config entry (and its devices and entities)."""
-        await self.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
-
-    async def entries(self) -> list[Mapping[str, Any]]:
-        """This integration's config entries."""
-        entries = await self.request("GET", f"/api/config/config_entries/entry?domain={DOMAIN}")
-        return [entry for entry in entries if entry.get("domain") == DOMAIN]
-
-    async def run_flow(
-        self, start_path: str, start_payload: Mapping[str, Any], values: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
-        """Drive a config or options flow through its forms; returns the final result."""
-        step_path = start_path.rsplit("/", 1)[0] if start_path.endswith("/flow") else start_path
-        result = await self.request("POST", start_path, dict(start_payload))
-        for _ in range(10):
-            if result.get("type") != "form":
-                return dict(result)
-            step = result.get("step_id")
-            answer = fill_form(result.get("data_schema") or [], values)
-            result = await self.request("POST", f"{step_path}/flow/{result['flow_id']}", answer)
-            if result.get("type") == "form" and result.get("step_id") == step:
-                # The same form again: our answer was refused.
-                msg = f"flow step {step!r} refused the demo's values: {describe_errors(result)}"
-                raise DevelopError(msg)
-        msg = f"flow did not finish: {result.get('type')} {result.get('step_id')}"
-        raise DevelopError(msg)
-
-    async def entity_states(self) -> list[EntityState]:
-        """Every enabled entity of this integration with its registry key and state."""
-        (registry,) = await self.websocket([{"type": "config/entity_registry/list"}])
-        ours = {
-            entry["entity_id"]: str(entry.get("unique_id", ""))
-            for entry in registry.get("result", [])
-            if entry.get("platform") == DOMAIN and not entry.get("disabled_by")
-        }
-        states = await self.request("GET", "/api/states")
-        return [
-            EntityState(s["entity_id"], ours[s["entity_id"]], s["state"])
-            for s in states
-            if s["entity_id"] in ours
-        ]
-
-
-@dataclass(frozen=True)
-class EntityState:
-    """One entity of the integration as the demo sees it."""
-
-    entity_id: str
-    unique_id: str
-    state: str
-
-    @property
-    def live(self) -> bool:
-        """A sensor with a real value: what "it works" looks like."""
-        return self.entity_id.startswith("sensor.") and self.state not in {
-            "unknown",
-            "unavailable",
-            "",
-        }
+    user: User | None = DEV_USER
+    login_hint: str = "`scripts/develop --fresh` starts over"
+    answers_from: str = "the demo's"
 
 
 # The statistic a newcomer should see first; entity ids depend on translations, the
@@ -646,7 +396,7 @@ class Demo:
     show_ha_output: bool = False
     started: float = field(default_factory=time.monotonic)
     stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
-    ha_process: asyncio.subprocess.Process | None = None
+    ha: HomeAssistantProcess | None = None
     influx_url: str | None = None
     ingestor_values: dict[str, Any] = field(default_factory=dict)
 
@@ -751,65 +501,29 @@ class Demo:
             )
             await asyncio.sleep(STORY_STEP)
 
-    def _ha_command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "homeassistant",
-            "--config",
-            str(self.paths.config),
-            "--skip-pip",
-            "--log-no-color",
-        ]
-
-    async def _start_ha_process(self) -> asyncio.subprocess.Process:
-        output = None if self.show_ha_output else self.paths.ha_console.open("ab")
-        try:
-            # Its own session: Ctrl-C reaches only us, and we stop it in order.
-            return await asyncio.create_subprocess_exec(
-                *self._ha_command(),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT if output else None,
-                start_new_session=True,
-                cwd=self.paths.config,
-            )
-        finally:
-            if output is not None:
-                output.close()
-
-    async def stop_home_assistant(self) -> None:
-        """SIGTERM (Home Assistant saves its state), SIGKILL if it hangs."""
-        process = self.ha_process
-        if process is None or process.returncode is not None:
-            return
-        log("stopping Home Assistant")
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), HA_STOP_TIMEOUT)
-        except TimeoutError:
-            log(f"Home Assistant did not stop within {HA_STOP_TIMEOUT:.0f} s; killing it")
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
     def kill_home_assistant(self) -> None:
         """Second Ctrl-C: no more waiting."""
-        if self.ha_process is not None and self.ha_process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.ha_process.kill()
+        if self.ha is not None:
+            self.ha.kill()
+
+    async def _stop_home_assistant(self) -> None:
+        if self.ha is not None:
+            await self.ha.stop(HA_STOP_TIMEOUT)
 
     async def supervise_home_assistant(self) -> int:
         """Start Home Assistant, set it up once, restart it when it asks; its exit code."""
-        self.stack.push_async_callback(self.stop_home_assistant)
+        self.ha = HomeAssistantProcess(
+            self.paths.config,
+            console_log=None if self.show_ha_output else self.paths.ha_console,
+            log=log,
+        )
+        self.stack.push_async_callback(self._stop_home_assistant)
         first = True
         quick_restarts = 0
         while True:
             log("starting Home Assistant")
             launched = time.monotonic()
-            self.ha_process = await self._start_ha_process()
-            process = self.ha_process
+            process = await self.ha.start()
             try:
                 await self.set_up(first=first)
             except DevelopError:
@@ -829,35 +543,24 @@ class Demo:
             log("Home Assistant asked for a restart")
 
     def _print_ha_tail(self) -> None:
-        for path in (self.paths.ha_console, self.paths.ha_log):
-            if path.is_file():
-                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-                if lines:
-                    print(f"--- last lines of {path} ---", file=sys.stderr)
-                    print("\n".join(lines), file=sys.stderr)
+        if self.ha is not None and (tail := self.ha.tail()):
+            print(tail, file=sys.stderr)
 
     async def set_up(self, *, first: bool) -> None:
         """Onboard, keep HTTP on 127.0.0.1, configure the integration, show the login."""
         import aiohttp  # noqa: PLC0415
 
-        process = self.ha_process
-        assert process is not None  # noqa: S101
+        assert self.ha is not None  # noqa: S101
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             client = HomeAssistantClient(session)
-            took = await client.wait_until_up(lambda: process.returncode is None, HA_START_TIMEOUT)
-            log(f"Home Assistant answers on {HA_URL} ({took:.1f} s after launch)")
             try:
-                onboarded = await client.onboard_or_login()
-                if (await client.request("GET", "/api/config")).get("recovery_mode"):
-                    msg = (
-                        "Home Assistant started in recovery mode (no custom integrations);"
-                        f" the reason is in {self.paths.ha_log}"
-                    )
-                    raise DevelopError(msg)
+                ready = await make_ready(client, self.ha, HA_START_TIMEOUT)
+                log(f"Home Assistant answers on {HA_URL} ({ready.took:.1f} s after launch)")
+                onboarded = ready.onboarded
                 if onboarded:
                     log(f"onboarded: created the local user {DEV_USERNAME!r}")
-                if await client.promote_http_config():
+                if ready.promoted:
                     log("HTTP settings (127.0.0.1:8123 only) confirmed")
                 # The stored settings rule from now on; the YAML copy would only raise a repair.
                 (self.paths.config / "configuration.yaml").write_text(
@@ -1034,9 +737,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub.add_parser("requirements", help="print the demo's missing Python requirements")
     args = parser.parse_args(argv)
-    # The demo reuses the test support code (influxd, simulator) and the integration's names.
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     if args.command == "requirements":
         print("\n".join(missing_requirements()))
         return 0

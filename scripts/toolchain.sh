@@ -219,3 +219,29 @@ ensure_develop_packages() {
     ' ensure_develop_packages "$REPO" "$want"
   ) 9>"$CACHE/lock-current"
 }
+
+# The browser test (tests/browser) sets the integration up in a real Home Assistant's
+# frontend, in Debian's Chromium driven by Playwright for Python. It needs everything
+# scripts/develop needs (the frontend above all), Chromium from the root's own suite
+# (Playwright must never download a browser: it cannot here) and Playwright, chosen
+# within Home Assistant's pins. Done once per virtual environment, like the demo's packages.
+PLAYWRIGHT_VERSION="1.65.2"
+ensure_browser() {
+  local root want
+  ensure_develop_packages
+  root=$(root_dir current)
+  want=$({ cat "$root/opt/venv/.requirements-hash"; echo "chromium fonts-liberation playwright==$PLAYWRIGHT_VERSION"; } | sha256sum | cut -c1-12)
+  [ "$want" = "$(cat "$root/opt/venv/.browser-hash" 2>/dev/null || true)" ] && return 0
+  (
+    flock 9
+    in_root current bash -euo pipefail -c '
+      hash=$1; playwright=$2
+      [ "$hash" = "$(cat /opt/venv/.browser-hash 2>/dev/null || true)" ] && exit 0
+      printf "[%s] current: installing Chromium and Playwright %s for the browser test (once)\n" "$(date +%H:%M:%S)" "$playwright" >&2
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip install --quiet --constraint /opt/constraints.txt "playwright==$playwright"
+      echo "$hash" > /opt/venv/.browser-hash
+    ' ensure_browser "$want" "$PLAYWRIGHT_VERSION"
+  ) 9>"$CACHE/lock-current"
+}
