@@ -66,6 +66,7 @@ from .const import (
     SECRET_KEYS,
     SERVICE_URL_KEYS,
     THRESHOLD_KEYS,
+    URL_KEYS,
 )
 from .coordinator import (
     create_influx_backend,
@@ -113,8 +114,6 @@ INGESTOR_SCHEMA: Final = vol.Schema(
 # Reconfigure shows every connection field at once; empty secrets keep the stored ones.
 RECONFIGURE_SCHEMA: Final = INFLUXDB_SCHEMA.extend(INGESTOR_SCHEMA.schema)
 
-_URL_KEYS: Final = (CONF_URL, CONF_ADMIN_API_URL, *SERVICE_URL_KEYS)
-
 
 def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
     """Drop empty fields and surrounding blanks: an absent key means "not used"."""
@@ -124,7 +123,7 @@ def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
             value = value.strip()  # noqa: PLW2901
             if not value:
                 continue
-            if key in _URL_KEYS:
+            if key in URL_KEYS:
                 value = value.rstrip("/")  # noqa: PLW2901
         cleaned[key] = value
     return cleaned

@@ -48,6 +48,8 @@ INFLUXDB_KEYS: Final = (
     CONF_VERIFY_SSL,
 )
 INGESTOR_KEYS: Final = (CONF_ADMIN_API_URL, CONF_API_KEY, *SERVICE_URL_KEYS)
+# Every address field: trimmed by the flows, host-redacted in diagnostics.
+URL_KEYS: Final = (CONF_URL, CONF_ADMIN_API_URL, *SERVICE_URL_KEYS)
 # What reauthentication asks for: nothing that names the system.
 SECRET_KEYS: Final = (CONF_TOKEN, CONF_PASSWORD, CONF_API_KEY)
 
@@ -71,6 +73,9 @@ DEFAULT_TREND_WINDOW: Final = TrendWindow.MINUTES_5
 DEFAULT_UPDATE_INTERVAL: Final = 60
 MIN_UPDATE_INTERVAL: Final = 15
 MAX_UPDATE_INTERVAL: Final = 3600
+# The trend attribute (one value per window) goes to the frontend on every refresh:
+# 24 hours of 5-minute windows at most.
+MAX_TREND_WINDOWS: Final = 288
 DEFAULT_THRESHOLDS: Final = Thresholds()
 
 # Every request is bounded well below the shortest update interval.

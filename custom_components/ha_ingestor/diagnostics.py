@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
-from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_TOKEN, CONF_URL, CONF_USERNAME
+from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from yarl import URL
 
-from .const import CONF_ADMIN_API_URL, SERVICE_URL_KEYS
+from .const import URL_KEYS as _URL_KEYS
 from .coordinator import options_with_defaults
 from .services import snapshot_as_dict
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from .coordinator import HaIngestorConfigEntry
 
 TO_REDACT: Final = {CONF_API_KEY, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
-_URL_KEYS: Final = (CONF_URL, CONF_ADMIN_API_URL, *SERVICE_URL_KEYS)
 
 
 def _redact_url(value: str) -> str:

@@ -20,6 +20,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ha_ingestor import config_flow, const, diagnostics
 from custom_components.ha_ingestor.api.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
@@ -667,3 +668,10 @@ async def test_every_form_serializes_for_the_frontend(
     )
     assert response.status == HTTPStatus.OK
     assert CONF_UPDATE_INTERVAL in field_names(await response.json())
+
+
+def test_address_fields_are_defined_once() -> None:
+    """The flows trim the same address fields that diagnostics strip the host of."""
+    assert config_flow.URL_KEYS is const.URL_KEYS
+    assert diagnostics._URL_KEYS is const.URL_KEYS  # noqa: SLF001
+    assert set(const.URL_KEYS) == {CONF_URL, *const.SERVICE_URL_KEYS, CONF_ADMIN_API_URL}
