@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -110,8 +111,31 @@ def test_ingestion_stalled(age: timedelta, severity: Severity | None) -> None:
     events = EventStatistics(last_event=NOW - age)
     alert = alerts.ingestion_stalled(events, DEFAULTS, NOW)
     assert alert.severity is severity
-    assert isinstance(alert.value, float)
-    assert alert.value == pytest.approx(max(age.total_seconds() / 60, 0))
+    # Whole minutes begun: the exact age decides, the value changes once a minute.
+    assert alert.value == max(math.ceil(age.total_seconds() / 60), 0)
+
+
+@pytest.mark.parametrize(
+    ("age", "minutes"),
+    [
+        (timedelta(seconds=1), 1),
+        (timedelta(minutes=1), 1),
+        (timedelta(minutes=1, seconds=1), 2),
+        (timedelta(minutes=5, seconds=1), 6),
+    ],
+)
+def test_ingestion_stalled_counts_whole_minutes(age: timedelta, minutes: int) -> None:
+    alert = alerts.ingestion_stalled(EventStatistics(last_event=NOW - age), DEFAULTS, NOW)
+    assert alert.value == minutes
+    assert alert.message.startswith(f"No new event for {minutes} min ")
+
+
+def test_ingestion_stalled_reads_the_same_on_every_poll_within_a_minute() -> None:
+    events = EventStatistics(last_event=NOW - timedelta(minutes=2, seconds=10))
+    polls = [
+        alerts.ingestion_stalled(events, DEFAULTS, NOW + timedelta(seconds=s)) for s in (0, 20, 40)
+    ]
+    assert len({(a.value, a.message) for a in polls}) == 1
 
 
 def test_ingestion_stalled_message_and_custom_thresholds() -> None:

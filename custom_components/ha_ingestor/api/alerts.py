@@ -7,6 +7,7 @@ off with severity UNKNOWN; a rule that is known and quiet is off with severity N
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,9 @@ class _Rule:
     unit: str
     # A lower limit (success rate) fires below its thresholds, the others above.
     below: bool = False
+    # Shown in whole units begun (rounded up), so value and message stay the same from one
+    # refresh to the next and a value beyond a whole threshold also reads beyond it.
+    whole: bool = False
 
 
 def _threshold_alert(rule: _Rule, value: float | None) -> Alert:
@@ -70,7 +74,8 @@ def _threshold_alert(rule: _Rule, value: float | None) -> Alert:
         return value < threshold if rule.below else value > threshold
 
     side = "below" if rule.below else "above"
-    shown = f"{what} {_fmt(value)}{unit}"
+    presented: float = math.ceil(value) if rule.whole else value
+    shown = f"{what} {_fmt(presented)}{unit}"
     if error is not None and beyond(error):
         severity: Severity | None = Severity.ERROR
         message = f"{shown} is {side} the error threshold of {_fmt(error)}{unit}."
@@ -84,7 +89,7 @@ def _threshold_alert(rule: _Rule, value: float | None) -> Alert:
         key=key,
         active=severity is not None,
         severity=severity,
-        value=value,
+        value=presented,
         warning_threshold=warning,
         error_threshold=error,
         message=message,
@@ -131,8 +136,10 @@ def slow_processing(metrics: ProcessingMetrics, thresholds: Thresholds) -> Alert
 def ingestion_stalled(events: EventStatistics, thresholds: Thresholds, now: datetime) -> Alert:
     """No new event for more than the warning/error number of minutes.
 
-    The value is the minutes since the newest event (0 when the event lies in the future,
-    which a clock skew between hosts can cause).
+    The value is the minutes since the newest event, rounded up to whole minutes so that it
+    changes once a minute rather than on every refresh (0 when the event lies in the
+    future, which a clock skew between hosts can cause). The thresholds are compared with
+    the exact age.
     """
     if events.last_event is None:
         return _unknown(
@@ -148,6 +155,7 @@ def ingestion_stalled(events: EventStatistics, thresholds: Thresholds, now: date
         thresholds.stalled_error_minutes,
         "No new event for",
         " min",
+        whole=True,
     )
     return _threshold_alert(rule, minutes)
 
