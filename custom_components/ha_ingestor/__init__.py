@@ -36,24 +36,24 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> bool:
-    """Connect, fetch the first snapshot, then set up the platforms."""
+    """Connect, fetch the first snapshot, then set up the platforms.
+
+    Nothing is closed on failure or unload: every source runs on Home Assistant's shared
+    session.
+    """
     client = create_client(hass, entry)
     coordinator = HaIngestorCoordinator(hass, entry, client)
     try:
         await coordinator.async_config_entry_first_refresh()
     except ConfigEntryNotReady as err:
-        await client.async_close()
         cause = coordinator.last_exception
-        # Older Home Assistant drops the translation of the failed refresh; keep it.
+        # Home Assistant 2026.2 drops the translation of the failed refresh; keep it.
         if err.translation_key is None and isinstance(cause, HomeAssistantError):
             raise ConfigEntryNotReady(
                 translation_domain=cause.translation_domain,
                 translation_key=cause.translation_key,
                 translation_placeholders=cause.translation_placeholders,
             ) from cause
-        raise
-    except BaseException:
-        await client.async_close()
         raise
     entry.runtime_data = HaIngestorRuntimeData(coordinator=coordinator, client=client)
     # Devices first (the platforms' entities attach to them), then once per refresh, before
@@ -65,8 +65,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> bool:
-    """Unload the platforms, then close the connections and drop the repair issues."""
+    """Unload the platforms, then drop the repair issues."""
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         entry.runtime_data.coordinator.async_delete_issues()
-        await entry.runtime_data.client.async_close()
     return unloaded
