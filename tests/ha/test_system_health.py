@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 import pytest
 from aiohttp import web
-from homeassistant.const import CONF_URL
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, get_system_health_info
 
@@ -19,14 +26,12 @@ from .conftest import ENTRY_DATA, MODULE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
+    from pathlib import Path
 
     from homeassistant.core import HomeAssistant
 
 
-@pytest.fixture
-async def ping_server(socket_enabled: None) -> AsyncGenerator[str]:
-    """A loopback server that answers /ping like InfluxDB."""
-
+async def _serve_ping(ssl_context: ssl.SSLContext | None) -> tuple[web.AppRunner, str]:
     async def ping(_request: web.Request) -> web.Response:
         return web.Response(status=204, headers={"X-Influxdb-Version": "1.8.10"})
 
@@ -35,10 +40,61 @@ async def ping_server(socket_enabled: None) -> AsyncGenerator[str]:
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context)
     await site.start()
+    scheme = "http" if ssl_context is None else "https"
+    return runner, f"{scheme}://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def ping_server(socket_enabled: None) -> AsyncGenerator[str]:
+    """A loopback server that answers /ping like InfluxDB."""
+    runner, url = await _serve_ping(None)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
+    finally:
+        await runner.cleanup()
+
+
+def _self_signed_context(directory: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+@pytest.fixture
+async def self_signed_ping_server(socket_enabled: None, tmp_path: Path) -> AsyncGenerator[str]:
+    """The same over HTTPS, with a certificate no one trusts."""
+    runner, url = await _serve_ping(_self_signed_context(tmp_path))
+    try:
+        yield url
     finally:
         await runner.cleanup()
 
@@ -72,6 +128,61 @@ async def test_system_health(hass: HomeAssistant, ping_server: str) -> None:
     assert info["influxdb_version"] == "v2.7.10"
     assert info["ingestor_version"] == "1.0.0"
     assert info["last_update_success"] is True
+
+
+async def _set_up(hass: HomeAssistant, *entries: MockConfigEntry) -> None:
+    assert await async_setup_component(hass, "system_health", {})
+    with patch(f"{MODULE}.PLATFORMS", []):
+        for entry in entries:
+            entry.add_to_hass(hass)
+            await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+
+
+def _entry(title: str, influxdb_url: str, *, verify_ssl: bool = True) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=title,
+        unique_id=title,
+        data={
+            **ENTRY_DATA,
+            CONF_URL: influxdb_url,
+            CONF_VERIFY_SSL: verify_ssl,
+            CONF_ADMIN_API_URL: f"http://127.0.0.1:{free_port()}",
+        },
+    )
+
+
+@pytest.mark.usefixtures("mock_client")
+async def test_system_health_checks_influxdb_with_the_entry_verify_ssl(
+    hass: HomeAssistant, self_signed_ping_server: str
+) -> None:
+    # The user accepted the self-signed certificate (verify_ssl off): InfluxDB is reachable.
+    # (The refusing side, verify_ssl on, makes the test server log a TLS reset as an error.)
+    await _set_up(hass, _entry("self-signed", self_signed_ping_server, verify_ssl=False))
+
+    info = await _resolved(await get_system_health_info(hass, DOMAIN))
+
+    assert info["can_reach_influxdb"] == "ok"
+
+
+@pytest.mark.usefixtures("mock_client")
+async def test_system_health_reports_every_entry(hass: HomeAssistant, ping_server: str) -> None:
+    await _set_up(
+        hass,
+        _entry("Stack A", ping_server),
+        _entry("Stack B", f"http://127.0.0.1:{free_port()}"),
+    )
+
+    info = await _resolved(await get_system_health_info(hass, DOMAIN))
+
+    assert info["can_reach_influxdb"] == {"type": "failed", "error": "Stack B: unreachable"}
+    assert info["can_reach_admin_api"] == {
+        "type": "failed",
+        "error": "Stack A: unreachable; Stack B: unreachable",
+    }
+    assert info["data_source"] == "Stack A: influxdb; Stack B: influxdb"
+    assert info["last_update_success"] == "Stack A: True; Stack B: True"
 
 
 async def test_system_health_without_a_loaded_entry(hass: HomeAssistant) -> None:
