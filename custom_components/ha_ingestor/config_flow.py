@@ -40,6 +40,7 @@ from .api.errors import (
     IngestorAuthenticationError,
     IngestorError,
     IngestorNotFoundError,
+    IngestorResponseError,
     IngestorSSLError,
     InvalidNameError,
 )
@@ -61,6 +62,7 @@ from .const import (
     INFLUXDB_KEYS,
     INGESTOR_KEYS,
     LOGGER,
+    MAX_TREND_WINDOWS,
     MAX_UPDATE_INTERVAL,
     MIN_UPDATE_INTERVAL,
     SECRET_KEYS,
@@ -137,21 +139,42 @@ def _is_http_url(value: str) -> bool:
     return url.scheme in ("http", "https") and bool(url.host)
 
 
-def _normalized(value: str) -> str:
-    """Scheme, host and explicit port in lower case, so equal URLs compare equal."""
-    url = URL(value)
-    host = (url.host or "").lower()
-    path = url.path.rstrip("/")
-    return f"{url.scheme.lower()}://{host}:{url.port}{path}"
+def _server(url: str) -> str:
+    """Host and port in lower case, without scheme or path: the server an address names."""
+    parsed = URL(url)
+    host = (parsed.host or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parsed.port}"
+
+
+def _services_servers(data: Mapping[str, Any]) -> list[str]:
+    """The servers of the Admin API and of every service URL, the Admin API first."""
+    return [_server(data[key]) for key in (CONF_ADMIN_API_URL, *SERVICE_URL_KEYS) if data.get(key)]
 
 
 def unique_id_for(data: Mapping[str, Any]) -> str:
-    """The identity of the watched system: InfluxDB URL + bucket, else the Admin API URL."""
+    """The identity of the watched system: its InfluxDB server, else its Admin API server.
+
+    Bucket, organization, credentials and backend are settings of the same system, so
+    Reconfigure can fix them; only the server decides which system it is.
+    """
     if url := data.get(CONF_URL):
-        return f"{_normalized(url)}/{data.get(CONF_BUCKET, DEFAULT_BUCKET)}"
-    if admin_api_url := data.get(CONF_ADMIN_API_URL):
-        return _normalized(admin_api_url)
-    return _normalized(data[next(key for key in SERVICE_URL_KEYS if data.get(key))])
+        return _server(url)
+    return _services_servers(data)[0]
+
+
+def _same_system(entry: HaIngestorConfigEntry, data: Mapping[str, Any]) -> bool:
+    """Whether `data` still reaches the server the entry was created with.
+
+    The identity keeps its kind: an entry identified by its InfluxDB stays tied to that
+    InfluxDB; one created without InfluxDB stays tied to its Admin API (or service) server
+    and may add an InfluxDB later.
+    """
+    old_url = entry.data.get(CONF_URL)
+    if old_url and _server(old_url) == entry.unique_id:
+        return bool(data.get(CONF_URL)) and _server(data[CONF_URL]) == entry.unique_id
+    return entry.unique_id in _services_servers(data)
 
 
 def _title_for(data: Mapping[str, Any]) -> str:
@@ -186,6 +209,8 @@ def _services_error(err: IngestorError, data: Mapping[str, Any]) -> dict[str, st
     url_field = CONF_ADMIN_API_URL if data.get(CONF_ADMIN_API_URL) else "base"
     if isinstance(err, IngestorSSLError):
         return {url_field: "ssl_error"}
+    if isinstance(err, IngestorResponseError) and url_field == CONF_ADMIN_API_URL:
+        return {url_field: "not_admin_api"}
     return {url_field: "cannot_connect"}
 
 
@@ -245,6 +270,22 @@ async def async_validate_input(
     return errors
 
 
+async def _async_validate_reauth(
+    hass: HomeAssistant, data: Mapping[str, Any], entered: Mapping[str, Any]
+) -> dict[str, str]:
+    """Check the new secrets where they were entered, and only there.
+
+    A source the user left alone must not block the one they fixed; with nothing entered,
+    every source is asked again, but only a refused credential keeps the form open.
+    """
+    influxdb = any(key in entered for key in (CONF_TOKEN, CONF_PASSWORD))
+    services = CONF_API_KEY in entered
+    if influxdb or services:
+        return await async_validate_input(hass, data, influxdb=influxdb, services=services)
+    errors = await async_validate_input(hass, data)
+    return {key: error for key, error in errors.items() if error == "invalid_auth"}
+
+
 def _only_fields(errors: dict[str, str], schema: vol.Schema) -> dict[str, str]:
     """Errors of fields the form does not show go to the form as a whole."""
     shown = {str(key) for key in schema.schema}
@@ -272,6 +313,10 @@ class HaIngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _clean(user_input)
+            if (url := data.get(CONF_URL)) and _is_http_url(url):
+                # A known InfluxDB ends the flow here, before anything is asked.
+                await self.async_set_unique_id(unique_id_for(data))
+                self._abort_if_unique_id_configured()
             errors = await async_validate_input(self.hass, data, services=False)
             if not errors:
                 self._influxdb = data
@@ -294,7 +339,8 @@ class HaIngestorConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 errors = await async_validate_input(self.hass, data, influxdb=False)
             if not errors:
-                await self.async_set_unique_id(unique_id_for(data))
+                if not data.get(CONF_URL):
+                    await self.async_set_unique_id(unique_id_for(data))
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=_title_for(data), data=data)
         return self.async_show_form(
@@ -323,8 +369,9 @@ class HaIngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         schema = self._reauth_schema(entry.data)
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **_clean(user_input)}
-            errors = _only_fields(await async_validate_input(self.hass, data), schema)
+            entered = _clean(user_input)
+            data = {**entry.data, **entered}
+            errors = _only_fields(await _async_validate_reauth(self.hass, data, entered), schema)
             if not errors:
                 return self.async_update_reload_and_abort(entry, data=data)
         return self.async_show_form(
@@ -349,8 +396,8 @@ class HaIngestorConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 errors = await async_validate_input(self.hass, data)
             if not errors:
-                await self.async_set_unique_id(unique_id_for(data))
-                self._abort_if_unique_id_mismatch(reason="different_system")
+                if not _same_system(entry, data):
+                    return self.async_abort(reason="different_system")
                 return self.async_update_reload_and_abort(entry, data=data)
         suggested = user_input or {
             k: v for k, v in entry.data.items() if k in (*INFLUXDB_KEYS, *INGESTOR_KEYS)
@@ -430,6 +477,12 @@ def _options_errors(options: Mapping[str, Any], data: Mapping[str, Any]) -> dict
         errors[CONF_SOURCE_MODE] = "influxdb_not_configured"
     elif mode == SourceMode.SERVICES and not services_configured(data):
         errors[CONF_SOURCE_MODE] = "services_not_configured"
+    period = Period(options[CONF_PERIOD]).duration
+    window = TrendWindow(options[CONF_TREND_WINDOW]).duration
+    if window >= period:
+        errors[CONF_TREND_WINDOW] = "trend_window_not_shorter"
+    elif period / window > MAX_TREND_WINDOWS:
+        errors[CONF_TREND_WINDOW] = "too_many_trend_windows"
     if options["error_rate_error"] < options["error_rate_warning"]:
         errors["error_rate_error"] = "error_below_warning"
     if options["success_rate_error"] > options["success_rate_warning"]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,6 +33,7 @@ from custom_components.ha_ingestor.api.errors import (
     InvalidNameError,
     Origin,
 )
+from custom_components.ha_ingestor.api.models import Period, TrendWindow
 from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
@@ -46,7 +49,7 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
 )
 
-from .conftest import ENTRY_DATA, INFLUX_INPUT, INGESTOR_INPUT, UNIQUE_ID
+from .conftest import ENTRY_DATA, INFLUX_INPUT, INGESTOR_INPUT
 
 if TYPE_CHECKING:
     from unittest.mock import AsyncMock, MagicMock
@@ -65,6 +68,30 @@ def _flows_set_up_nothing(request: pytest.FixtureRequest) -> None:
 
 INFLUX = Origin.INFLUXDB
 SERVICES = Origin.SERVICES
+# The InfluxDB server identifies an entry: bucket, organization and credentials may change.
+UNIQUE_ID = "influxdb.local:8086"
+
+
+@pytest.fixture
+def mock_config_entry() -> MockConfigEntry:
+    """The InfluxDB (Flux) + Admin API entry, identified by its InfluxDB server."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="HA Ingestor (influxdb.local)",
+        unique_id=UNIQUE_ID,
+        data=dict(ENTRY_DATA),
+        entry_id="01JHAINGESTORTESTENTRY0001",
+    )
+
+
+@pytest.fixture
+def services_entry(hass: HomeAssistant) -> MockConfigEntry:
+    """An entry set up without InfluxDB: its Admin API server identifies it."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id="ingestor.local:8003", data=dict(INGESTOR_INPUT)
+    )
+    entry.add_to_hass(hass)
+    return entry
 
 
 async def _start(hass: HomeAssistant) -> ConfigFlowResult:
@@ -126,7 +153,7 @@ async def test_influxql_with_user_and_service_urls(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == "https://influx1.local:8086"
     assert CONF_ADMIN_API_URL not in result["data"]
-    assert result["result"].unique_id == "https://influx1.local:8086/ha_events"
+    assert result["result"].unique_id == "influx1.local:8086"
     mock_sources["flux"].assert_not_called()
     mock_sources["influxql"].return_value.async_validate.assert_awaited_once()
     assert mock_sources["services"].call_args.args[3] == {
@@ -141,7 +168,7 @@ async def test_services_only(hass: HomeAssistant, mock_sources: dict[str, MagicM
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "HA Ingestor (ingestor.local)"
     assert CONF_URL not in result["data"]
-    assert result["result"].unique_id == "http://ingestor.local:8003"
+    assert result["result"].unique_id == "ingestor.local:8003"
     mock_sources["flux"].assert_not_called()
 
 
@@ -154,7 +181,7 @@ async def test_single_service_url_only(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "HA Ingestor (data.local)"
-    assert result["result"].unique_id == "http://data.local:8006"
+    assert result["result"].unique_id == "data.local:8006"
 
 
 async def test_influxdb_only(hass: HomeAssistant, mock_sources: dict[str, MagicMock]) -> None:
@@ -274,7 +301,7 @@ async def test_invalid_bucket_name_recovers(
         (IngestorSSLError("tls", origin=SERVICES), CONF_ADMIN_API_URL, "ssl_error"),
         (IngestorConnectionError("refused", origin=SERVICES), CONF_ADMIN_API_URL, "cannot_connect"),
         (IngestorAuthenticationError("401", origin=SERVICES), CONF_API_KEY, "invalid_auth"),
-        (IngestorResponseError("not json", origin=SERVICES), CONF_ADMIN_API_URL, "cannot_connect"),
+        (IngestorResponseError("not json", origin=SERVICES), CONF_ADMIN_API_URL, "not_admin_api"),
         (RuntimeError("boom"), "base", "unknown"),
     ],
 )
@@ -315,6 +342,15 @@ async def test_service_url_errors_without_admin_api(
     )
     assert result["errors"] == {"base": "cannot_connect"}
 
+    # A service URL is no Admin API: an odd answer there is just no connection.
+    mock_sources["services"].return_value.async_validate.side_effect = IngestorResponseError(
+        "not json", origin=SERVICES
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+
     mock_sources["services"].return_value.async_validate.side_effect = None
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
@@ -322,29 +358,60 @@ async def test_service_url_errors_without_admin_api(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_duplicate_aborts(
-    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
+@pytest.mark.parametrize(
+    "url", ["HTTP://InfluxDB.local:8086/", "http://influxdb.local:8086/some/path"]
+)
+async def test_known_influxdb_aborts_before_anything_is_asked(
+    hass: HomeAssistant,
+    mock_sources: dict[str, MagicMock],
+    mock_config_entry: MockConfigEntry,
+    url: str,
 ) -> None:
     mock_config_entry.add_to_hass(hass)
-    # Same system, spelled differently.
-    result = await _through_influx(
-        hass, {**INFLUX_INPUT, CONF_URL: "HTTP://InfluxDB.local:8086/", CONF_TOKEN: "other"}
+    result = await _start(hass)
+    # Same server, spelled differently, another bucket and token.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**INFLUX_INPUT, CONF_URL: url, CONF_BUCKET: "x", CONF_TOKEN: "other"}
     )
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    mock_sources["flux"].assert_not_called()
+    mock_sources["services"].assert_not_called()
+
+
+async def test_known_admin_api_aborts_a_services_only_flow(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], services_entry: MockConfigEntry
+) -> None:
+    result = await _through_influx(hass, {CONF_BACKEND: "flux"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ADMIN_API_URL: "http://INGESTOR.local:8003/"}
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
 
-def test_unique_id_normalizes_and_tells_systems_apart() -> None:
-    assert unique_id_for({CONF_URL: "http://InfluxDB.local"}) == (
-        "http://influxdb.local:80/home_assistant_events"
+async def test_another_influxdb_next_to_a_services_entry_is_new(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], services_entry: MockConfigEntry
+) -> None:
+    result = await _through_influx(hass, INFLUX_INPUT)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == UNIQUE_ID
+
+
+def test_unique_id_is_the_server() -> None:
+    assert unique_id_for({CONF_URL: "http://InfluxDB.local"}) == "influxdb.local:80"
+    assert unique_id_for({CONF_URL: "https://a.local/", CONF_BUCKET: "b"}) == "a.local:443"
+    assert unique_id_for({CONF_URL: "http://[::1]:8086"}) == "[::1]:8086"
+    # Bucket and the ingestor's addresses are settings of the same InfluxDB.
+    assert unique_id_for({CONF_URL: "http://a.local", CONF_BUCKET: "x"}) == unique_id_for(
+        {**INGESTOR_INPUT, CONF_URL: "http://a.local", CONF_BUCKET: "y"}
     )
-    assert unique_id_for({CONF_URL: "https://a.local/", CONF_BUCKET: "b"}) == (
-        "https://a.local:443/b"
+    assert unique_id_for({CONF_URL: "http://a.local:8086"}) != unique_id_for(
+        {CONF_URL: "http://a.local:8087"}
     )
-    assert unique_id_for({CONF_URL: "http://a.local", CONF_BUCKET: "x"}) != unique_id_for(
-        {CONF_URL: "http://a.local", CONF_BUCKET: "y"}
-    )
+    assert unique_id_for(INGESTOR_INPUT) == "ingestor.local:8003"
+    assert unique_id_for({CONF_DATA_API_URL: "http://data.local:8006"}) == "data.local:8006"
 
 
 async def test_reauth_replaces_only_the_secrets(
@@ -403,12 +470,62 @@ async def test_reauth_errors_recover(  # noqa: PLR0913, PLR0917
     assert mock_config_entry.data[CONF_API_KEY] == "right-key"
 
 
+@pytest.mark.parametrize(
+    ("entered", "asked", "down"),
+    [
+        ({CONF_TOKEN: "new-token"}, "flux", "services"),
+        ({CONF_API_KEY: "new-key"}, "services", "flux"),
+    ],
+)
+async def test_reauth_asks_only_the_source_of_the_new_secret(  # noqa: PLR0913, PLR0917
+    hass: HomeAssistant,
+    mock_sources: dict[str, MagicMock],
+    mock_config_entry: MockConfigEntry,
+    entered: dict[str, str],
+    asked: str,
+    down: str,
+) -> None:
+    """The other source being down must not keep a corrected secret out."""
+    mock_config_entry.add_to_hass(hass)
+    origin = SERVICES if down == "services" else INFLUX
+    mock_sources[down].return_value.async_validate.side_effect = IngestorConnectionError(
+        "down", origin=origin
+    )
+    result = await mock_config_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], entered)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert mock_config_entry.data == {**ENTRY_DATA, **entered}
+    mock_sources[asked].return_value.async_validate.assert_awaited_once()
+    mock_sources[down].assert_not_called()
+
+
+async def test_reauth_without_new_secrets_is_kept_open_only_by_a_refusal(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    flux = mock_sources["flux"].return_value.async_validate
+    services = mock_sources["services"].return_value.async_validate
+    flux.side_effect = IngestorAuthenticationError("401", origin=INFLUX)
+    services.side_effect = IngestorConnectionError("down", origin=SERVICES)
+    result = await mock_config_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_TOKEN: "invalid_auth"}
+
+    # The token was fixed in InfluxDB itself: the stored one works now.
+    flux.side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["reason"] == "reauth_successful"
+    assert mock_config_entry.data == ENTRY_DATA
+
+
 async def test_reauth_influxql_user_asks_for_password(
     hass: HomeAssistant, mock_sources: dict[str, MagicMock]
 ) -> None:
     entry = MockConfigEntry(
         domain=DOMAIN,
-        unique_id="http://influx1.local:8086/ha",
+        unique_id="influx1.local:8086",
         data={
             CONF_URL: "http://influx1.local:8086",
             CONF_BACKEND: "influxql",
@@ -432,7 +549,7 @@ async def test_reauth_services_only_asks_for_the_key(
     hass: HomeAssistant, mock_sources: dict[str, MagicMock]
 ) -> None:
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id="http://ingestor.local:8003", data=dict(INGESTOR_INPUT)
+        domain=DOMAIN, unique_id="ingestor.local:8003", data=dict(INGESTOR_INPUT)
     )
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
@@ -473,17 +590,92 @@ async def test_reconfigure_keeps_secrets_and_updates_the_rest(
     }
 
 
-async def test_reconfigure_to_another_system_aborts(
+async def _reconfigure(
+    hass: HomeAssistant, entry: MockConfigEntry, user_input: dict[str, Any]
+) -> ConfigFlowResult:
+    result = await entry.start_reconfigure_flow(hass)
+    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+
+
+async def test_reconfigure_fixes_bucket_and_everything_else_of_the_same_influxdb(
     hass: HomeAssistant, mock_sources: dict[str, MagicMock], mock_config_entry: MockConfigEntry
 ) -> None:
+    """What the bucket_not_found repair and the options error send the user to do."""
     mock_config_entry.add_to_hass(hass)
-    result = await mock_config_entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**INFLUX_INPUT, CONF_BUCKET: "another_bucket"}
-    )
+    new_input = {
+        CONF_URL: "HTTP://influxdb.local:8086/",
+        CONF_BACKEND: "influxql",
+        CONF_USERNAME: "reader",
+        CONF_PASSWORD: "pw",
+        CONF_BUCKET: "another_bucket",
+        CONF_VERIFY_SSL: False,
+        CONF_ADMIN_API_URL: "https://admin.other:9003",
+        CONF_DATA_API_URL: "http://data.local:8006",
+    }
+    result = await _reconfigure(hass, mock_config_entry, new_input)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data[CONF_BUCKET] == "another_bucket"
+    assert mock_config_entry.data[CONF_ADMIN_API_URL] == "https://admin.other:9003"
+    assert mock_config_entry.unique_id == UNIQUE_ID
+
+
+@pytest.mark.parametrize(
+    "user_input",
+    [
+        {**INFLUX_INPUT, CONF_URL: "http://influxdb.local:8087"},
+        {**INFLUX_INPUT, CONF_URL: "http://other.local:8086"},
+        # Dropping InfluxDB leaves nothing of the system the entry stands for.
+        {**INGESTOR_INPUT, CONF_BACKEND: "flux", CONF_VERIFY_SSL: True},
+    ],
+)
+async def test_reconfigure_to_another_influxdb_aborts(
+    hass: HomeAssistant,
+    mock_sources: dict[str, MagicMock],
+    mock_config_entry: MockConfigEntry,
+    user_input: dict[str, Any],
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    result = await _reconfigure(hass, mock_config_entry, user_input)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "different_system"
     assert mock_config_entry.data == ENTRY_DATA
+
+
+async def test_reconfigure_adds_influxdb_to_a_services_entry(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], services_entry: MockConfigEntry
+) -> None:
+    result = await _reconfigure(hass, services_entry, {**INFLUX_INPUT, **INGESTOR_INPUT})
+    assert result["reason"] == "reconfigure_successful"
+    assert services_entry.data == ENTRY_DATA
+    assert services_entry.unique_id == "ingestor.local:8003"
+
+    # Still the same system afterwards: its Admin API identifies it, the bucket may change.
+    result = await _reconfigure(
+        hass, services_entry, {**INFLUX_INPUT, **INGESTOR_INPUT, CONF_BUCKET: "b"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert services_entry.data[CONF_BUCKET] == "b"
+
+
+@pytest.mark.parametrize(
+    "user_input",
+    [
+        {CONF_ADMIN_API_URL: "http://other.local:8003", CONF_BACKEND: "flux"},
+        # An InfluxDB does not stand in for the Admin API the entry was created with.
+        {**INFLUX_INPUT},
+    ],
+)
+async def test_reconfigure_services_entry_to_another_admin_api_aborts(
+    hass: HomeAssistant,
+    mock_sources: dict[str, MagicMock],
+    services_entry: MockConfigEntry,
+    user_input: dict[str, Any],
+) -> None:
+    result = await _reconfigure(hass, services_entry, {CONF_VERIFY_SSL: True, **user_input})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "different_system"
+    assert services_entry.data == INGESTOR_INPUT
 
 
 async def test_reconfigure_errors_recover(
@@ -580,6 +772,26 @@ async def test_options_flow_saves_and_reloads(
         ),
         (
             ENTRY_DATA,
+            {CONF_PERIOD: "15m", CONF_TREND_WINDOW: "15m"},
+            {CONF_TREND_WINDOW: "trend_window_not_shorter"},
+        ),
+        (
+            ENTRY_DATA,
+            {CONF_PERIOD: "1h", CONF_TREND_WINDOW: "1h"},
+            {CONF_TREND_WINDOW: "trend_window_not_shorter"},
+        ),
+        (
+            ENTRY_DATA,
+            {CONF_PERIOD: "7d", CONF_TREND_WINDOW: "15m"},
+            {CONF_TREND_WINDOW: "too_many_trend_windows"},
+        ),
+        (
+            ENTRY_DATA,
+            {CONF_PERIOD: "6h", CONF_TREND_WINDOW: "1m"},
+            {CONF_TREND_WINDOW: "too_many_trend_windows"},
+        ),
+        (
+            ENTRY_DATA,
             {"processing_time_error": 100.0, "stalled_error_minutes": 1.0},
             {
                 "processing_time_error": "error_below_warning",
@@ -610,6 +822,29 @@ async def test_options_errors_recover(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert "processing_time_error" not in entry.options
+
+
+@pytest.mark.parametrize(
+    ("period", "window"), [("24h", "5m"), ("7d", "1h"), ("15m", "1m"), ("1h", "15m")]
+)
+async def test_options_accept_up_to_the_most_trend_windows(
+    hass: HomeAssistant, period: str, window: str
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="x", data=ENTRY_DATA)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**OPTIONS, CONF_PERIOD: period, CONF_TREND_WINDOW: window}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_TREND_WINDOW] == window
+
+
+def test_trend_window_limit_is_the_one_the_text_names() -> None:
+    strings = json.loads((Path(const.__file__).parent / "strings.json").read_text("utf-8"))
+    errors = strings["options"]["error"]
+    assert f"at most {const.MAX_TREND_WINDOWS} " in errors["too_many_trend_windows"]
+    assert Period.HOURS_24.duration / TrendWindow.MINUTES_5.duration == const.MAX_TREND_WINDOWS
 
 
 async def test_options_form_shows_defaults(hass: HomeAssistant) -> None:
@@ -673,5 +908,5 @@ async def test_every_form_serializes_for_the_frontend(
 def test_address_fields_are_defined_once() -> None:
     """The flows trim the same address fields that diagnostics strip the host of."""
     assert config_flow.URL_KEYS is const.URL_KEYS
-    assert diagnostics._URL_KEYS is const.URL_KEYS  # noqa: SLF001
+    assert diagnostics._URL_KEYS is const.URL_KEYS
     assert set(const.URL_KEYS) == {CONF_URL, *const.SERVICE_URL_KEYS, CONF_ADMIN_API_URL}
