@@ -33,6 +33,7 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
+from custom_components.ha_ingestor.api.client import FetchResult
 from custom_components.ha_ingestor.api.models import AlertKey, ServiceState, ServiceStatus
 from custom_components.ha_ingestor.config_flow import (
     INFLUXDB_SCHEMA,
@@ -233,9 +234,7 @@ async def registered_entity_ids(hass: HomeAssistant) -> set[str]:
         patch(f"{MODULE}.coordinator.IngestorClient", autospec=True) as client_class,
     ):
         client = client_class.return_value
-        client.async_get_snapshot.return_value = snapshot
-        client.last_influx_error = None
-        client.last_services_error = None
+        client.async_get_snapshot.return_value = FetchResult(snapshot)
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
         ids = {

@@ -23,12 +23,17 @@ from homeassistant.util import dt as dt_util
 from yarl import URL
 
 from .api.alerts import evaluate_alerts
-from .api.client import IngestorClient
-from .api.errors import IngestorAuthenticationError, IngestorError, IngestorNotFoundError, Origin
+from .api.client import FetchResult, IngestorClient
+from .api.errors import (
+    IngestorAuthenticationError,
+    IngestorError,
+    IngestorNotFoundError,
+    Origin,
+)
 from .api.flux import FluxBackend
 from .api.influxql import InfluxQLBackend
 from .api.models import Backend, DataSource, Period, Snapshot, SourceMode, Thresholds, TrendWindow
-from .api.services import ServicesClient
+from .api.services import STATS_TIMEOUT, ServicesClient
 from .const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,
@@ -87,25 +92,37 @@ def options_with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
         CONF_MONITORED_SERVICES: [],
     }
     result.update({key: value for key, value in options.items() if key in result})
-    if "processing_time_error" not in options:
-        result["processing_time_error"] = DEFAULT_THRESHOLDS.processing_time_error
     return result
 
 
 def thresholds_from(options: Mapping[str, Any]) -> Thresholds:
-    """The alert thresholds the options ask for."""
+    """The alert thresholds the options ask for (None stays None: a level that is off)."""
     values = options_with_defaults(options)
-    slow_error = values["processing_time_error"]
-    return Thresholds(
-        error_rate_warning=float(values["error_rate_warning"]),
-        error_rate_error=float(values["error_rate_error"]),
-        success_rate_warning=float(values["success_rate_warning"]),
-        success_rate_error=float(values["success_rate_error"]),
-        processing_time_warning=float(values["processing_time_warning"]),
-        processing_time_error=None if slow_error is None else float(slow_error),
-        stalled_warning_minutes=float(values["stalled_warning_minutes"]),
-        stalled_error_minutes=float(values["stalled_error_minutes"]),
-    )
+    chosen: dict[str, Any] = {
+        key: None if values[key] is None else float(values[key]) for key in THRESHOLD_KEYS
+    }
+    return Thresholds(**chosen)
+
+
+# A refresh must end before the next one is due (the shortest interval is 15 s); the longest
+# single request, the Admin API's `/api/v1/stats`, sets the bound for long intervals.
+_REFRESH_MARGIN = 3.0
+_REFRESH_TIMEOUT_MAX = STATS_TIMEOUT + 10.0
+
+
+def refresh_timeout(update_interval: timedelta) -> float:
+    """The budget of one whole refresh, in seconds: below the interval, at most 40 s."""
+    return min(update_interval.total_seconds() - _REFRESH_MARGIN, _REFRESH_TIMEOUT_MAX)
+
+
+def stats_timeout(update_interval: timedelta) -> float:
+    """The slow `/api/v1/stats` call's own timeout: long, but ending inside the budget."""
+    return min(STATS_TIMEOUT, refresh_timeout(update_interval) - 1.0)
+
+
+def update_interval_of(options: Mapping[str, Any]) -> timedelta:
+    """The polling interval the options ask for."""
+    return timedelta(seconds=int(options_with_defaults(options)[CONF_UPDATE_INTERVAL]))
 
 
 def service_urls(data: Mapping[str, Any]) -> dict[str, str]:
@@ -151,7 +168,9 @@ def create_influx_backend(hass: HomeAssistant, data: Mapping[str, Any]) -> Influ
     )
 
 
-def create_services_client(hass: HomeAssistant, data: Mapping[str, Any]) -> ServicesClient:
+def create_services_client(
+    hass: HomeAssistant, data: Mapping[str, Any], stats_timeout_s: float = STATS_TIMEOUT
+) -> ServicesClient:
     """The client of the ingestor's own APIs (Admin API and/or direct service URLs)."""
     return ServicesClient(
         async_get_clientsession(hass, verify_ssl=bool(data.get(CONF_VERIFY_SSL, True))),
@@ -159,17 +178,22 @@ def create_services_client(hass: HomeAssistant, data: Mapping[str, Any]) -> Serv
         data.get(CONF_API_KEY),
         service_urls(data),
         REQUEST_TIMEOUT.total_seconds(),
+        stats_timeout=stats_timeout_s,
     )
 
 
 def create_client(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> IngestorClient:
-    """The client for an entry: its sources and the source mode of its options."""
+    """The client for an entry: its sources, the source mode and the refresh budget."""
     mode = SourceMode(options_with_defaults(entry.options)[CONF_SOURCE_MODE])
+    interval = update_interval_of(entry.options)
     data = entry.data
     return IngestorClient(
         create_influx_backend(hass, data) if data.get(CONF_URL) else None,
-        create_services_client(hass, data) if services_configured(data) else None,
+        create_services_client(hass, data, stats_timeout(interval))
+        if services_configured(data)
+        else None,
         mode,
+        refresh_timeout(interval),
     )
 
 
@@ -195,7 +219,7 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
             LOGGER,
             config_entry=config_entry,
             name=DOMAIN,
-            update_interval=timedelta(seconds=int(options[CONF_UPDATE_INTERVAL])),
+            update_interval=update_interval_of(config_entry.options),
         )
         self.client = client
         self.mode = SourceMode(options[CONF_SOURCE_MODE])
@@ -204,27 +228,36 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
         self.thresholds = thresholds_from(config_entry.options)
         self.monitored_services = frozenset(options[CONF_MONITORED_SERVICES])
         self.on_fallback = False
+        # Every service of the last snapshot, before the monitored-services filter (the
+        # options offer all of them).
+        self.seen_services: frozenset[str] = frozenset()
+        # How each source ended in the last refresh of this coordinator (not the action's).
+        self.last_influx_error: IngestorError | None = None
+        self.last_services_error: IngestorError | None = None
 
     @property
     def fallback_unexpected(self) -> bool:
         """Whether a services snapshot means InfluxDB failed (not that it was not asked)."""
         return self.mode is SourceMode.AUTO and bool(self.config_entry.data.get(CONF_URL))
 
-    async def async_fetch_snapshot(self, period: Period, now: datetime) -> Snapshot:
-        """One snapshot for any period, only the monitored services in it.
-
-        Raises only `IngestorError`.
-        """
-        snapshot = await self.client.async_get_snapshot(
-            period, self.trend_window, self.thresholds, now
+    async def async_fetch(self, period: Period, now: datetime) -> FetchResult:
+        """One refresh for any period, only the monitored services in its snapshot."""
+        return self._monitored(
+            await self.client.async_get_snapshot(period, self.trend_window, self.thresholds, now),
+            now,
         )
-        if self.monitored_services:
-            snapshot = replace(
-                snapshot,
-                services=tuple(s for s in snapshot.services if s.name in self.monitored_services),
-            )
-            snapshot = replace(snapshot, alerts=evaluate_alerts(snapshot, self.thresholds, now))
-        return snapshot
+
+    def _monitored(self, result: FetchResult, now: datetime) -> FetchResult:
+        if result.snapshot is None or not self.monitored_services:
+            return result
+        snapshot = replace(
+            result.snapshot,
+            services=tuple(
+                s for s in result.snapshot.services if s.name in self.monitored_services
+            ),
+        )
+        snapshot = replace(snapshot, alerts=evaluate_alerts(snapshot, self.thresholds, now))
+        return replace(result, snapshot=snapshot)
 
     def _key_missing(self, error: IngestorError | None) -> bool:
         """A 401 from the Admin API while no key is configured: a repair, not a reauth."""
@@ -234,27 +267,57 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
             and not self.config_entry.data.get(CONF_API_KEY)
         )
 
+    def _refused(self, result: FetchResult) -> IngestorError | None:
+        """A refused credential the user must fix (a reauth)."""
+        return next(
+            (
+                error
+                for error in (result.influx_error, result.services_error)
+                if isinstance(error, IngestorAuthenticationError) and not self._key_missing(error)
+            ),
+            None,
+        )
+
     @override
     async def _async_update_data(self) -> Snapshot:
         """Map every source error here, once."""
-        try:
-            snapshot = await self.async_fetch_snapshot(self.period, dt_util.utcnow())
-        except IngestorError as err:
-            self._sync_issues()
-            if isinstance(err, IngestorAuthenticationError) and not self._key_missing(err):
-                raise _auth_failed(err) from err
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="update_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
+        now = dt_util.utcnow()
+        unfiltered = await self.client.async_get_snapshot(
+            self.period, self.trend_window, self.thresholds, now
+        )
+        result = self._monitored(unfiltered, now)
+        self.last_influx_error = result.influx_error
+        self.last_services_error = result.services_error
         self._sync_issues()
-        # A refused credential needs the user even while the other source covers for it.
-        for error in (self.client.last_influx_error, self.client.last_services_error):
-            if isinstance(error, IngestorAuthenticationError) and not self._key_missing(error):
-                raise _auth_failed(error) from error
+        refused = self._refused(result)
+        snapshot = result.snapshot
+        if snapshot is None:
+            if refused is not None:
+                raise _auth_failed(refused) from refused
+            raise self._update_failed(result) from result.error
+        if refused is not None:
+            # ConfigEntryAuthFailed would stop the polling while the other source still
+            # answers: ask for new credentials (HA keeps one flow per entry) and go on.
+            self.config_entry.async_start_reauth(self.hass)
+        if unfiltered.snapshot is not None:
+            self.seen_services = frozenset(s.name for s in unfiltered.snapshot.services)
         self._log_source_change(snapshot)
         return snapshot
+
+    def _update_failed(self, result: FetchResult) -> UpdateFailed:
+        """Name the source(s) that failed, with the most meaningful error."""
+        error = result.error
+        if result.influx_error is not None and result.services_error is not None:
+            key = "both_failed"
+        elif result.influx_error is not None:
+            key = "influxdb_failed"
+        else:
+            key = "services_failed"
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders={"error": str(error)},
+        )
 
     def _log_source_change(self, snapshot: Snapshot) -> None:
         """Log the switch to the fallback and back, once each way."""
@@ -264,7 +327,7 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
                 "InfluxDB at %s did not answer (%s); statistics come from the ingestor's "
                 "services until it does",
                 _host(self.config_entry.data.get(CONF_URL)),
-                self.client.last_influx_error or "no answer",
+                self.last_influx_error or "no answer",
             )
         elif not fallback and self.on_fallback:
             LOGGER.info("InfluxDB answers again; statistics come from InfluxDB")
@@ -275,7 +338,7 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
         entry = self.config_entry
         self._set_issue(
             ISSUE_BUCKET_NOT_FOUND,
-            active=isinstance(self.client.last_influx_error, IngestorNotFoundError),
+            active=isinstance(self.last_influx_error, IngestorNotFoundError),
             placeholders={
                 "title": entry.title,
                 "bucket": str(entry.data.get(CONF_BUCKET, DEFAULT_BUCKET)),
@@ -283,7 +346,7 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
         )
         self._set_issue(
             ISSUE_ADMIN_API_KEY_REQUIRED,
-            active=self._key_missing(self.client.last_services_error),
+            active=self._key_missing(self.last_services_error),
             placeholders={"title": entry.title, "host": _host(entry.data.get(CONF_ADMIN_API_URL))},
         )
 

@@ -88,8 +88,8 @@ async def async_get_config_entry_diagnostics(
             ),
             "on_fallback": coordinator.on_fallback,
             "last_error": _error(coordinator.last_exception),
-            "last_influxdb_error": _error(coordinator.client.last_influx_error),
-            "last_services_error": _error(coordinator.client.last_services_error),
+            "last_influxdb_error": _error(coordinator.last_influx_error),
+            "last_services_error": _error(coordinator.last_services_error),
         },
         "snapshot": None if coordinator.data is None else snapshot_as_dict(coordinator.data),
     }

@@ -17,7 +17,6 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
-from .api.errors import IngestorError
 from .api.models import Period
 from .const import ATTR_CONFIG_ENTRY_ID, ATTR_PERIOD, DOMAIN, SERVICE_GET_STATISTICS
 
@@ -78,17 +77,14 @@ async def _async_get_statistics(call: ServiceCall) -> JsonObjectType:
     period: Period | None = call.data.get(ATTR_PERIOD)
     if (period is None or period is coordinator.period) and coordinator.last_update_success:
         return snapshot_as_dict(coordinator.data)
-    try:
-        snapshot = await coordinator.async_fetch_snapshot(
-            period or coordinator.period, dt_util.utcnow()
-        )
-    except IngestorError as err:
+    result = await coordinator.async_fetch(period or coordinator.period, dt_util.utcnow())
+    if result.snapshot is None:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="statistics_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
-    return snapshot_as_dict(snapshot)
+            translation_placeholders={"error": str(result.error)},
+        ) from result.error
+    return snapshot_as_dict(result.snapshot)
 
 
 @callback

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
@@ -11,7 +12,7 @@ import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.api.backend import InfluxResult
-from custom_components.ha_ingestor.api.client import IngestorClient, most_meaningful
+from custom_components.ha_ingestor.api.client import FetchResult, IngestorClient, most_meaningful
 from custom_components.ha_ingestor.api.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
@@ -32,6 +33,7 @@ from custom_components.ha_ingestor.api.models import (
     ServiceState,
     ServiceStatus,
     Severity,
+    Snapshot,
     SourceMode,
     Thresholds,
     TrendWindow,
@@ -98,10 +100,12 @@ class FakeServices:
         )
         self.error = error
         self.calls = 0
+        self.periods: list[Period] = []
         self.admin_api_url: str | None = "http://admin:8003"
 
-    async def async_fetch(self) -> ServicesResult:
+    async def async_fetch(self, period: Period) -> ServicesResult:
         self.calls += 1
+        self.periods.append(period)
         if self.error is not None:
             raise self.error
         return self.result
@@ -113,14 +117,21 @@ def _client(
     return IngestorClient(influx, cast("ServicesClient | None", services), mode)
 
 
-async def _snapshot(client: IngestorClient, now: datetime | None = NOW):  # noqa: ANN202
+async def _fetch(client: IngestorClient, now: datetime | None = NOW) -> FetchResult:
     return await client.async_get_snapshot(Period.HOUR_1, TrendWindow.MINUTES_5, THRESHOLDS, now)
+
+
+async def _snapshot(client: IngestorClient, now: datetime | None = NOW) -> Snapshot:
+    result = await _fetch(client, now)
+    assert result.snapshot is not None, result.error
+    return result.snapshot
 
 
 async def test_auto_with_influxdb_asks_services_too() -> None:
     influx, services = FakeInflux(), FakeServices()
     client = _client(influx, services)
-    snapshot = await _snapshot(client)
+    result = await _fetch(client)
+    snapshot = result.unwrap()
 
     assert snapshot.source is DataSource.INFLUXDB
     assert snapshot.events == INFLUX_EVENTS
@@ -139,8 +150,10 @@ async def test_auto_with_influxdb_asks_services_too() -> None:
     assert snapshot.active_alerts == ()
     assert influx.calls == [(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)]
     assert services.calls == 1
-    assert client.last_influx_error is None
-    assert client.last_services_error is None
+    assert services.periods == [Period.HOUR_1]
+    assert result.influx_error is None
+    assert result.services_error is None
+    assert result.error is None
 
 
 async def test_influx_service_metrics_win_per_figure() -> None:
@@ -157,14 +170,15 @@ async def test_influx_service_metrics_win_per_figure() -> None:
 async def test_auto_falls_back_when_influxdb_fails() -> None:
     down = IngestorConnectionError("refused", origin=Origin.INFLUXDB)
     client = _client(FakeInflux(error=down), FakeServices())
-    snapshot = await _snapshot(client)
+    result = await _fetch(client)
+    snapshot = result.unwrap()
 
     assert snapshot.source is DataSource.SERVICES_FALLBACK
     assert snapshot.events.events_per_minute == 31.6
     assert snapshot.events.events_in_period is None
     assert snapshot.influxdb_connected is False
     assert snapshot.influxdb_version is None
-    assert client.last_influx_error is down
+    assert result.influx_error is down
     alert = snapshot.alert(AlertKey.INFLUXDB_UNREACHABLE)
     assert alert is not None
     assert alert.active
@@ -174,25 +188,25 @@ async def test_auto_falls_back_when_influxdb_fails() -> None:
 async def test_influx_auth_error_is_kept_while_services_cover() -> None:
     refused = IngestorAuthenticationError("401", origin=Origin.INFLUXDB)
     client = _client(FakeInflux(error=refused), FakeServices())
-    snapshot = await _snapshot(client)
-    assert snapshot.source is DataSource.SERVICES_FALLBACK
-    assert client.last_influx_error is refused
+    result = await _fetch(client)
+    assert result.unwrap().source is DataSource.SERVICES_FALLBACK
+    assert result.influx_error is refused
 
     # The next good refresh forgets it.
     client.influx = FakeInflux()
-    await _snapshot(client)
-    assert client.last_influx_error is None
+    assert (await _fetch(client)).influx_error is None
 
 
 async def test_services_failure_with_influxdb_is_not_fatal() -> None:
     refused = IngestorAuthenticationError("401", origin=Origin.SERVICES)
     client = _client(FakeInflux(), FakeServices(error=refused))
-    snapshot = await _snapshot(client)
+    result = await _fetch(client)
+    snapshot = result.unwrap()
     assert snapshot.source is DataSource.INFLUXDB
     assert snapshot.services == ()
     assert snapshot.metrics == ProcessingMetrics()
     assert snapshot.admin_api_connected is False
-    assert client.last_services_error is refused
+    assert result.services_error is refused
     assert snapshot.alert(AlertKey.SERVICE_UNHEALTHY).severity is Severity.UNKNOWN  # type: ignore[union-attr]
 
 
@@ -207,8 +221,9 @@ async def test_partial_services_error_is_exposed() -> None:
         admin_api_error=refused,
     )
     client = _client(None, partial)
-    await _snapshot(client)
-    assert client.last_services_error is refused
+    result = await _fetch(client)
+    assert result.snapshot is not None
+    assert result.services_error is refused
 
 
 @pytest.mark.parametrize(
@@ -240,11 +255,14 @@ async def test_both_down_raises_the_most_meaningful(
     influx_error: IngestorError, services_error: IngestorError, expected: str
 ) -> None:
     client = _client(FakeInflux(error=influx_error), FakeServices(error=services_error))
+    result = await _fetch(client)
+    assert result.snapshot is None
+    assert str(result.error) == expected
     with pytest.raises(IngestorError) as err:
-        await _snapshot(client)
-    assert str(err.value) == expected
-    assert client.last_influx_error is influx_error
-    assert client.last_services_error is services_error
+        result.unwrap()
+    assert err.value is result.error
+    assert result.influx_error is influx_error
+    assert result.services_error is services_error
 
 
 def test_most_meaningful_order() -> None:
@@ -271,8 +289,7 @@ async def test_influxdb_mode_never_asks_services() -> None:
 
     down = IngestorConnectionError("refused", origin=Origin.INFLUXDB)
     client = _client(FakeInflux(error=down), services, SourceMode.INFLUXDB)
-    with pytest.raises(IngestorConnectionError):
-        await _snapshot(client)
+    assert (await _fetch(client)).error is down
     assert services.calls == 0
 
 
@@ -288,12 +305,14 @@ async def test_services_mode_never_asks_influxdb() -> None:
 
 
 async def test_no_source_for_the_mode() -> None:
-    with pytest.raises(IngestorConnectionError) as err:
-        await _snapshot(_client(None, FakeServices(), SourceMode.INFLUXDB))
-    assert err.value.origin is Origin.INFLUXDB
-    with pytest.raises(IngestorConnectionError) as err:
-        await _snapshot(_client(FakeInflux(), None, SourceMode.SERVICES))
-    assert err.value.origin is Origin.SERVICES
+    result = await _fetch(_client(None, FakeServices(), SourceMode.INFLUXDB))
+    assert isinstance(result.influx_error, IngestorConnectionError)
+    assert result.error is result.influx_error
+    assert result.error.origin is Origin.INFLUXDB
+    result = await _fetch(_client(FakeInflux(), None, SourceMode.SERVICES))
+    assert isinstance(result.services_error, IngestorConnectionError)
+    assert result.error is result.services_error
+    assert result.error.origin is Origin.SERVICES
 
 
 async def test_close_closes_only_the_influx_backend() -> None:
@@ -321,9 +340,10 @@ async def test_influxdb_and_services_run_in_parallel(session: aiohttp.ClientSess
         services = ServicesClient(session, sim.admin_api_url, None, urls, 5.0)
         client = IngestorClient(FakeInflux(delay=delay), services, SourceMode.AUTO)
         started = time.monotonic()
-        snapshot = await client.async_get_snapshot(
+        result = await client.async_get_snapshot(
             Period.MINUTES_15, TrendWindow.MINUTES_1, THRESHOLDS
         )
+        snapshot = result.unwrap()
         elapsed = time.monotonic() - started
 
     assert snapshot.source is DataSource.INFLUXDB
@@ -339,15 +359,98 @@ async def test_fallback_through_the_simulator(session: aiohttp.ClientSession) ->
         services = ServicesClient(session, sim.admin_api_url, None, None, 5.0)
         down = IngestorConnectionError("refused", origin=Origin.INFLUXDB)
         client = IngestorClient(FakeInflux(error=down), services, SourceMode.AUTO)
-        snapshot = await client.async_get_snapshot(Period.HOUR_1, TrendWindow.MINUTES_5, THRESHOLDS)
+        snapshot = (
+            await client.async_get_snapshot(Period.HOUR_1, TrendWindow.MINUTES_5, THRESHOLDS)
+        ).unwrap()
         await sim.set_fault(ADMIN_API, Fault.DOWN)
         await sim.set_fault("websocket-ingestion", Fault.DOWN)
-        with pytest.raises(IngestorConnectionError) as err:
-            await client.async_get_snapshot(Period.HOUR_1, TrendWindow.MINUTES_5, THRESHOLDS)
+        failed = await client.async_get_snapshot(Period.HOUR_1, TrendWindow.MINUTES_5, THRESHOLDS)
 
     assert snapshot.source is DataSource.SERVICES_FALLBACK
     assert snapshot.revision is Revision.R1
     assert snapshot.events.events_per_minute == 31.6
     assert snapshot.events.last_event is not None
     # Both failed with connection errors: the InfluxDB one comes first.
-    assert err.value is down
+    assert failed.snapshot is None
+    assert failed.error is down
+
+
+# --- what the review found ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "connected", "alert_active"),
+    [
+        (IngestorAuthenticationError("HTTP 401", origin=Origin.INFLUXDB), True, False),
+        (IngestorNotFoundError("no bucket", origin=Origin.INFLUXDB), True, False),
+        (IngestorResponseError("HTTP 500", origin=Origin.INFLUXDB), True, False),
+        (IngestorConnectionError("refused", origin=Origin.INFLUXDB), False, True),
+        (IngestorTimeoutError("slow", origin=Origin.INFLUXDB), False, True),
+        (IngestorSSLError("tls", origin=Origin.INFLUXDB), False, True),
+    ],
+)
+async def test_influxdb_connected_means_it_answered(
+    error: IngestorError, *, connected: bool, alert_active: bool
+) -> None:
+    snapshot = await _snapshot(_client(FakeInflux(error=error), FakeServices()))
+    # Any InfluxDB failure still means the services' figures are used.
+    assert snapshot.source is DataSource.SERVICES_FALLBACK
+    assert snapshot.influxdb_connected is connected
+    alert = snapshot.alert(AlertKey.INFLUXDB_UNREACHABLE)
+    assert alert is not None
+    assert alert.active is alert_active
+
+
+async def test_concurrent_fetches_keep_their_own_errors() -> None:
+    """An action's refresh running beside the coordinator's cannot swap their errors."""
+    down = IngestorConnectionError("refused", origin=Origin.INFLUXDB)
+    slow_failing = FakeInflux(error=down, delay=0.05)
+    client = _client(slow_failing, FakeServices())
+
+    async def good_one() -> FetchResult:
+        await asyncio.sleep(0.01)
+        client.influx = FakeInflux()
+        return await _fetch(client)
+
+    failing, good = await asyncio.gather(_fetch(client), good_one())
+    assert failing.influx_error is down
+    assert failing.unwrap().source is DataSource.SERVICES_FALLBACK
+    assert good.influx_error is None
+    assert good.unwrap().source is DataSource.INFLUXDB
+    assert not hasattr(client, "last_influx_error")
+
+
+async def test_the_period_reaches_the_services() -> None:
+    services = FakeServices()
+    await _client(FakeInflux(), services).async_get_snapshot(
+        Period.DAYS_7, TrendWindow.HOUR_1, THRESHOLDS, NOW
+    )
+    assert services.periods == [Period.DAYS_7]
+
+
+async def test_one_deadline_bounds_the_whole_refresh() -> None:
+    client = IngestorClient(
+        FakeInflux(delay=5.0), cast("ServicesClient", FakeServices()), SourceMode.AUTO, 0.2
+    )
+    started = time.monotonic()
+    result = await _fetch(client)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1.0
+    assert isinstance(result.influx_error, IngestorTimeoutError)
+    assert result.influx_error.origin is Origin.INFLUXDB
+    # The source that answered in time is kept; a timeout is a connection-type failure.
+    snapshot = result.unwrap()
+    assert snapshot.source is DataSource.SERVICES_FALLBACK
+    assert snapshot.influxdb_connected is False
+
+    both_slow = IngestorClient(FakeInflux(delay=5.0), None, SourceMode.AUTO, 0.1)
+    assert isinstance((await _fetch(both_slow)).error, IngestorTimeoutError)
+
+
+async def test_services_complete_comes_from_the_services() -> None:
+    complete = FakeServices()
+    complete.result = replace(complete.result, services_complete=True)
+    assert (await _snapshot(_client(FakeInflux(), complete))).services_complete
+    assert not (await _snapshot(_client(FakeInflux(), FakeServices()))).services_complete
+    assert not (await _snapshot(_client(FakeInflux(), None))).services_complete

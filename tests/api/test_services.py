@@ -18,7 +18,7 @@ from custom_components.ha_ingestor.api.errors import (
     IngestorTimeoutError,
     Origin,
 )
-from custom_components.ha_ingestor.api.models import Revision, ServiceStatus
+from custom_components.ha_ingestor.api.models import Period, Revision, ServiceStatus
 from custom_components.ha_ingestor.api.services import ServicesClient
 from tests.support.influxdb_server import free_port
 from tests.support.simulator import (
@@ -82,7 +82,7 @@ async def test_r2_fetch(session: aiohttp.ClientSession, r2: IngestorSimulator) -
         success_rate=98.0,
         average_processing_time_ms=4.25,
     )
-    result = await _client(session, r2).async_fetch()
+    result = await _client(session, r2).async_fetch(Period.HOUR_1)
 
     assert result.revision is Revision.R2
     assert result.admin_api_connected is True
@@ -116,7 +116,7 @@ async def test_r1_fetch_reads_enrichment(
         normalized_events=1000,
         normalization_success_rate=97.0,
     )
-    result = await _client(session, r1).async_fetch()
+    result = await _client(session, r1).async_fetch(Period.HOUR_1)
 
     assert result.revision is Revision.R1
     assert result.events.events_per_minute is None  # absent before a rate exists, not 0
@@ -135,7 +135,7 @@ async def test_r1_fetch_reads_enrichment(
 async def test_urls_derived_from_what_the_admin_api_reports(
     session: aiohttp.ClientSession, r1: IngestorSimulator
 ) -> None:
-    result = await _client(session, r1, direct=False).async_fetch()
+    result = await _client(session, r1, direct=False).async_fetch(Period.HOUR_1)
 
     assert result.revision is Revision.R1
     for name in (WEBSOCKET_INGESTION, ENRICHMENT_PIPELINE, DATA_RETENTION):
@@ -152,7 +152,7 @@ async def test_fetch_calls_overlap(session: aiohttp.ClientSession) -> None:
             await sim.set_fault(name, Fault.SLOW, delay=delay)
         client = _client(session, sim)
         started = time.monotonic()
-        result = await client.async_fetch()
+        result = await client.async_fetch(Period.HOUR_1)
         elapsed = time.monotonic() - started
         ours = [r for r in sim.request_log if not r.internal]
 
@@ -170,7 +170,7 @@ async def test_one_service_down_does_not_fail_the_fetch(
     await r2.set_fault(DATA_API, Fault.DOWN)
     await r2.set_fault(CARBON_INTENSITY, Fault.DEGRADED)
     await r2.set_fault(DATA_RETENTION, Fault.SERVER_ERROR)
-    result = await _client(session, r2).async_fetch()
+    result = await _client(session, r2).async_fetch(Period.HOUR_1)
 
     states = {s.name: s for s in result.services}
     down = states[DATA_API]
@@ -189,14 +189,14 @@ async def test_unhealthy_and_garbled_websocket(
     session: aiohttp.ClientSession, r2: IngestorSimulator
 ) -> None:
     await r2.set_fault(WEBSOCKET_INGESTION, Fault.UNHEALTHY, paths=["/health"])
-    result = await _client(session, r2).async_fetch()
+    result = await _client(session, r2).async_fetch(Period.HOUR_1)
     states = {s.name: s for s in result.services}
     ws = states[WEBSOCKET_INGESTION]
     assert ws.status is ServiceStatus.UNHEALTHY  # HTTP 200, but the body says so
     assert ws.reachable is True
 
     await r2.set_fault(WEBSOCKET_INGESTION, Fault.GARBLED)
-    result = await _client(session, r2).async_fetch()
+    result = await _client(session, r2).async_fetch(Period.HOUR_1)
     ws = {s.name: s for s in result.services}[WEBSOCKET_INGESTION]
     assert ws.status is ServiceStatus.UNKNOWN
     assert ws.message == "HTTP 200 with an unreadable body"
@@ -207,7 +207,7 @@ async def test_api_key_is_sent_to_the_admin_api_only(
     session: aiohttp.ClientSession, socket_enabled: None
 ) -> None:
     async with IngestorSimulator(revision=Revision.R2, api_key=KEY, upstream_timeout=0.5) as sim:
-        result = await _client(session, sim, api_key=KEY).async_fetch()
+        result = await _client(session, sim, api_key=KEY).async_fetch(Period.HOUR_1)
     assert result.admin_api_error is None
     assert result.authentication_required is True
     assert result.metrics.success_rate == 100.0
@@ -217,7 +217,7 @@ async def test_refused_key_with_services_answering_is_partial(
     session: aiohttp.ClientSession, socket_enabled: None
 ) -> None:
     async with IngestorSimulator(revision=Revision.R2, api_key=KEY, upstream_timeout=0.5) as sim:
-        result = await _client(session, sim, api_key="wrong").async_fetch()
+        result = await _client(session, sim, api_key="wrong").async_fetch(Period.HOUR_1)
     assert isinstance(result.admin_api_error, IngestorAuthenticationError)
     assert result.admin_api_error.origin is Origin.SERVICES
     assert "wrong" not in str(result.admin_api_error)
@@ -233,14 +233,14 @@ async def test_refused_key_without_other_source_raises(
     async with IngestorSimulator(revision=Revision.R2, api_key=KEY, upstream_timeout=0.5) as sim:
         client = ServicesClient(session, sim.admin_api_url, None, dead, 5.0)
         with pytest.raises(IngestorAuthenticationError) as err:
-            await client.async_fetch()
+            await client.async_fetch(Period.HOUR_1)
     assert err.value.origin is Origin.SERVICES
     assert "needs an API key" in str(err.value)
 
 
 async def test_admin_api_down(session: aiohttp.ClientSession, r2: IngestorSimulator) -> None:
     await r2.set_fault(ADMIN_API, Fault.DOWN)
-    result = await _client(session, r2).async_fetch()
+    result = await _client(session, r2).async_fetch(Period.HOUR_1)
     assert result.admin_api_connected is False
     assert result.revision is Revision.R2  # told by the websocket's event-rate page
     admin = {s.name: s for s in result.services}[ADMIN_API]
@@ -249,7 +249,7 @@ async def test_admin_api_down(session: aiohttp.ClientSession, r2: IngestorSimula
     assert result.metrics.success_rate == 100.0
 
     with pytest.raises(IngestorConnectionError) as err:
-        await _client(session, r2, direct=False).async_fetch()
+        await _client(session, r2, direct=False).async_fetch(Period.HOUR_1)
     assert err.value.origin is Origin.SERVICES
 
 
@@ -257,12 +257,12 @@ async def test_no_admin_api_and_every_service_down(session: aiohttp.ClientSessio
     urls = {WEBSOCKET_INGESTION: f"http://127.0.0.1:{free_port()}"}
     client = ServicesClient(session, None, None, urls, 2.0)
     with pytest.raises(IngestorConnectionError):
-        await client.async_fetch()
+        await client.async_fetch(Period.HOUR_1)
     with pytest.raises(IngestorConnectionError):
         await client.async_validate()
     nothing = ServicesClient(session, None, None, None)
     with pytest.raises(IngestorConnectionError, match="No ingestor service"):
-        await nothing.async_fetch()
+        await nothing.async_fetch(Period.HOUR_1)
 
 
 async def test_services_only_without_admin_api(
@@ -270,7 +270,7 @@ async def test_services_only_without_admin_api(
 ) -> None:
     client = ServicesClient(session, None, None, _direct_urls(r2), 5.0)
     await client.async_validate()
-    result = await client.async_fetch()
+    result = await client.async_fetch(Period.HOUR_1)
     assert result.admin_api_connected is None
     assert ADMIN_API not in {s.name for s in result.services}
     assert result.revision is Revision.R2
@@ -282,13 +282,13 @@ async def test_not_an_admin_api(session: aiohttp.ClientSession, r2: IngestorSimu
     with pytest.raises(IngestorResponseError):
         await client.async_validate()
     with pytest.raises(IngestorResponseError):
-        await client.async_fetch()
+        await client.async_fetch(Period.HOUR_1)
 
 
 async def test_timeout(session: aiohttp.ClientSession, r2: IngestorSimulator) -> None:
     await r2.set_fault(DATA_API, Fault.SLOW, delay=2.0)
     client = _client(session, r2, timeout=0.5)
-    result = await client.async_fetch()
+    result = await client.async_fetch(Period.HOUR_1)
     data_api = {s.name: s for s in result.services}[DATA_API]
     assert data_api.reachable is False
     assert data_api.message is not None
@@ -326,7 +326,7 @@ async def test_validate_tls_failure(session: aiohttp.ClientSession, r2: Ingestor
 
 async def test_session_is_not_closed(session: aiohttp.ClientSession, r2: IngestorSimulator) -> None:
     client = _client(session, r2)
-    await client.async_fetch()
+    await client.async_fetch(Period.HOUR_1)
     assert not session.closed
     assert client.admin_api_url == r2.admin_api_url
 
@@ -339,7 +339,7 @@ async def test_r1_reads_api_v1_health_without_health_services(
     client = ServicesClient(
         session, r1.admin_api_url, None, {DATA_RETENTION: r1.url_of(DATA_RETENTION)}, 5.0
     )
-    result = await client.async_fetch()
+    result = await client.async_fetch(Period.HOUR_1)
     assert r1.requests_to(ADMIN_API, "/api/v1/health")
     enrichment = {s.name: s for s in result.services}[ENRICHMENT_PIPELINE]
     assert enrichment.status is ServiceStatus.UNHEALTHY
@@ -351,7 +351,7 @@ async def test_websocket_rate_from_the_admin_api_when_not_asked_directly(
 ) -> None:
     r2.set_figures(events_per_minute=7.5)
     client = ServicesClient(session, r2.admin_api_url, None, {DATA_API: r2.url_of(DATA_API)}, 5.0)
-    result = await client.async_fetch()
+    result = await client.async_fetch(Period.HOUR_1)
     assert result.events.events_per_minute == 7.5
     assert result.events.last_event is None
     assert not r2.requests_to(WEBSOCKET_INGESTION)
@@ -429,3 +429,77 @@ def test_no_url_derived_without_a_host() -> None:
         ]
     )
     assert client._derive_urls(reported) == {}
+
+
+# --- period, timeouts, one round, completeness -----------------------------------------------
+
+
+@pytest.fixture
+async def traced(socket_enabled: None) -> AsyncIterator[tuple[aiohttp.ClientSession, list[str]]]:
+    """A session that records every URL it requests."""
+    urls: list[str] = []
+
+    async def on_start(
+        _session: aiohttp.ClientSession, _context: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        urls.append(str(params.url))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as client_session:
+        yield client_session, urls
+
+
+async def test_period_is_passed_and_stats_get_a_longer_timeout(
+    traced: tuple[aiohttp.ClientSession, list[str]], r2: IngestorSimulator
+) -> None:
+    session, urls = traced
+    # Slower than every other request may take, within the stats call's own timeout.
+    await r2.set_fault(ADMIN_API, Fault.SLOW, delay=1.5, paths=["/api/v1/stats"])
+    client = ServicesClient(
+        session, r2.admin_api_url, None, _direct_urls(r2), 1.0, stats_timeout=5.0
+    )
+    result = await client.async_fetch(Period.DAYS_7)
+
+    stats = [u for u in urls if u.startswith(r2.admin_api_url + "/api/v1/stats")]
+    assert stats == [f"{r2.admin_api_url}/api/v1/stats?period=7d"]
+    assert result.admin_api_error is None
+    assert result.services_complete
+
+
+async def test_derived_urls_are_asked_with_the_admin_api_from_the_second_fetch(
+    session: aiohttp.ClientSession, r1: IngestorSimulator
+) -> None:
+    await r1.set_fault(ADMIN_API, Fault.SLOW, delay=0.3)
+    client = _client(session, r1, direct=False)
+
+    def health_after_admin() -> bool:
+        admin_done = max(r.ended for r in r1.requests_to(ADMIN_API))
+        (health,) = r1.requests_to(WEBSOCKET_INGESTION, "/health")
+        return health.started >= admin_done
+
+    first = await client.async_fetch(Period.HOUR_1)
+    # The first fetch learns the services from the Admin API, then asks them.
+    assert health_after_admin()
+    r1.request_log.clear()
+    second = await client.async_fetch(Period.HOUR_1)
+    # The second asks them at once, in the same round as the Admin API.
+    assert not health_after_admin()
+    assert [s.name for s in second.services] == [s.name for s in first.services]
+    assert len(r1.requests_to(WEBSOCKET_INGESTION, "/health")) == 1
+
+
+async def test_services_complete_only_when_the_listings_answered(
+    session: aiohttp.ClientSession, r2: IngestorSimulator
+) -> None:
+    assert (await _client(session, r2).async_fetch(Period.HOUR_1)).services_complete
+    for path in ("/api/v1/services", "/api/v1/stats", "/api/v1/health/services"):
+        await r2.set_fault(ADMIN_API, Fault.SERVER_ERROR, paths=[path])
+        result = await _client(session, r2).async_fetch(Period.HOUR_1)
+        assert result.admin_api_connected is True
+        assert not result.services_complete, path
+    await r2.set_fault(ADMIN_API, Fault.DOWN)
+    assert not (await _client(session, r2).async_fetch(Period.HOUR_1)).services_complete
+    # Direct URLs only: the configured services are always all listed.
+    direct_only = ServicesClient(session, None, None, _direct_urls(r2), 5.0)
+    assert (await direct_only.async_fetch(Period.HOUR_1)).services_complete

@@ -20,6 +20,8 @@ from homeassistant.const import (
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 
+from custom_components.ha_ingestor.api.client import FetchResult
+from custom_components.ha_ingestor.api.errors import IngestorError, Origin
 from custom_components.ha_ingestor.api.models import (
     DataSource,
     EventStatistics,
@@ -165,18 +167,19 @@ def mock_client(
 ) -> Generator[MagicMock]:
     """The api client, patched where it is used, answering from `snapshots`."""
 
-    async def answer(*_args: Any, **_kwargs: Any) -> Snapshot:
+    async def answer(*_args: Any, **_kwargs: Any) -> FetchResult:
         item = snapshots.pop(0) if len(snapshots) > 1 else snapshots[0]
+        if isinstance(item, IngestorError):
+            if item.origin is Origin.INFLUXDB:
+                return FetchResult(None, influx_error=item)
+            return FetchResult(None, services_error=item)
         if isinstance(item, Exception):
             raise item
-        return item
+        return FetchResult(item)
 
     with patch(f"{MODULE}.coordinator.IngestorClient", autospec=True) as client_class:
         client = client_class.return_value
         client.async_get_snapshot.side_effect = answer
-        # Instance attributes are not part of the class spec: both sources answered.
-        client.last_influx_error = None
-        client.last_services_error = None
         yield client
 
 

@@ -14,6 +14,8 @@ from unittest.mock import patch
 import pytest
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_API_KEY
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.update_coordinator import UpdateFailed
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ha_ingestor.api.backend import InfluxResult
@@ -30,9 +32,15 @@ from custom_components.ha_ingestor.api.models import (
     ProcessingMetrics,
     ServiceState,
     ServiceStatus,
+    Thresholds,
 )
 from custom_components.ha_ingestor.api.services import ServicesResult
 from custom_components.ha_ingestor.const import DOMAIN
+from custom_components.ha_ingestor.coordinator import (
+    refresh_timeout,
+    stats_timeout,
+    thresholds_from,
+)
 
 from .conftest import ENTRY_DATA, MODULE, NOW, UNIQUE_ID
 
@@ -192,6 +200,8 @@ async def test_both_sources_down_fail_the_update_once_logged(
     assert "Neither InfluxDB nor the ingestor's services answered" in str(
         coordinator.last_exception
     )
+    assert isinstance(coordinator.last_exception, UpdateFailed)
+    assert coordinator.last_exception.translation_key == "both_failed"
     assert entry.state is ConfigEntryState.LOADED
 
     flux.async_fetch.side_effect = None
@@ -201,18 +211,96 @@ async def test_both_sources_down_fail_the_update_once_logged(
     assert _count(caplog, "data recovered") == 1
 
 
-@pytest.mark.usefixtures("services")
-async def test_refused_influxdb_token_starts_reauth_even_on_fallback(
-    hass: HomeAssistant, flux: MagicMock, freezer: FrozenDateTimeFactory
+async def test_refused_influxdb_token_starts_reauth_and_polling_goes_on(
+    hass: HomeAssistant, flux: MagicMock, services: MagicMock, freezer: FrozenDateTimeFactory
 ) -> None:
     entry = await _set_up(hass)
+    coordinator = _coordinator(entry)
     flux.async_fetch.side_effect = IngestorAuthenticationError("HTTP 401", origin=Origin.INFLUXDB)
     await _tick(hass, freezer)
 
-    assert not _coordinator(entry).last_update_success
+    # The services cover for InfluxDB: the entities keep their data.
+    assert coordinator.last_update_success
+    assert coordinator.data.source is DataSource.SERVICES_FALLBACK
+    # InfluxDB answered (it refused the token): it is not "unreachable".
+    assert coordinator.data.influxdb_connected is True
     flows = _reauth_flows(hass)
     assert len(flows) == 1
     assert flows[0]["context"]["entry_id"] == entry.entry_id
+
+    # Polling goes on while the reauth flow waits for the user; still one flow.
+    for _ in range(3):
+        asked = flux.async_fetch.await_count, services.async_fetch.await_count
+        await _tick(hass, freezer)
+        assert flux.async_fetch.await_count == asked[0] + 1
+        assert services.async_fetch.await_count == asked[1] + 1
+        assert coordinator.last_update_success
+    assert len(_reauth_flows(hass)) == 1
+    assert entry.state is ConfigEntryState.LOADED
+
+    flux.async_fetch.side_effect = None
+    await _tick(hass, freezer)
+    assert coordinator.data.source is DataSource.INFLUXDB
+
+
+async def test_refused_credentials_everywhere_fail_with_reauth(
+    hass: HomeAssistant, flux: MagicMock, services: MagicMock, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await _set_up(hass)
+    coordinator = _coordinator(entry)
+    flux.async_fetch.side_effect = IngestorAuthenticationError("HTTP 401", origin=Origin.INFLUXDB)
+    services.async_fetch.side_effect = IngestorConnectionError("down", origin=Origin.SERVICES)
+    await _tick(hass, freezer)
+
+    assert not coordinator.last_update_success
+    assert isinstance(coordinator.last_exception, ConfigEntryAuthFailed)
+    assert len(_reauth_flows(hass)) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "influx_error", "services_error", "key"),
+    [
+        (
+            {"source_mode": "influxdb"},
+            IngestorNotFoundError("no bucket", origin=Origin.INFLUXDB),
+            None,
+            "influxdb_failed",
+        ),
+        (
+            {"source_mode": "services"},
+            None,
+            IngestorConnectionError("down", origin=Origin.SERVICES),
+            "services_failed",
+        ),
+        (
+            {},
+            IngestorConnectionError("down", origin=Origin.INFLUXDB),
+            IngestorConnectionError("down", origin=Origin.SERVICES),
+            "both_failed",
+        ),
+    ],
+)
+async def test_failed_update_names_what_failed(  # noqa: PLR0913
+    hass: HomeAssistant,
+    flux: MagicMock,
+    services: MagicMock,
+    freezer: FrozenDateTimeFactory,
+    *,
+    options: dict[str, Any],
+    influx_error: Exception | None,
+    services_error: Exception | None,
+    key: str,
+) -> None:
+    entry = await _set_up(hass, options=options)
+    coordinator = _coordinator(entry)
+    flux.async_fetch.side_effect = influx_error
+    services.async_fetch.side_effect = services_error
+    await _tick(hass, freezer)
+
+    assert not coordinator.last_update_success
+    assert isinstance(coordinator.last_exception, UpdateFailed)
+    assert coordinator.last_exception.translation_key == key
+    assert "Neither" not in str(coordinator.last_exception) or key == "both_failed"
 
 
 @pytest.mark.usefixtures("flux")
@@ -342,6 +430,8 @@ async def test_monitored_services_filter_devices_and_alerts(hass: HomeAssistant)
         await hass.async_block_till_done()
     snapshot = _coordinator(entry).data
     assert [s.name for s in snapshot.services] == ["websocket-ingestion"]
+    # The options still offer every service the stack reports.
+    assert _coordinator(entry).seen_services == {"websocket-ingestion", "admin-api"}
     alert = snapshot.alert(AlertKey.SERVICE_UNHEALTHY)
     assert alert is not None
     assert not alert.active
@@ -364,3 +454,34 @@ async def test_influxdb_mode_never_asks_the_services(
     entry = await _set_up(hass, options={"source_mode": "influxdb"})
     assert _coordinator(entry).data.source is DataSource.INFLUXDB
     services.async_fetch.assert_not_called()
+
+
+def test_refresh_budget_is_below_the_interval() -> None:
+    for seconds in (15, 20, 30, 60, 300, 3600):
+        interval = timedelta(seconds=seconds)
+        budget = refresh_timeout(interval)
+        assert 0 < budget < seconds
+        # The slow stats call ends inside the budget, and is longer than a normal request.
+        assert 10 <= stats_timeout(interval) < budget
+    assert stats_timeout(timedelta(minutes=5)) == 30.0
+    assert refresh_timeout(timedelta(hours=1)) <= 45
+
+
+def test_thresholds_from_options() -> None:
+    assert thresholds_from({}) == Thresholds()
+    chosen = thresholds_from(
+        {"error_rate_warning": 1, "processing_time_error": 2500, "stalled_error_minutes": "20"}
+    )
+    assert chosen == Thresholds(
+        error_rate_warning=1.0, processing_time_error=2500.0, stalled_error_minutes=20.0
+    )
+    assert thresholds_from({"processing_time_error": None}).processing_time_error is None
+
+
+@pytest.mark.usefixtures("flux", "services")
+async def test_client_gets_the_refresh_budget(hass: HomeAssistant) -> None:
+    entry = await _set_up(hass, options={"update_interval": 15})
+    client = _coordinator(entry).client
+    assert client.timeout == refresh_timeout(timedelta(seconds=15))
+    assert client.timeout is not None
+    assert client.timeout < 15

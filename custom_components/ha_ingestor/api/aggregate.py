@@ -66,6 +66,16 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def rfc3339(value: datetime) -> str:
+    """An RFC3339 UTC literal with microseconds, the same for Flux and InfluxQL queries."""
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def first_known[T](*values: T | None) -> T | None:
+    """The first value that is known (None = unknown, so 0 counts as known)."""
+    return next((v for v in values if v is not None), None)
+
+
 def period_bounds(period: Period, now: datetime) -> tuple[datetime, datetime]:
     """Start (inclusive) and stop (exclusive) of the statistics range, in UTC."""
     stop = as_utc(now)

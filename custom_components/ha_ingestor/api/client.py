@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .aggregate import first_known
 from .alerts import evaluate_alerts
 from .errors import (
     IngestorAuthenticationError,
@@ -16,11 +17,14 @@ from .errors import (
     IngestorNotFoundError,
     IngestorResponseError,
     IngestorSSLError,
+    IngestorTimeoutError,
     Origin,
 )
 from .models import DataSource, ProcessingMetrics, Snapshot, SourceMode
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from .backend import InfluxBackend, InfluxResult
     from .models import Period, Thresholds, TrendWindow
     from .services import ServicesClient, ServicesResult
@@ -46,6 +50,41 @@ def most_meaningful(*errors: IngestorError | None) -> IngestorError | None:
     return present[0] if present else None
 
 
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One refresh: the snapshot (None when no asked source answered) and how each source ended.
+
+    `influx_error` / `services_error` are None when the source answered or was not asked.
+    `services_error` is also set when the services answered partially because the Admin API
+    failed (e.g. a refused API key while the services answered directly). Returned, never
+    stored, so concurrent refreshes (the coordinator's and an action's) cannot mix them up.
+    """
+
+    snapshot: Snapshot | None
+    influx_error: IngestorError | None = None
+    services_error: IngestorError | None = None
+
+    @property
+    def error(self) -> IngestorError | None:
+        """Why there is no snapshot: the most meaningful of the two errors."""
+        if self.snapshot is not None:
+            return None
+        return most_meaningful(self.influx_error, self.services_error)
+
+    def unwrap(self) -> Snapshot:
+        """The snapshot.
+
+        Raises:
+            IngestorError: `error`, when no source answered.
+
+        """
+        if self.snapshot is None:
+            raise self.error or IngestorConnectionError(
+                "No source answered", origin=Origin.INFLUXDB
+            )
+        return self.snapshot
+
+
 class IngestorClient:
     """Builds one `Snapshot` per refresh from InfluxDB and/or the ingestor's services.
 
@@ -56,12 +95,8 @@ class IngestorClient:
       the services). Without one, the services' answer is used: source SERVICES_FALLBACK.
     - INFLUXDB: InfluxDB only. SERVICES: the services only (source SERVICES_FALLBACK).
 
-    After every `async_get_snapshot` (also when it raised), `last_influx_error` and
-    `last_services_error` tell how each source ended: None when it answered or was not asked,
-    else the `IngestorError`. `last_services_error` is also set when the services answered
-    partially because the Admin API failed (e.g. a refused API key while the services
-    answered directly). A caller can thus log a switch to/from the fallback and start a
-    reauth on an InfluxDB 401 even while the services cover for InfluxDB.
+    `timeout` bounds a whole refresh: both sources share one deadline, and a source still
+    running at it ends as `IngestorTimeoutError` while the other's answer is kept.
     """
 
     def __init__(
@@ -69,13 +104,13 @@ class IngestorClient:
         influx: InfluxBackend | None,
         services: ServicesClient | None,
         mode: SourceMode,
+        timeout: float | None = None,
     ) -> None:
         """Use the given sources; a None source is never asked."""
         self.influx = influx
         self.services = services
         self.mode = mode
-        self.last_influx_error: IngestorError | None = None
-        self.last_services_error: IngestorError | None = None
+        self.timeout = timeout
 
     @property
     def _asked_influx(self) -> InfluxBackend | None:
@@ -91,33 +126,47 @@ class IngestorClient:
         window: TrendWindow,
         thresholds: Thresholds,
         now: datetime | None = None,
-    ) -> Snapshot:
-        """One refresh, alerts evaluated.
+    ) -> FetchResult:
+        """One refresh, alerts evaluated; never raises `IngestorError`.
 
-        Raises:
-            IngestorError: no asked source answered (the most meaningful of their errors:
-                authentication beats not-found beats TLS beats response beats connection).
-                `IngestorConnectionError` (origin of the mode) when the mode has no source.
-
+        Without any answer the result's snapshot is None and `error` is the most meaningful
+        failure (authentication beats not-found beats TLS beats response beats connection),
+        an `IngestorConnectionError` (origin of the mode) when the mode has no source.
         """
         now = now or datetime.now(UTC)
         started = time.monotonic()
-        self.last_influx_error = None
-        self.last_services_error = None
         backend, services_client = self._asked_influx, self._asked_services
-        influx_task = _none() if backend is None else self._influx(backend, period, window, now)
-        services_task = _none() if services_client is None else self._services(services_client)
-        influx, services = await asyncio.gather(influx_task, services_task)
+        deadline = (
+            None if self.timeout is None else asyncio.get_running_loop().time() + self.timeout
+        )
+        influx_task = (
+            _none()
+            if backend is None
+            else self._bounded(backend.async_fetch(period, window, now), Origin.INFLUXDB, deadline)
+        )
+        services_task = (
+            _none()
+            if services_client is None
+            else self._bounded(services_client.async_fetch(period), Origin.SERVICES, deadline)
+        )
+        (influx, influx_error), (services, services_error) = await asyncio.gather(
+            influx_task, services_task
+        )
         elapsed_ms = (time.monotonic() - started) * 1000
+        if services is not None:
+            services_error = services.admin_api_error
 
         if influx is None and services is None:
-            error = most_meaningful(self.last_influx_error, self.last_services_error)
-            if error is None:
+            if influx_error is None and services_error is None:
                 origin = Origin.SERVICES if self.mode is SourceMode.SERVICES else Origin.INFLUXDB
-                error = IngestorConnectionError(
+                missing = IngestorConnectionError(
                     f"No source is configured for mode {self.mode.value}", origin=origin
                 )
-            raise error
+                if origin is Origin.SERVICES:
+                    services_error = missing
+                else:
+                    influx_error = missing
+            return FetchResult(None, influx_error, services_error)
 
         snapshot = _build(
             period=period,
@@ -125,10 +174,14 @@ class IngestorClient:
             services=services,
             fetched_at=datetime.now(UTC),
             elapsed_ms=elapsed_ms,
-            influxdb_connected=None if backend is None else influx is not None,
+            # An InfluxDB that refused the token or lacks the bucket still answered.
+            influxdb_connected=None
+            if backend is None
+            else influx is not None or not isinstance(influx_error, IngestorConnectionError),
             admin_api_connected=self._admin_api_connected(services),
         )
-        return replace(snapshot, alerts=evaluate_alerts(snapshot, thresholds, now))
+        snapshot = replace(snapshot, alerts=evaluate_alerts(snapshot, thresholds, now))
+        return FetchResult(snapshot, influx_error, services_error)
 
     def _admin_api_connected(self, services: ServicesResult | None) -> bool | None:
         if services is not None:
@@ -137,23 +190,20 @@ class IngestorClient:
             return False
         return None
 
-    async def _influx(
-        self, backend: InfluxBackend, period: Period, window: TrendWindow, now: datetime
-    ) -> InfluxResult | None:
+    async def _bounded[T](
+        self, fetch: Awaitable[T], origin: Origin, deadline: float | None
+    ) -> tuple[T | None, IngestorError | None]:
         try:
-            return await backend.async_fetch(period, window, now)
+            async with asyncio.timeout_at(deadline):
+                return await fetch, None
         except IngestorError as err:
-            self.last_influx_error = err
-            return None
-
-    async def _services(self, client: ServicesClient) -> ServicesResult | None:
-        try:
-            result = await client.async_fetch()
-        except IngestorError as err:
-            self.last_services_error = err
-            return None
-        self.last_services_error = result.admin_api_error
-        return result
+            return None, err
+        except TimeoutError:
+            what = "InfluxDB" if origin is Origin.INFLUXDB else "The ingestor's services"
+            return None, IngestorTimeoutError(
+                f"{what} did not answer within the refresh budget of {self.timeout:g} s",
+                origin=origin,
+            )
 
     async def async_close(self) -> None:
         """Close the InfluxDB backend (the services' session belongs to the caller)."""
@@ -161,12 +211,8 @@ class IngestorClient:
             await self.influx.async_close()
 
 
-async def _none() -> None:
-    return None
-
-
-def _first(*values: float | None) -> float | None:
-    return next((v for v in values if v is not None), None)
+async def _none() -> tuple[None, None]:
+    return None, None
 
 
 def _build(  # noqa: PLR0913 - one keyword per snapshot part
@@ -188,13 +234,14 @@ def _build(  # noqa: PLR0913 - one keyword per snapshot part
     else:
         events = influx.events
         metrics = ProcessingMetrics(
-            error_rate=_first(influx.metrics.error_rate, services.metrics.error_rate),
-            success_rate=_first(influx.metrics.success_rate, services.metrics.success_rate),
-            processing_time_ms=_first(
+            error_rate=first_known(influx.metrics.error_rate, services.metrics.error_rate),
+            success_rate=first_known(influx.metrics.success_rate, services.metrics.success_rate),
+            processing_time_ms=first_known(
                 influx.metrics.processing_time_ms, services.metrics.processing_time_ms
             ),
         )
     return Snapshot(
+        services_complete=services is not None and services.services_complete,
         source=DataSource.INFLUXDB if influx is not None else DataSource.SERVICES_FALLBACK,
         period=period,
         fetched_at=fetched_at,

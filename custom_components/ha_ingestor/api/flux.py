@@ -25,6 +25,7 @@ from .aggregate import (
     build_event_statistics,
     build_processing_metrics,
     period_bounds,
+    rfc3339,
 )
 from .backend import EVENT_FIELDS, MEASUREMENT, SERVICE_METRICS_MEASUREMENT, InfluxResult
 from .errors import (
@@ -83,11 +84,6 @@ type Record = dict[str, CsvValue]
 # --------------------------------------------------------------------------------------
 
 
-def flux_time(value: datetime) -> str:
-    """A Flux time literal (RFC3339, UTC, microseconds) for an aware or UTC-naive datetime."""
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _field_predicate(fields: tuple[str, ...]) -> str:
     return " or ".join(f"r._field == {flux_string(name, 'field')}" for name in fields)
 
@@ -114,7 +110,7 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
         "filter(fn: (r) => r._measurement == "
         f"{flux_string(SERVICE_METRICS_MEASUREMENT, 'measurement')})"
     )
-    in_period = f"range(start: {flux_time(start)}, stop: {flux_time(stop)})"
+    in_period = f"range(start: {rfc3339(start)}, stop: {rfc3339(stop)})"
     return "\n".join(
         (
             f"events = {source}",
@@ -132,7 +128,7 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
             ),
             # last() per series is pushed down to storage; only one row per series sorts.
             f"{source}",
-            f"  |> range(start: {flux_time(lookback)}, stop: {flux_time(stop)})",
+            f"  |> range(start: {rfc3339(lookback)}, stop: {rfc3339(stop)})",
             f"  |> {events_filter}",
             "  |> last()",
             # Only the time is merged: no column of differing type can collide in group().

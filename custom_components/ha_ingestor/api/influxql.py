@@ -31,6 +31,7 @@ from .aggregate import (
     build_event_statistics,
     build_processing_metrics,
     period_bounds,
+    rfc3339,
 )
 from .backend import EVENT_FIELDS, MEASUREMENT, SERVICE_METRICS_MEASUREMENT, InfluxResult
 from .errors import (
@@ -82,10 +83,6 @@ _AUTH_HINTS: Final = (
 )
 
 
-def _rfc3339(when: datetime) -> str:
-    return as_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str:
     """The multi-statement InfluxQL of one refresh (see the statement indexes above).
 
@@ -96,8 +93,8 @@ def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str
     events = influxql_identifier(MEASUREMENT)
     services = influxql_identifier(SERVICE_METRICS_MEASUREMENT)
     field_a, field_b = (influxql_identifier(name) for name in EVENT_FIELDS)
-    in_period = f"time >= '{_rfc3339(start)}' AND time < '{_rfc3339(stop)}'"
-    in_freshness = f"time >= '{_rfc3339(stop - FRESHNESS_RANGE)}' AND time < '{_rfc3339(stop)}'"
+    in_period = f"time >= '{rfc3339(start)}' AND time < '{rfc3339(stop)}'"
+    in_freshness = f"time >= '{rfc3339(stop - FRESHNESS_RANGE)}' AND time < '{rfc3339(stop)}'"
     counts = f'COUNT({field_a}) AS "a", COUNT({field_b}) AS "b"'
     entity_id, domain, service = (
         influxql_identifier(tag) for tag in ("entity_id", "domain", "service")

@@ -209,6 +209,9 @@ class Snapshot:
     influxdb_version: str | None = None
     ingestor_version: str | None = None
     revision: Revision | None = None
+    # True only when `services` is the whole stack (the Admin API's listings answered, or
+    # only direct service URLs are configured): a service missing from it is really gone.
+    services_complete: bool = False
 
     def service(self, name: str) -> ServiceState | None:
         """The state of one service, if it was seen."""

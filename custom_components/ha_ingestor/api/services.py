@@ -20,6 +20,7 @@ import aiohttp
 from yarl import URL
 
 from . import normalize
+from .aggregate import first_known
 from .errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
@@ -40,6 +41,11 @@ from .models import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterable, Mapping
     from datetime import datetime
+
+    from .models import Period
+
+# The Admin API's `/api/v1/stats` asks its 13 upstream services one after another (§8.25).
+STATS_TIMEOUT = 30.0
 
 ADMIN_API = "admin-api"
 WEBSOCKET_INGESTION = "websocket-ingestion"
@@ -101,6 +107,9 @@ class ServicesResult:
     authentication_required: bool | None = None
     # The Admin API failure behind a partial result (e.g. 401 while the services answered).
     admin_api_error: IngestorError | None = field(default=None, compare=False)
+    # `services` is the whole stack: the Admin API's listings all answered (or only direct
+    # service URLs are configured, which are always listed).
+    services_complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,20 +161,28 @@ class ServicesClient:
     only to the Admin API, as `Authorization: Bearer <key>`, and never appears in messages.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         session: aiohttp.ClientSession,
         admin_api_url: str | None,
         api_key: str | None,
         service_urls: Mapping[str, str] | None,
         timeout: float = 10.0,
+        *,
+        stats_timeout: float = STATS_TIMEOUT,
     ) -> None:
-        """Keep the settings; `service_urls` maps service names to base URLs the user gave."""
+        """Keep the settings; `service_urls` maps service names to base URLs the user gave.
+
+        `timeout` bounds each request, `stats_timeout` the slow `/api/v1/stats` call.
+        """
         self._session = session
         self._admin = _base(admin_api_url) if admin_api_url else None
         self._api_key = api_key or None
         self._service_urls = {k: _base(v) for k, v in (service_urls or {}).items() if v}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._stats_timeout = aiohttp.ClientTimeout(total=stats_timeout)
+        # URLs derived from the previous refresh's reports, so a refresh is one round.
+        self._derived: dict[str, str] = {}
 
     @property
     def admin_api_url(self) -> str | None:
@@ -174,12 +191,20 @@ class ServicesClient:
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    async def _get(self, url: str, what: str, *, auth: bool = False) -> _Reply:
+    async def _get(
+        self,
+        url: str,
+        what: str,
+        *,
+        auth: bool = False,
+        limit: aiohttp.ClientTimeout | None = None,
+    ) -> _Reply:
         """GET and decode JSON; every failure becomes a typed error in the reply."""
         headers = {"Authorization": f"Bearer {self._api_key}"} if auth and self._api_key else {}
+        timeout = limit or self._timeout
         started = time.monotonic()
         try:
-            async with self._session.get(url, headers=headers, timeout=self._timeout) as resp:
+            async with self._session.get(url, headers=headers, timeout=timeout) as resp:
                 raw = await resp.read()
                 status = resp.status
         except (aiohttp.ClientSSLError, ssl.SSLError) as err:
@@ -190,7 +215,7 @@ class ServicesClient:
             return _Reply(
                 None,
                 error=IngestorTimeoutError(
-                    f"{what}: no answer within {self._timeout.total:g} s", origin=Origin.SERVICES
+                    f"{what}: no answer within {timeout.total:g} s", origin=Origin.SERVICES
                 ),
             )
         except (aiohttp.ClientError, OSError, ValueError) as err:
@@ -218,14 +243,17 @@ class ServicesClient:
             error = IngestorResponseError(f"{what}: HTTP {status}", origin=Origin.SERVICES)
         return _Reply(status, body, error, elapsed)
 
-    async def _admin_get(self, admin: str, path: str) -> _Reply:
-        return await self._get(f"{admin}{path}", f"Admin API {path}", auth=True)
+    async def _admin_get(
+        self, admin: str, path: str, limit: aiohttp.ClientTimeout | None = None
+    ) -> _Reply:
+        return await self._get(f"{admin}{path}", f"Admin API {path}", auth=True, limit=limit)
 
-    async def _fetch_admin(self) -> _AdminReplies | None:
+    async def _fetch_admin(self, period: Period) -> _AdminReplies | None:
         if (admin := self._admin) is None:
             return None
         stats, services, health_services, health, info = await asyncio.gather(
-            self._admin_get(admin, "/api/v1/stats?period=1h"),
+            # `Period` is a whitelist: the Admin API puts `period` into Flux unchecked (§8.27).
+            self._admin_get(admin, f"/api/v1/stats?period={period.value}", self._stats_timeout),
             self._admin_get(admin, "/api/v1/services"),
             self._admin_get(admin, "/api/v1/health/services"),
             self._admin_get(admin, "/api/v1/health"),
@@ -252,13 +280,15 @@ class ServicesClient:
 
     # --- Public -------------------------------------------------------------------------------
 
-    async def async_fetch(self) -> ServicesResult:
-        """Everything the services know, in one parallel round (two when URLs are derived).
+    async def async_fetch(self, period: Period) -> ServicesResult:
+        """Everything the services know for `period`, in one parallel round.
 
         When the user gave per-service URLs, those services are asked together with the
         Admin API, and the others are known only through the Admin API's reports. Without
-        any, the services the Admin API reports are asked afterwards on the Admin API's host,
-        at the port `/api/v1/services` reports or the compose default (`DEFAULT_PORTS`).
+        any, the services the Admin API reports are asked on the Admin API's host, at the
+        port `/api/v1/services` reports or the compose default (`DEFAULT_PORTS`): together
+        with the Admin API at the URLs the previous fetch derived, and afterwards (a second
+        round) only for services that were not reported before (the first fetch).
 
         Raises:
             IngestorError: only when no source answered at all: the Admin API's own error
@@ -267,13 +297,18 @@ class ServicesClient:
                 else the first service's error.
 
         """
-        admin, direct = await asyncio.gather(
-            self._fetch_admin(), self._fetch_services(self._service_urls)
-        )
+        known = {**self._derived, **self._service_urls}
+        admin, direct = await asyncio.gather(self._fetch_admin(period), self._fetch_services(known))
         reported = _reported(admin)
-        derived = self._derive_urls(reported)
-        if derived:
-            direct += await self._fetch_services(derived)
+        derived: dict[str, str] = {}
+        if reported.admin_answered:
+            derived = self._derive_urls(reported)
+            self._derived = derived
+            missing = {name: url for name, url in derived.items() if name not in known}
+            if missing:
+                direct += await self._fetch_services(missing)
+        # Derived URLs count only while the Admin API reports their services.
+        direct = [r for r in direct if r.name in self._service_urls or r.name in derived]
         return self._assemble(admin, reported, direct)
 
     async def async_validate(self) -> normalize.ApiInfo:
@@ -362,16 +397,18 @@ class ServicesClient:
             last_event=figures.last_event,
         )
         metrics = ProcessingMetrics(
-            error_rate=_first(figures.error_rate, reported.error_rate),
-            success_rate=_first(
+            error_rate=first_known(figures.error_rate, reported.error_rate),
+            success_rate=first_known(
                 figures.success_rate, *(e.success_rate for e in reported.influx_entries)
             ),
-            processing_time_ms=_first(
+            processing_time_ms=first_known(
                 figures.processing_time_ms,
                 *(e.processing_time_ms for e in reported.influx_entries),
             ),
         )
+        listings = () if admin is None else (admin.services, admin.stats, admin.health_services)
         return ServicesResult(
+            services_complete=all(r.ok for r in listings),
             events=events,
             metrics=metrics,
             services=tuple(states[name] for name in sorted(states)),
@@ -638,21 +675,13 @@ class _Figures:
 
     def _combine(self) -> None:
         sources = [f for f in (self._r2_figures, self._r1_figures) if f is not None]
-        self.error_rate = _first(*(f.error_rate for f in sources))
-        self.success_rate = _first(*(f.success_rate for f in sources))
-        self.processing_time_ms = _first(*(f.processing_time_ms for f in sources))
-        self.last_event = self.last_event or _first_time(f.last_event for f in sources)
+        self.error_rate = first_known(*(f.error_rate for f in sources))
+        self.success_rate = first_known(*(f.success_rate for f in sources))
+        self.processing_time_ms = first_known(*(f.processing_time_ms for f in sources))
+        self.last_event = self.last_event or first_known(*(f.last_event for f in sources))
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-
-
-def _first(*values: float | None) -> float | None:
-    return next((v for v in values if v is not None), None)
-
-
-def _first_time(values: Iterable[datetime | None]) -> datetime | None:
-    return next((v for v in values if v is not None), None)
 
 
 def _admin_events_per_minute(entry: normalize.AdminServiceEntry | None) -> float | None:
@@ -678,8 +707,8 @@ def _merge(old: ServiceState | None, new: ServiceState, *, direct: bool = False)
         status=old.status if keep_status else new.status,
         reachable=old.reachable if keep_status else new.reachable,
         message=new.message if new.message is not None or direct else old.message,
-        uptime_seconds=_first(new.uptime_seconds, old.uptime_seconds),
-        response_time_ms=_first(new.response_time_ms, old.response_time_ms),
+        uptime_seconds=first_known(new.uptime_seconds, old.uptime_seconds),
+        response_time_ms=first_known(new.response_time_ms, old.response_time_ms),
         version=new.version or old.version,
     )
 
