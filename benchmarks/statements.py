@@ -10,6 +10,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from custom_components.ha_ingestor.api.influxql import build_fetch_query
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from .approaches import Target
 
-_RANGE: Final = re.compile(r"time >= '[^']*' AND time < '[^']*'")
+_RANGE: Final = re.compile(r"time >= '([^']*)' AND time < '([^']*)'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +35,13 @@ class StatementCost:
 
     @property
     def label(self) -> str:
-        """The statement with its time range shortened to `<range>`."""
-        return _RANGE.sub("<range>", self.statement)
+        """The statement with its time range shortened to its length, e.g. `<1:00:00>`."""
+
+        def length(match: re.Match[str]) -> str:
+            start, stop = (datetime.fromisoformat(match.group(i)) for i in (1, 2))
+            return f"time in <{stop - start}>"
+
+        return _RANGE.sub(length, self.statement)
 
 
 async def statement_costs(
