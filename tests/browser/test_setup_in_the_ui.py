@@ -8,15 +8,20 @@ must say so), then with the right one, and reads the device page.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from tests.support.home_assistant import REPO
 from tests.support.influxdb_server import free_port
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from playwright.async_api import Locator, Page
 
     from tests.browser.conftest import Seeded
@@ -27,6 +32,16 @@ SCREENSHOT: Final = Path("/tmp/ha-ingestor-browser.png")  # noqa: S108
 FAILURE_SCREENSHOT: Final = Path("/tmp/ha-ingestor-browser-failure.png")  # noqa: S108
 # Generous for a cold cache; every wait is bounded by it.
 WAIT_MS: Final = 20_000
+MAIN_DEVICE: Final = "HA Ingestor"
+
+# What the user reads is what the integration's English translation says.
+EN: Final[Mapping[str, Any]] = json.loads(
+    (REPO / "custom_components" / "ha_ingestor" / "translations" / "en.json").read_text(
+        encoding="utf-8"
+    )
+)
+FLOW: Final = EN["config"]
+SENSORS: Final = EN["entity"]["sensor"]
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +78,26 @@ async def _add_integration(page: Page, home_assistant: RunningHomeAssistant) -> 
     await page.get_by_text("HA Ingestor", exact=True).click()
 
 
+async def _main_device_id(home_assistant: RunningHomeAssistant) -> str:
+    """The id of the integration's main device, once the new entry has registered it."""
+    for _ in range(WAIT_MS // 250):
+        devices = await home_assistant.client.devices()
+        for device in devices:
+            if device["name"] == MAIN_DEVICE:
+                return str(device["id"])
+        await asyncio.sleep(0.25)
+    msg = f"no device {MAIN_DEVICE!r} within {WAIT_MS / 1000:.0f} s"
+    raise AssertionError(msg)
+
+
+async def _expect_row(page: Page, sensor: str, value: str | re.Pattern[str]) -> None:
+    """The device page shows this sensor's row, by its translated name, with `value`."""
+    from playwright.async_api import expect  # noqa: PLC0415
+
+    row = page.locator("hui-generic-entity-row", has_text=SENSORS[sensor]["name"])
+    await expect(row).to_contain_text(value, timeout=WAIT_MS)
+
+
 async def _submit(page: Page) -> None:
     await page.get_by_role("button", name=re.compile(r"^(Next|Submit)$")).click()
 
@@ -80,34 +115,35 @@ async def test_user_sets_the_integration_up_in_the_ui(
         await _add_integration(page, home_assistant)
 
         # The InfluxDB step, first with a port nobody listens on.
-        url = _field(page, "InfluxDB address")
+        influxdb = FLOW["step"]["user"]["data"]
+        url = _field(page, influxdb["url"])
         await url.fill(f"http://127.0.0.1:{free_port()}")
-        await page.get_by_role("radio", name=re.compile(r"^InfluxQL")).check()
-        await _field(page, "Bucket or database").fill(seeded.database)
+        influxql = EN["selector"]["backend"]["options"]["influxql"]
+        await page.get_by_role("radio", name=influxql, exact=True).check()
+        await _field(page, influxdb["bucket"]).fill(seeded.database)
         await _submit(page)
-        await expect(page.get_by_text("Failed to connect.")).to_be_visible(timeout=WAIT_MS)
+        cannot_connect = page.get_by_text(FLOW["error"]["cannot_connect"], exact=True)
+        await expect(cannot_connect).to_be_visible(timeout=WAIT_MS)
 
         # The same form recovers once the address is right.
         await url.fill(seeded.url)
         await _submit(page)
+        await expect(cannot_connect).to_be_hidden(timeout=WAIT_MS)
 
         # The ingestor step.
-        await _field(page, "Admin API address").fill(simulator.admin_api_url)
+        ingestor = FLOW["step"]["ingestor"]["data"]
+        await _field(page, ingestor["admin_api_url"]).fill(simulator.admin_api_url)
         await _submit(page)
         await page.get_by_role("button", name="Finish").click()
 
+        device_id = await _main_device_id(home_assistant)
+        await page.goto(f"{home_assistant.url}/config/devices/device/{device_id}")
+        await _expect_row(page, "events_in_period", _number(seeded.events_in_period))
+        await _expect_row(page, "active_entities", _number(seeded.active_entities))
+        await _expect_row(page, "data_source", SENSORS["data_source"]["state"]["influxdb"])
         (entry,) = await home_assistant.client.entries()
         assert entry["state"] == "loaded"
-        devices = await home_assistant.client.devices()
-        main = next(d for d in devices if d["name"] == "HA Ingestor")
-        await page.goto(f"{home_assistant.url}/config/devices/device/{main['id']}")
-
-        events = page.locator("hui-generic-entity-row", has_text="Events in period")
-        await expect(events).to_contain_text(_number(seeded.events_in_period), timeout=WAIT_MS)
-        active = page.locator("hui-generic-entity-row", has_text="Active entities")
-        await expect(active).to_contain_text(_number(seeded.active_entities), timeout=WAIT_MS)
-        source = page.locator("hui-generic-entity-row", has_text="Data source")
-        await expect(source).to_contain_text("InfluxDB", timeout=WAIT_MS)
+        assert entry["title"] == "HA Ingestor (127.0.0.1)"
         await page.screenshot(path=SCREENSHOT, full_page=True)
     except BaseException:
         await page.screenshot(path=FAILURE_SCREENSHOT, full_page=True)
