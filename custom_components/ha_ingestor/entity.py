@@ -147,11 +147,11 @@ def service_device_info(entry: HaIngestorConfigEntry, state: ServiceState) -> De
 def known_services(snapshot: Snapshot) -> set[str] | None:
     """Services that exist now, or None when this snapshot cannot tell.
 
-    Only a listing the Admin API answered is complete: without it the snapshot holds just the
-    services addressed directly (or none), and an outage must not delete devices the user may
-    have renamed or placed in areas.
+    Only a complete listing counts: without it (the Admin API answered, if at all, without
+    its service listings) the snapshot holds just some services, and an outage must not
+    delete devices the user may have renamed or placed in areas.
     """
-    if snapshot.admin_api_connected is not True:
+    if not snapshot.services_complete:
         return None
     return {s.name for s in snapshot.services}
 

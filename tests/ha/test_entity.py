@@ -54,7 +54,9 @@ def _services(*names: str) -> tuple[ServiceState, ...]:
 
 def _with_services(*names: str, listed: bool = True) -> Snapshot:
     """A snapshot listing `names`; `listed` says whether the Admin API answered the listing."""
-    return make_snapshot(services=_services(*names), admin_api_connected=listed)
+    return make_snapshot(
+        services=_services(*names), admin_api_connected=listed, services_complete=listed
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -262,6 +264,27 @@ async def test_listing_outage_keeps_devices(
     assert hass.states.get("sensor.carbon_intensity_status").state == "healthy"  # type: ignore[union-attr]
     assert hass.states.get("sensor.carbon_intensity_status_2") is None
     assert "already exists" not in caplog.text
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_admin_api_info_without_listing_keeps_devices(
+    hass: HomeAssistant,
+    snapshots: list[Snapshot | Exception],
+    freezer: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    # The Admin API answered (/api/info), its listings did not: the snapshot is partial.
+    snapshots[:] = [
+        make_snapshot(
+            services=_services("websocket-ingestion", "admin-api"),
+            admin_api_connected=True,
+            services_complete=False,
+        )
+    ]
+    await _refresh(hass, freezer)
+
+    assert _device(device_registry, "carbon-intensity")
+    assert hass.states.get("sensor.carbon_intensity_status").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
 
 
 @pytest.mark.usefixtures("init_integration")
