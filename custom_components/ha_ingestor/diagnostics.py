@@ -8,6 +8,7 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from yarl import URL
 
+from .const import CONF_ORGANIZATION
 from .const import URL_KEYS as _URL_KEYS
 from .coordinator import options_with_defaults
 from .services import snapshot_as_dict
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
     from .coordinator import HaIngestorConfigEntry
 
-TO_REDACT: Final = {CONF_API_KEY, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
+# The organization is often a person's or company's name.
+TO_REDACT: Final = {CONF_API_KEY, CONF_ORGANIZATION, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
 
 
 def _redact_url(value: str) -> str:

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+from homeassistant.components.diagnostics import REDACTED
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -60,5 +61,7 @@ async def test_diagnostics_leak_no_secret_and_no_host(
     text = json.dumps(result)
     for secret in ("influx-secret-token", "admin-secret-key", "influxdb.local", "ingestor.local"):
         assert secret not in text
+    assert ENTRY_DATA["organization"] not in text
+    assert result["entry"]["data"]["organization"] == REDACTED
     assert result["entry"]["data"]["url"] == "http://**REDACTED**:8086"
     assert result["entry"]["data"]["bucket"] == ENTRY_DATA["bucket"]
