@@ -510,10 +510,9 @@ class HaIngestorOptionsFlow(OptionsFlowWithReload):
                 return self.async_create_entry(data={**user_input, CONF_UPDATE_INTERVAL: interval})
         current = options_with_defaults(entry.options)
         known = set(current[CONF_MONITORED_SERVICES])
-        if (runtime := getattr(entry, "runtime_data", None)) is not None and (
-            snapshot := runtime.coordinator.data
-        ) is not None:
-            known.update(service.name for service in snapshot.services)
+        # Every service seen, not only the monitored ones: the choice can grow again.
+        if (runtime := getattr(entry, "runtime_data", None)) is not None:
+            known.update(runtime.coordinator.seen_services)
         suggested = user_input or {k: v for k, v in current.items() if v is not None}
         return self.async_show_form(
             step_id="init",

@@ -748,6 +748,31 @@ async def test_options_flow_saves_and_reloads(
     assert coordinator.period == "6h"
     assert coordinator.thresholds.processing_time_error == 2000.0
 
+    # Only websocket-ingestion is monitored now; admin-api is still offered to add back.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    selector = result["data_schema"].schema[services]
+    assert selector.config["options"] == ["admin-api", "websocket-ingestion"]
+    assert [s.name for s in coordinator.data.services] == ["websocket-ingestion"]
+    hass.config_entries.options.async_abort(result["flow_id"])
+
+
+@pytest.mark.usefixtures("mock_client")
+async def test_options_offer_the_chosen_services_no_longer_seen(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    mock_config_entry = init_integration
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={CONF_MONITORED_SERVICES: ["data-api"]}
+    )
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    services = next(
+        key for key in result["data_schema"].schema if str(key) == CONF_MONITORED_SERVICES
+    )
+    assert result["data_schema"].schema[services].config["options"] == [
+        "admin-api", "data-api", "websocket-ingestion"
+    ]  # fmt: skip
+    hass.config_entries.options.async_abort(result["flow_id"])
+
 
 @pytest.mark.parametrize(
     ("data", "changes", "errors"),
