@@ -660,3 +660,27 @@ def test_csv_reader_reads_defaults_and_nulls() -> None:
         },
     ]
     assert results["r2"] == [{"result": "r2", "table": 0, "_value": 2**64 - 1}]
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 500, 503])
+async def test_server_messages_never_echo_the_token(
+    double: Influx2Double, backend: FluxBackend, status: int
+) -> None:
+    body = json.dumps({"code": "invalid", "message": f"bad header: Token {TOKEN} rejected"})
+    double.query_override = (status, "application/json", body)
+    with pytest.raises(IngestorError) as caught:
+        await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+    _assert_clean(caught.value)
+    assert "rejected" in str(caught.value)  # the rest of the server's message is kept
+
+
+async def test_in_band_query_errors_never_echo_the_token(
+    double: Influx2Double, backend: FluxBackend
+) -> None:
+    csv_text = f",error,reference\r\n,runtime error: token {TOKEN} is not valid here,\r\n\r\n"
+    double.query_override = (200, "text/csv", csv_text)
+    with pytest.raises(IngestorResponseError) as caught:
+        await backend.async_validate()
+    _assert_clean(caught.value)
+    assert "not valid here" in str(caught.value)
+    assert caught.value.__cause__ is None

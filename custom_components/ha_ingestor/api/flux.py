@@ -12,9 +12,8 @@ import csv
 import io
 import json
 import re
-import ssl
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
 from yarl import URL
@@ -34,12 +33,15 @@ from .errors import (
     IngestorError,
     IngestorNotFoundError,
     IngestorResponseError,
-    IngestorSSLError,
-    IngestorTimeoutError,
     Origin,
+    error_for_exception,
+    quote,
 )
 from .models import Period, TrendPoint, TrendWindow
 from .names import flux_duration, flux_string, validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 DEFAULT_TIMEOUT: Final = 30.0
 # How far back the newest event is looked for when the period holds none.
@@ -413,9 +415,10 @@ def _server_message(body: bytes) -> tuple[str, str]:
     )
 
 
-def error_for_status(status: int, body: bytes) -> IngestorError:
-    """The typed error of a non-2xx answer."""
+def error_for_status(status: int, body: bytes, secrets: Iterable[str] = ()) -> IngestorError:
+    """The typed error of a non-2xx answer; `secrets` are masked in the server's message."""
     code, message = _server_message(body)
+    message = quote(message, secrets)
     detail = f": {message}" if message else ""
     origin = Origin.INFLUXDB
     if status in {401, 403}:
@@ -439,35 +442,6 @@ def error_for_status(status: int, body: bytes) -> IngestorError:
     return IngestorResponseError(
         f"InfluxDB query failed (HTTP {status}{label}){detail}", origin=origin
     )
-
-
-def map_exception(err: BaseException, where: str) -> IngestorError:
-    """The typed error of a failed exchange. Messages name the host, never the token."""
-    if isinstance(err, IngestorError):
-        return err
-    kind = type(err).__name__
-    # Order matters: aiohttp's timeout and TLS errors are also connection errors.
-    if isinstance(err, TimeoutError):
-        error: IngestorError = IngestorTimeoutError(
-            f"InfluxDB at {where} did not answer in time", origin=Origin.INFLUXDB
-        )
-    elif isinstance(err, (aiohttp.ClientSSLError, ssl.SSLError)):
-        error = IngestorSSLError(
-            f"TLS with InfluxDB at {where} failed ({kind})", origin=Origin.INFLUXDB
-        )
-    elif isinstance(err, aiohttp.ClientConnectorDNSError):
-        error = IngestorConnectionError(
-            f"cannot resolve InfluxDB host {where}", origin=Origin.INFLUXDB
-        )
-    elif isinstance(err, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError)):
-        error = IngestorConnectionError(
-            f"cannot connect to InfluxDB at {where} ({kind})", origin=Origin.INFLUXDB
-        )
-    else:
-        error = IngestorResponseError(
-            f"unexpected answer from InfluxDB at {where} ({kind})", origin=Origin.INFLUXDB
-        )
-    return error
 
 
 # --------------------------------------------------------------------------------------
@@ -510,6 +484,7 @@ class FluxBackend:
         self._where = f"{parsed.host}:{parsed.port}"
         self._org = validate_name(org, "organization")
         self._bucket = validate_name(bucket, "bucket")
+        self._secrets = (token,) if token else ()
         self._headers = {
             "Authorization": f"Token {token}",
             "Content-Type": "application/json",
@@ -541,9 +516,15 @@ class FluxBackend:
                 status = response.status
                 version = response.headers.get(VERSION_HEADER)
         except (aiohttp.ClientError, OSError) as err:
-            raise map_exception(err, self._where) from err
+            raise error_for_exception(
+                err,
+                where=f"InfluxDB at {self._where}",
+                origin=Origin.INFLUXDB,
+                timeout=self._timeout.total,
+                secrets=self._secrets,
+            ) from err
         if not 200 <= status < 300:  # noqa: PLR2004
-            raise error_for_status(status, body)
+            raise error_for_status(status, body, self._secrets)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -555,12 +536,21 @@ class FluxBackend:
         """All statistics of one refresh in exactly one query request."""
         now = as_utc(now)
         text, version = await self._query(build_refresh_query(self._bucket, period, window, now))
-        return result_from_records(parse_annotated_csv(text), period, window, now, version)
+        return result_from_records(self._parse(text), period, window, now, version)
 
     async def async_validate(self) -> None:
         """Prove URL, token, org and bucket with one bounded read (never lists buckets)."""
         text, _version = await self._query(build_validate_query(self._bucket))
-        parse_annotated_csv(text)
+        self._parse(text)
+
+    def _parse(self, text: str) -> dict[str, list[Record]]:
+        """The CSV's tables; an error the server wrote into it is quoted with secrets masked."""
+        try:
+            return parse_annotated_csv(text)
+        except IngestorResponseError as err:
+            raise IngestorResponseError(
+                quote(str(err), self._secrets), origin=Origin.INFLUXDB
+            ) from None
 
     async def async_close(self) -> None:
         """Nothing to release: the session belongs to the caller."""

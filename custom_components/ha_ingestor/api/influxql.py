@@ -16,7 +16,6 @@ import base64
 import json
 import logging
 import re
-import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -39,15 +38,16 @@ from .errors import (
     IngestorConnectionError,
     IngestorNotFoundError,
     IngestorResponseError,
-    IngestorSSLError,
-    IngestorTimeoutError,
     InvalidNameError,
     Origin,
+    error_for_exception,
+    quote,
 )
 from .models import TrendPoint
 from .names import influxql_duration, influxql_identifier, validate_name
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Mapping, Sequence
 
     from .models import Period, TrendWindow
@@ -57,8 +57,6 @@ _LOGGER = logging.getLogger(__name__)
 FRESHNESS_RANGE: Final = timedelta(days=7)
 DEFAULT_TIMEOUT: Final = 30.0
 VERSION_HEADER: Final = "X-Influxdb-Version"
-# Server text quoted in an error message is cut to this length.
-_MAX_QUOTED: Final = 200
 
 # Statement order matters: influxd stops at the first failing statement, so the optional
 # `service_metrics` statements go last and cannot cost the event figures.
@@ -386,18 +384,14 @@ class InfluxQLBackend:
                 self.version = response.headers.get(VERSION_HEADER) or self.version
                 body = await response.read()
                 status = response.status
-        except TimeoutError as err:
-            msg = f"InfluxDB at {self._where} did not answer within {self._timeout.total} s"
-            raise IngestorTimeoutError(msg, origin=Origin.INFLUXDB) from err
-        except (aiohttp.ClientSSLError, ssl.SSLError) as err:
-            msg = f"TLS with InfluxDB at {self._where} failed: {self._quote(str(err))}"
-            raise IngestorSSLError(msg, origin=Origin.INFLUXDB) from err
-        except (aiohttp.ClientConnectionError, OSError) as err:
-            msg = f"cannot connect to InfluxDB at {self._where}: {self._quote(str(err))}"
-            raise IngestorConnectionError(msg, origin=Origin.INFLUXDB) from err
-        except aiohttp.ClientError as err:
-            msg = f"InfluxDB at {self._where} sent an unreadable answer ({type(err).__name__})"
-            raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from err
+        except (aiohttp.ClientError, OSError) as err:
+            raise error_for_exception(
+                err,
+                where=f"InfluxDB at {self._where}",
+                origin=Origin.INFLUXDB,
+                timeout=self._timeout.total,
+                secrets=self._secrets,
+            ) from err
         document = self._decode(body)
         self._raise_for_status(status, document)
         return self._results(document)
@@ -407,11 +401,7 @@ class InfluxQLBackend:
         return f"{self._endpoint.host}:{self._endpoint.port}"
 
     def _quote(self, text: str) -> str:
-        """Server or library text, safe to show: secrets masked, one line, bounded."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        text = " ".join(text.split())
-        return text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 1] + "…"
+        return quote(text, self._secrets)
 
     def _decode(self, body: bytes) -> object:
         return decode_documents(body)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import time
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -26,9 +25,8 @@ from .errors import (
     IngestorConnectionError,
     IngestorError,
     IngestorResponseError,
-    IngestorSSLError,
-    IngestorTimeoutError,
     Origin,
+    error_for_exception,
 )
 from .models import (
     EventStatistics,
@@ -207,23 +205,15 @@ class ServicesClient:
             async with self._session.get(url, headers=headers, timeout=timeout) as resp:
                 raw = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientSSLError, ssl.SSLError) as err:
-            return _Reply(
-                None, error=IngestorSSLError(f"{what}: TLS failed ({err})", origin=Origin.SERVICES)
-            )
-        except TimeoutError:
+        except (aiohttp.ClientError, OSError) as err:
             return _Reply(
                 None,
-                error=IngestorTimeoutError(
-                    f"{what}: no answer within {timeout.total:g} s", origin=Origin.SERVICES
-                ),
-            )
-        except (aiohttp.ClientError, OSError, ValueError) as err:
-            return _Reply(
-                None,
-                error=IngestorConnectionError(
-                    f"{what}: cannot connect ({err.__class__.__name__}: {err})",
+                error=error_for_exception(
+                    err,
+                    where=what,
                     origin=Origin.SERVICES,
+                    timeout=timeout.total,
+                    secrets=(self._api_key,) if self._api_key else (),
                 ),
             )
         elapsed = (time.monotonic() - started) * 1000
