@@ -112,7 +112,8 @@ _REFRESH_TIMEOUT_MAX = STATS_TIMEOUT + 10.0
 
 def refresh_timeout(update_interval: timedelta) -> float:
     """The budget of one whole refresh, in seconds: below the interval, at most 40 s."""
-    return min(update_interval.total_seconds() - _REFRESH_MARGIN, _REFRESH_TIMEOUT_MAX)
+    seconds = update_interval.total_seconds()
+    return min(max(seconds - _REFRESH_MARGIN, seconds / 2), _REFRESH_TIMEOUT_MAX)
 
 
 def stats_timeout(update_interval: timedelta) -> float:

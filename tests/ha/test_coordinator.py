@@ -457,6 +457,7 @@ async def test_influxdb_mode_never_asks_the_services(
 
 
 def test_refresh_budget_is_below_the_interval() -> None:
+    assert 0 < refresh_timeout(timedelta(seconds=2)) < 2
     for seconds in (15, 20, 30, 60, 300, 3600):
         interval = timedelta(seconds=seconds)
         budget = refresh_timeout(interval)

@@ -112,3 +112,20 @@ async def test_unknown_period_is_refused(
 ) -> None:
     with pytest.raises(vol.Invalid):
         await _call(hass, config_entry_id=init_integration.entry_id, period="2h")
+
+
+@pytest.mark.parametrize(
+    "snapshots",
+    [[make_snapshot(), IngestorConnectionError("influx down", origin=Origin.INFLUXDB)]],
+)
+async def test_a_failed_action_leaves_the_refresh_state_alone(
+    hass: HomeAssistant, init_integration: MockConfigEntry, snapshots: list[Snapshot | Exception]
+) -> None:
+    coordinator = init_integration.runtime_data.coordinator
+    with pytest.raises(HomeAssistantError):
+        await _call(hass, config_entry_id=init_integration.entry_id, period="24h")
+    # The action's errors are its own: the entities' refresh still reads as healthy.
+    assert coordinator.last_influx_error is None
+    assert coordinator.last_services_error is None
+    assert coordinator.last_update_success
+    assert coordinator.data.period is Period.HOUR_1
