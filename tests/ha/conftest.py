@@ -62,7 +62,8 @@ INGESTOR_INPUT: dict[str, Any] = {
     CONF_API_KEY: "admin-secret-key",
 }
 ENTRY_DATA: dict[str, Any] = {**INFLUX_INPUT, **INGESTOR_INPUT}
-UNIQUE_ID = "http://influxdb.local:8086/home_assistant_events"
+# The InfluxDB server identifies an entry (config_flow.unique_id_for).
+UNIQUE_ID = "influxdb.local:8086"
 
 
 def make_snapshot(source: DataSource = DataSource.INFLUXDB, **changes: Any) -> Snapshot:
@@ -127,7 +128,7 @@ def entity_registry_enabled_by_default() -> Generator[None]:
 
 @pytest.fixture
 def mock_config_entry() -> MockConfigEntry:
-    """An InfluxDB (Flux) + Admin API entry."""
+    """The InfluxDB (Flux) + Admin API entry, identified by its InfluxDB server."""
     return MockConfigEntry(
         domain=DOMAIN,
         title="HA Ingestor (influxdb.local)",

@@ -49,7 +49,7 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
 )
 
-from .conftest import ENTRY_DATA, INFLUX_INPUT, INGESTOR_INPUT
+from .conftest import ENTRY_DATA, INFLUX_INPUT, INGESTOR_INPUT, UNIQUE_ID
 
 if TYPE_CHECKING:
     from unittest.mock import AsyncMock, MagicMock
@@ -68,20 +68,6 @@ def _flows_set_up_nothing(request: pytest.FixtureRequest) -> None:
 
 INFLUX = Origin.INFLUXDB
 SERVICES = Origin.SERVICES
-# The InfluxDB server identifies an entry: bucket, organization and credentials may change.
-UNIQUE_ID = "influxdb.local:8086"
-
-
-@pytest.fixture
-def mock_config_entry() -> MockConfigEntry:
-    """The InfluxDB (Flux) + Admin API entry, identified by its InfluxDB server."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="HA Ingestor (influxdb.local)",
-        unique_id=UNIQUE_ID,
-        data=dict(ENTRY_DATA),
-        entry_id="01JHAINGESTORTESTENTRY0001",
-    )
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,
@@ -93,18 +94,19 @@ async def entry(
     hass: HomeAssistant, influxdb: InfluxDBServer, simulator: IngestorSimulator
 ) -> MockConfigEntry:
     """A loaded entry as the config flow stores it: InfluxQL to the real server."""
+    data = {
+        CONF_URL: influxdb.url,
+        CONF_BACKEND: "influxql",
+        CONF_BUCKET: DATABASE,
+        CONF_VERIFY_SSL: True,
+        CONF_ADMIN_API_URL: simulator.admin_api_url,
+        CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
+    }
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="HA Ingestor",
-        unique_id=f"{influxdb.url}/{DATABASE}",
-        data={
-            CONF_URL: influxdb.url,
-            CONF_BACKEND: "influxql",
-            CONF_BUCKET: DATABASE,
-            CONF_VERIFY_SSL: True,
-            CONF_ADMIN_API_URL: simulator.admin_api_url,
-            CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
-        },
+        unique_id=unique_id_for(data),
+        data=data,
         options={CONF_UPDATE_INTERVAL: INTERVAL},
     )
     entry.add_to_hass(hass)
