@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import inspect
-import ipaddress
 import json
 import ssl
 from datetime import UTC, datetime, timedelta
@@ -13,10 +11,6 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from custom_components.ha_ingestor.api.backend import InfluxBackend
 from custom_components.ha_ingestor.api.errors import (
@@ -49,6 +43,7 @@ from tests.support.dataset import (
 from tests.support.events import contract_service_metrics, service_metrics_lines
 from tests.support.influx2_double import VERSION, Influx2Double
 from tests.support.influxdb_server import free_port
+from tests.support.tls import self_signed_certificate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -406,35 +401,7 @@ async def test_garbled_csv(double: Influx2Double, backend: FluxBackend, case: st
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (cert, key)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "influx-double")])
-    now = datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = tmp_path / "cert.pem"
-    key_path = tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed_certificate(tmp_path)
 
 
 @pytest.fixture

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import ssl
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, get_system_health_info
 
 from custom_components.ha_ingestor.const import CONF_ADMIN_API_URL, DOMAIN
 from tests.support.influxdb_server import free_port
+from tests.support.tls import server_context
 
 from .conftest import ENTRY_DATA, MODULE
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncGenerator
     from pathlib import Path
 
@@ -56,43 +51,10 @@ async def ping_server(socket_enabled: None) -> AsyncGenerator[str]:
         await runner.cleanup()
 
 
-def _self_signed_context(directory: Path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate for 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context
-
-
 @pytest.fixture
 async def self_signed_ping_server(socket_enabled: None, tmp_path: Path) -> AsyncGenerator[str]:
     """The same over HTTPS, with a certificate no one trusts."""
-    runner, url = await _serve_ping(_self_signed_context(tmp_path))
+    runner, url = await _serve_ping(server_context(tmp_path))
     try:
         yield url
     finally:
