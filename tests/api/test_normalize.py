@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from custom_components.ha_ingestor.api import normalize as n
 from custom_components.ha_ingestor.api.models import ServiceStatus
+from tests.support.contract_examples import WEBSOCKET_HEALTH_R2
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -170,29 +171,6 @@ API_INFO: dict[str, Any] = {
         "endpoints": {"health": "/health"},
         "authentication": True,
         "cors_enabled": True,
-    },
-}
-
-WEBSOCKET_HEALTH_R2: dict[str, Any] = {
-    "status": "healthy",
-    "service": "websocket-ingestion",
-    "uptime": "1:25:24.575842",
-    "timestamp": "2025-11-01T23:06:11.950322",
-    "connection": {
-        "is_running": True,
-        "connection_attempts": 1,
-        "successful_connections": 1,
-        "failed_connections": 0,
-    },
-    "subscription": {
-        "is_subscribed": True,
-        "active_subscriptions": 1,
-        "total_events_received": 912344,
-        "session_events_received": 2310,
-        "historical_events_received": 910034,
-        "events_by_type": {"state_changed": 2310},
-        "last_event_time": "2025-11-01T23:06:10.871002",
-        "event_rate_per_minute": 31.6,
     },
 }
 

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.api.models import Revision
+from tests.support.contract_examples import WEBSOCKET_HEALTH_R2
 from tests.support.events import (
     Event,
     Schema,
@@ -56,28 +57,6 @@ UPTIME = re.compile(r"^(\d+ days?, )?\d+:\d{2}:\d{2}(\.\d{6})?$")
 
 # --- contract examples (ingestor-interfaces.md), the shapes payloads must have -------------
 
-WEBSOCKET_HEALTH_R2 = {
-    "status": "healthy",
-    "service": "websocket-ingestion",
-    "uptime": "1:25:24.575842",
-    "timestamp": "2025-11-01T23:06:11.950322",
-    "connection": {
-        "is_running": True,
-        "connection_attempts": 1,
-        "successful_connections": 1,
-        "failed_connections": 0,
-    },
-    "subscription": {
-        "is_subscribed": True,
-        "active_subscriptions": 1,
-        "total_events_received": 912344,
-        "session_events_received": 2310,
-        "historical_events_received": 910034,
-        "events_by_type": {"state_changed": 2310},
-        "last_event_time": "2025-11-01T23:06:10.871002",
-        "event_rate_per_minute": 31.6,
-    },
-}
 EVENT_RATE_R2 = {
     "service": "websocket-ingestion",
     "events_per_second": 0.45,
