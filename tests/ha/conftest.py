@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, override
 from unittest.mock import AsyncMock, MagicMock, patch
@@ -17,7 +17,7 @@ from homeassistant.const import (
     MAJOR_VERSION,
     MINOR_VERSION,
 )
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 
 from custom_components.ha_ingestor.api.client import FetchResult
@@ -36,12 +36,14 @@ from custom_components.ha_ingestor.const import (
     CONF_BACKEND,
     CONF_BUCKET,
     CONF_ORGANIZATION,
+    DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
 )
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator
 
+    from freezegun.api import FrozenDateTimeFactory
     from homeassistant.core import HomeAssistant
     from syrupy.assertion import SnapshotAssertion
     from syrupy.location import PyTestLocation
@@ -64,6 +66,25 @@ INGESTOR_INPUT: dict[str, Any] = {
 ENTRY_DATA: dict[str, Any] = {**INFLUX_INPUT, **INGESTOR_INPUT}
 # The InfluxDB server identifies an entry (config_flow.unique_id_for).
 UNIQUE_ID = "influxdb.local:8086"
+
+
+# The default update interval (const.DEFAULT_UPDATE_INTERVAL), as the time to travel per poll.
+INTERVAL = timedelta(seconds=DEFAULT_UPDATE_INTERVAL)
+
+
+async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Travel one update interval and let the coordinator's refresh finish."""
+    freezer.tick(INTERVAL)
+    async_fire_time_changed(hass)
+    # Scheduled refreshes run as background tasks.
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str:
+    """The state string of an entity that must exist."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
 
 
 def make_snapshot(source: DataSource = DataSource.INFLUXDB, **changes: Any) -> Snapshot:

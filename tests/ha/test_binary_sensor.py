@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,7 +14,6 @@ from homeassistant.const import (
     Platform,
 )
 from pytest_homeassistant_custom_component.common import (
-    async_fire_time_changed,
     snapshot_platform,
 )
 
@@ -29,7 +27,7 @@ from custom_components.ha_ingestor.api.models import (
     Severity,
 )
 
-from .conftest import NOW, make_snapshot
+from .conftest import NOW, make_snapshot, poll, state_of
 
 if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 
     from custom_components.ha_ingestor.api.models import Snapshot
 
-INTERVAL = timedelta(seconds=60)
 MAIN = "binary_sensor.ha_ingestor"
 ALERT_ATTRIBUTES = ("severity", "value", "warning_threshold", "error_threshold", "message")
 
@@ -112,18 +109,6 @@ def snapshots() -> list[Snapshot | Exception]:
     return [_alerting_snapshot()]
 
 
-async def _refresh(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(INTERVAL)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
-
-
-def _state(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_binary_sensors(
     hass: HomeAssistant,
@@ -189,7 +174,7 @@ async def test_alert_not_evaluated_is_unknown(hass: HomeAssistant) -> None:
 async def test_alerts_follow_each_refresh(
     hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
 ) -> None:
-    assert _state(hass, f"{MAIN}_high_error_rate") == STATE_ON
+    assert state_of(hass, f"{MAIN}_high_error_rate") == STATE_ON
     cleared = replace(
         ERROR_RATE_ALERT,
         active=False,
@@ -198,7 +183,7 @@ async def test_alerts_follow_each_refresh(
         message="Error rate 0.5% is within the thresholds.",
     )
     snapshots[:] = [make_snapshot(alerts=(cleared,))]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
     state = hass.states.get(f"{MAIN}_high_error_rate")
     assert state is not None
     assert state.state == STATE_OFF
@@ -214,15 +199,15 @@ async def test_connectivity(
     assert influx.state == STATE_ON
     assert influx.attributes["device_class"] == "connectivity"
     assert influx.attributes["version"] == "v2.7.10"
-    assert _state(hass, f"{MAIN}_admin_api_connected") == STATE_ON
-    assert _state(hass, "binary_sensor.websocket_ingestion_connectivity") == STATE_ON
-    assert _state(hass, "binary_sensor.data_api_connectivity") == STATE_OFF
+    assert state_of(hass, f"{MAIN}_admin_api_connected") == STATE_ON
+    assert state_of(hass, "binary_sensor.websocket_ingestion_connectivity") == STATE_ON
+    assert state_of(hass, "binary_sensor.data_api_connectivity") == STATE_OFF
 
     # On the fallback the InfluxDB link is down; a source that was not asked is unknown.
     snapshots[:] = [make_snapshot(DataSource.SERVICES_FALLBACK, admin_api_connected=None)]
-    await _refresh(hass, freezer)
-    assert _state(hass, f"{MAIN}_influxdb_connected") == STATE_OFF
-    assert _state(hass, f"{MAIN}_admin_api_connected") == STATE_UNKNOWN
+    await poll(hass, freezer)
+    assert state_of(hass, f"{MAIN}_influxdb_connected") == STATE_OFF
+    assert state_of(hass, f"{MAIN}_admin_api_connected") == STATE_UNKNOWN
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -234,10 +219,10 @@ async def test_everything_unavailable_when_the_update_fails(
     assert len(entity_ids) == 11
 
     snapshots[:] = [IngestorConnectionError("both down", origin=Origin.INFLUXDB)]
-    await _refresh(hass, freezer)
-    assert {_state(hass, e) for e in entity_ids} == {STATE_UNAVAILABLE}
+    await poll(hass, freezer)
+    assert {state_of(hass, e) for e in entity_ids} == {STATE_UNAVAILABLE}
 
     snapshots[:] = [_alerting_snapshot()]
-    await _refresh(hass, freezer)
-    assert _state(hass, f"{MAIN}_high_error_rate") == STATE_ON
-    assert STATE_UNAVAILABLE not in {_state(hass, e) for e in entity_ids}
+    await poll(hass, freezer)
+    assert state_of(hass, f"{MAIN}_high_error_rate") == STATE_ON
+    assert STATE_UNAVAILABLE not in {state_of(hass, e) for e in entity_ids}

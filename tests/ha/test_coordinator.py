@@ -16,7 +16,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_API_KEY
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import UpdateFailed
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.api.backend import InfluxResult
 from custom_components.ha_ingestor.api.errors import (
@@ -42,7 +42,7 @@ from custom_components.ha_ingestor.coordinator import (
     thresholds_from,
 )
 
-from .conftest import ENTRY_DATA, MODULE, NOW, UNIQUE_ID
+from .conftest import ENTRY_DATA, MODULE, NOW, UNIQUE_ID, poll
 
 if TYPE_CHECKING:
     from unittest.mock import MagicMock
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 
     from custom_components.ha_ingestor.coordinator import HaIngestorCoordinator
 
-INTERVAL = timedelta(seconds=60)
 FALLBACK_LOG = "statistics come from the ingestor's services"
 RECOVERY_LOG = "InfluxDB answers again"
 
@@ -114,13 +113,6 @@ async def _set_up(
     return entry
 
 
-async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(INTERVAL)
-    async_fire_time_changed(hass)
-    # Scheduled refreshes run as background tasks.
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
 def _coordinator(entry: MockConfigEntry) -> HaIngestorCoordinator:
     coordinator: HaIngestorCoordinator = entry.runtime_data.coordinator
     return coordinator
@@ -154,7 +146,7 @@ async def test_fallback_and_back_are_logged_once_each(
     flux.async_fetch.side_effect = IngestorConnectionError("influxdb.local:8086: refused",
                                                            origin=Origin.INFLUXDB)  # fmt: skip
     for _ in range(3):
-        await _tick(hass, freezer)
+        await poll(hass, freezer)
         assert coordinator.last_update_success
         assert coordinator.data.source is DataSource.SERVICES_FALLBACK
         # Event figures only InfluxDB has are unknown, never invented.
@@ -171,7 +163,7 @@ async def test_fallback_and_back_are_logged_once_each(
 
     flux.async_fetch.side_effect = None
     for _ in range(3):
-        await _tick(hass, freezer)
+        await poll(hass, freezer)
         assert coordinator.data.source is DataSource.INFLUXDB
     assert _count(caplog, RECOVERY_LOG) == 1
     assert _count(caplog, FALLBACK_LOG) == 1
@@ -192,7 +184,7 @@ async def test_both_sources_down_fail_the_update_once_logged(
     flux.async_fetch.side_effect = IngestorConnectionError("down", origin=Origin.INFLUXDB)
     services.async_fetch.side_effect = IngestorConnectionError("down", origin=Origin.SERVICES)
     for _ in range(3):
-        await _tick(hass, freezer)
+        await poll(hass, freezer)
         assert not coordinator.last_update_success
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
@@ -206,7 +198,7 @@ async def test_both_sources_down_fail_the_update_once_logged(
 
     flux.async_fetch.side_effect = None
     services.async_fetch.side_effect = None
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
     assert coordinator.last_update_success
     assert _count(caplog, "data recovered") == 1
 
@@ -217,7 +209,7 @@ async def test_refused_influxdb_token_starts_reauth_and_polling_goes_on(
     entry = await _set_up(hass)
     coordinator = _coordinator(entry)
     flux.async_fetch.side_effect = IngestorAuthenticationError("HTTP 401", origin=Origin.INFLUXDB)
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
 
     # The services cover for InfluxDB: the entities keep their data.
     assert coordinator.last_update_success
@@ -231,7 +223,7 @@ async def test_refused_influxdb_token_starts_reauth_and_polling_goes_on(
     # Polling goes on while the reauth flow waits for the user; still one flow.
     for _ in range(3):
         asked = flux.async_fetch.await_count, services.async_fetch.await_count
-        await _tick(hass, freezer)
+        await poll(hass, freezer)
         assert flux.async_fetch.await_count == asked[0] + 1
         assert services.async_fetch.await_count == asked[1] + 1
         assert coordinator.last_update_success
@@ -239,7 +231,7 @@ async def test_refused_influxdb_token_starts_reauth_and_polling_goes_on(
     assert entry.state is ConfigEntryState.LOADED
 
     flux.async_fetch.side_effect = None
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
     assert coordinator.data.source is DataSource.INFLUXDB
 
 
@@ -250,7 +242,7 @@ async def test_refused_credentials_everywhere_fail_with_reauth(
     coordinator = _coordinator(entry)
     flux.async_fetch.side_effect = IngestorAuthenticationError("HTTP 401", origin=Origin.INFLUXDB)
     services.async_fetch.side_effect = IngestorConnectionError("down", origin=Origin.SERVICES)
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
 
     assert not coordinator.last_update_success
     assert isinstance(coordinator.last_exception, ConfigEntryAuthFailed)
@@ -295,7 +287,7 @@ async def test_failed_update_names_what_failed(  # noqa: PLR0913
     coordinator = _coordinator(entry)
     flux.async_fetch.side_effect = influx_error
     services.async_fetch.side_effect = services_error
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
 
     assert not coordinator.last_update_success
     assert isinstance(coordinator.last_exception, UpdateFailed)
@@ -315,7 +307,7 @@ async def test_refused_admin_api_key_starts_reauth(
         admin_api_connected=True,
         admin_api_error=IngestorAuthenticationError("refused", origin=Origin.SERVICES),
     )
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
     assert len(_reauth_flows(hass)) == 1
     assert entry.state is ConfigEntryState.LOADED
 
@@ -336,7 +328,7 @@ async def test_admin_api_without_key_is_a_repair_not_a_reauth(
         admin_api_connected=True,
         admin_api_error=IngestorAuthenticationError("needs a key", origin=Origin.SERVICES),
     )
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
 
     coordinator = _coordinator(entry)
     assert coordinator.last_update_success
@@ -351,7 +343,7 @@ async def test_admin_api_without_key_is_a_repair_not_a_reauth(
     assert not issue.is_fixable
 
     services.async_fetch.return_value = SERVICES_RESULT
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
     assert (
         issue_registry.async_get_issue(DOMAIN, f"admin_api_key_required_{entry.entry_id}") is None
     )
@@ -367,7 +359,7 @@ async def test_missing_bucket_raises_a_repair_issue_until_fixed(
     entry = await _set_up(hass)
     issue_id = f"bucket_not_found_{entry.entry_id}"
     flux.async_fetch.side_effect = IngestorNotFoundError("no bucket", origin=Origin.INFLUXDB)
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
 
     assert _coordinator(entry).data.source is DataSource.SERVICES_FALLBACK
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
@@ -377,7 +369,7 @@ async def test_missing_bucket_raises_a_repair_issue_until_fixed(
     assert issue.translation_placeholders["bucket"] == "home_assistant_events"
 
     flux.async_fetch.side_effect = None
-    await _tick(hass, freezer)
+    await poll(hass, freezer)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +13,6 @@ from homeassistant.helpers.device_registry import DeviceEntryType
 from homeassistant.loader import async_get_integration
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.ha_ingestor.api.models import (
@@ -30,7 +28,7 @@ from custom_components.ha_ingestor.entity import (
     upstream_service,
 )
 
-from .conftest import ENTRY_DATA, NOW, UNIQUE_ID, make_snapshot
+from .conftest import ENTRY_DATA, NOW, UNIQUE_ID, make_snapshot, poll
 
 if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
     from custom_components.ha_ingestor.api.models import Snapshot
 
 ENTRY_ID = "01JHAINGESTORTESTENTRY0001"  # the conftest entry's id
-INTERVAL = timedelta(seconds=60)
 MAIN = "HA Ingestor"
 R1 = ("websocket-ingestion", "enrichment-pipeline", "influxdb", "admin-api", "data-retention")
 R2 = ("websocket-ingestion", "influxdb", "admin-api", "data-api", "carbon-intensity")
@@ -75,12 +72,6 @@ def platforms() -> list[Platform]:
 def snapshots() -> list[Snapshot | Exception]:
     """An R2-era stack."""
     return [_with_services(*R2)]
-
-
-async def _refresh(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(INTERVAL)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
 
 
 def _entry_devices(registry: dr.DeviceRegistry) -> list[dr.DeviceEntry]:
@@ -204,7 +195,7 @@ async def test_new_service_gets_its_device_and_entities(
     assert hass.states.get("sensor.enrichment_pipeline_status") is None
 
     snapshots[:] = [_with_services(*R2, "enrichment-pipeline")]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
 
     assert hass.states.get("sensor.enrichment_pipeline_status") is not None
     assert hass.states.get("binary_sensor.enrichment_pipeline_connectivity") is not None
@@ -225,7 +216,7 @@ async def test_gone_service_loses_device_and_entities(
     gone = _device(device_registry, "carbon-intensity")
 
     snapshots[:] = [_with_services("websocket-ingestion", "influxdb", "admin-api", "data-api")]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
 
     assert gone.id not in {d.id for d in _entry_devices(device_registry)}
     assert er.async_entries_for_device(entity_registry, gone.id) == []
@@ -237,7 +228,7 @@ async def test_gone_service_loses_device_and_entities(
 
     # It may come back later, with fresh entities.
     snapshots[:] = [_with_services(*R2)]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
     assert hass.states.get("sensor.carbon_intensity_status") is not None
     assert hass.states.get("binary_sensor.carbon_intensity_connectivity") is not None
 
@@ -252,7 +243,7 @@ async def test_listing_outage_keeps_devices(
 ) -> None:
     # The Admin API did not answer: only the directly addressed services are known.
     snapshots[:] = [_with_services("websocket-ingestion", listed=False)]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
 
     assert _device(device_registry, "carbon-intensity")
     assert hass.states.get("sensor.carbon_intensity_status").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
@@ -260,7 +251,7 @@ async def test_listing_outage_keeps_devices(
 
     # Back again: the same entities, not a second set.
     snapshots[:] = [_with_services(*R2)]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
     assert hass.states.get("sensor.carbon_intensity_status").state == "healthy"  # type: ignore[union-attr]
     assert hass.states.get("sensor.carbon_intensity_status_2") is None
     assert "already exists" not in caplog.text
@@ -281,7 +272,7 @@ async def test_admin_api_info_without_listing_keeps_devices(
             services_complete=False,
         )
     ]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
 
     assert _device(device_registry, "carbon-intensity")
     assert hass.states.get("sensor.carbon_intensity_status").state == STATE_UNAVAILABLE  # type: ignore[union-attr]
@@ -307,7 +298,7 @@ async def test_user_may_delete_only_gone_service_devices(
     snapshots[:] = [
         replace(_with_services(*R2, listed=False), services=_services("websocket-ingestion"))
     ]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
     assert await remove(hass, entry, _device(device_registry, "data-api"))
     assert not await remove(hass, entry, _device(device_registry, "websocket-ingestion"))
 
@@ -323,7 +314,7 @@ async def test_versions_follow_the_snapshot(
         replace(s, version="2.0.0") if s.name == "admin-api" else s for s in _services(*R2)
     )
     snapshots[:] = [make_snapshot(services=services, ingestor_version="2.0.0")]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
     assert _device(device_registry, MAIN).sw_version == "2.0.0"
     assert _device(device_registry, "admin-api").sw_version == "2.0.0"
 
@@ -336,14 +327,14 @@ async def test_a_refresh_without_versions_keeps_the_known_ones(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     snapshots[:] = [make_snapshot(services=_services(*R2), revision=Revision.R2)]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
     main = _device(device_registry, MAIN)
     assert (main.model, main.sw_version) == ("Ingestor R2", "1.0.0")
 
     # The Admin API missed this poll: no revision, no versions.
     unversioned = tuple(replace(s, version=None) for s in _services(*R2))
     snapshots[:] = [make_snapshot(services=unversioned, ingestor_version=None, revision=None)]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
 
     main = _device(device_registry, MAIN)
     assert (main.model, main.sw_version) == ("Ingestor R2", "1.0.0")

@@ -14,7 +14,6 @@ from homeassistant.const import (
 )
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
-    async_fire_time_changed,
     snapshot_platform,
 )
 
@@ -33,7 +32,7 @@ from custom_components.ha_ingestor.api.models import (
 )
 from custom_components.ha_ingestor.sensor import HaIngestorSensor
 
-from .conftest import NOW, make_snapshot
+from .conftest import NOW, make_snapshot, poll, state_of
 
 if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
     from custom_components.ha_ingestor.api.models import Snapshot
 
-INTERVAL = timedelta(seconds=60)
 MAIN = "sensor.ha_ingestor"
 
 
@@ -104,18 +102,6 @@ def snapshots() -> list[Snapshot | Exception]:
     return [_rich_snapshot()]
 
 
-async def _refresh(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(INTERVAL)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
-
-
-def _state(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_sensors(
     hass: HomeAssistant,
@@ -129,18 +115,18 @@ async def test_sensors(
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_values_follow_the_snapshot(hass: HomeAssistant) -> None:
     data = _rich_snapshot()
-    assert float(_state(hass, f"{MAIN}_events_per_minute")) == data.events.events_per_minute
-    assert int(_state(hass, f"{MAIN}_events_in_period")) == data.events.events_in_period
-    assert int(_state(hass, f"{MAIN}_active_entities")) == data.events.active_entities
-    assert float(_state(hass, f"{MAIN}_error_rate")) == data.metrics.error_rate
-    assert float(_state(hass, f"{MAIN}_success_rate")) == data.metrics.success_rate
-    assert float(_state(hass, f"{MAIN}_processing_time")) == data.metrics.processing_time_ms
-    assert float(_state(hass, f"{MAIN}_query_duration")) == data.query_duration_ms
+    assert float(state_of(hass, f"{MAIN}_events_per_minute")) == data.events.events_per_minute
+    assert int(state_of(hass, f"{MAIN}_events_in_period")) == data.events.events_in_period
+    assert int(state_of(hass, f"{MAIN}_active_entities")) == data.events.active_entities
+    assert float(state_of(hass, f"{MAIN}_error_rate")) == data.metrics.error_rate
+    assert float(state_of(hass, f"{MAIN}_success_rate")) == data.metrics.success_rate
+    assert float(state_of(hass, f"{MAIN}_processing_time")) == data.metrics.processing_time_ms
+    assert float(state_of(hass, f"{MAIN}_query_duration")) == data.query_duration_ms
     # The lag is measured at the refresh that saw the newest event.
-    assert float(_state(hass, f"{MAIN}_ingestion_lag")) == 90.0
-    assert _state(hass, f"{MAIN}_last_event") == "2026-11-26T11:58:30+00:00"
-    assert _state(hass, f"{MAIN}_last_successful_update") == data.fetched_at.isoformat()
-    assert _state(hass, f"{MAIN}_data_source") == "influxdb"
+    assert float(state_of(hass, f"{MAIN}_ingestion_lag")) == 90.0
+    assert state_of(hass, f"{MAIN}_last_event") == "2026-11-26T11:58:30+00:00"
+    assert state_of(hass, f"{MAIN}_last_successful_update") == data.fetched_at.isoformat()
+    assert state_of(hass, f"{MAIN}_data_source") == "influxdb"
 
     # One of two alerts is on: the count and the list agree.
     alerts = hass.states.get(f"{MAIN}_active_alerts")
@@ -210,38 +196,38 @@ async def test_figures_not_known_are_unknown_not_zero(hass: HomeAssistant) -> No
         "success_rate",
         "processing_time",
     ):
-        assert _state(hass, f"{MAIN}_{key}") == STATE_UNKNOWN, key
+        assert state_of(hass, f"{MAIN}_{key}") == STATE_UNKNOWN, key
     # No alert is on, and that is a real zero.
-    assert _state(hass, f"{MAIN}_active_alerts") == "0"
-    assert _state(hass, "sensor.websocket_ingestion_status") == "unknown"
+    assert state_of(hass, f"{MAIN}_active_alerts") == "0"
+    assert state_of(hass, "sensor.websocket_ingestion_status") == "unknown"
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_influxdb_figures_unavailable_on_fallback(
     hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
 ) -> None:
-    assert _state(hass, f"{MAIN}_events_in_period") == "1200"
+    assert state_of(hass, f"{MAIN}_events_in_period") == "1200"
 
     fallback = make_snapshot(
         DataSource.SERVICES_FALLBACK,
         events=EventStatistics(events_per_minute=18.5, last_event=NOW - timedelta(seconds=30)),
     )
     snapshots[:] = [fallback]
-    await _refresh(hass, freezer)
+    await poll(hass, freezer)
 
-    assert _state(hass, f"{MAIN}_data_source") == "services_fallback"
+    assert state_of(hass, f"{MAIN}_data_source") == "services_fallback"
     for key in ("events_in_period", "active_entities"):
-        assert _state(hass, f"{MAIN}_{key}") == STATE_UNAVAILABLE, key
+        assert state_of(hass, f"{MAIN}_{key}") == STATE_UNAVAILABLE, key
     # What the services know stays available, from the services.
-    assert _state(hass, f"{MAIN}_events_per_minute") == "18.5"
-    assert float(_state(hass, f"{MAIN}_ingestion_lag")) == 30.0
-    assert _state(hass, f"{MAIN}_error_rate") == "0.5"
-    assert _state(hass, "sensor.websocket_ingestion_status") == "healthy"
+    assert state_of(hass, f"{MAIN}_events_per_minute") == "18.5"
+    assert float(state_of(hass, f"{MAIN}_ingestion_lag")) == 30.0
+    assert state_of(hass, f"{MAIN}_error_rate") == "0.5"
+    assert state_of(hass, "sensor.websocket_ingestion_status") == "healthy"
 
     snapshots[:] = [_rich_snapshot()]
-    await _refresh(hass, freezer)
-    assert _state(hass, f"{MAIN}_events_in_period") == "1200"
-    assert _state(hass, f"{MAIN}_data_source") == "influxdb"
+    await poll(hass, freezer)
+    assert state_of(hass, f"{MAIN}_events_in_period") == "1200"
+    assert state_of(hass, f"{MAIN}_data_source") == "influxdb"
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
@@ -252,25 +238,25 @@ async def test_everything_unavailable_when_the_update_fails(
     assert len(entity_ids) == 14  # 12 statistics + 2 service status sensors
 
     snapshots[:] = [IngestorConnectionError("both down", origin=Origin.SERVICES)]
-    await _refresh(hass, freezer)
-    assert {_state(hass, e) for e in entity_ids} == {STATE_UNAVAILABLE}
+    await poll(hass, freezer)
+    assert {state_of(hass, e) for e in entity_ids} == {STATE_UNAVAILABLE}
 
     snapshots[:] = [_rich_snapshot()]
-    await _refresh(hass, freezer)
-    assert STATE_UNAVAILABLE not in {_state(hass, e) for e in entity_ids}
+    await poll(hass, freezer)
+    assert STATE_UNAVAILABLE not in {state_of(hass, e) for e in entity_ids}
 
 
 @pytest.mark.usefixtures("init_integration")
 async def test_service_status_follows_the_service(
     hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
 ) -> None:
-    assert _state(hass, "sensor.admin_api_status") == "healthy"
+    assert state_of(hass, "sensor.admin_api_status") == "healthy"
     base = _rich_snapshot()
     for status in (ServiceStatus.DEGRADED, ServiceStatus.UNHEALTHY, ServiceStatus.UNKNOWN):
         services = tuple(
             replace(s, status=status) if s.name == "admin-api" else s for s in base.services
         )
         snapshots[:] = [replace(base, services=services)]
-        await _refresh(hass, freezer)
-        assert _state(hass, "sensor.admin_api_status") == status.value
-        assert _state(hass, "sensor.websocket_ingestion_status") == "healthy"
+        await poll(hass, freezer)
+        assert state_of(hass, "sensor.admin_api_status") == status.value
+        assert state_of(hass, "sensor.websocket_ingestion_status") == "healthy"
