@@ -140,18 +140,16 @@ ensure_target() { # target
   mkdir -p "$CACHE"
   (
     flock 9
-    if [ ! -d "$root" ]; then
-      build_root "$target" "$root"
-      # Roots of an older recipe are dead weight; none of them can be in use by this target now.
-      for old in "$CACHE"/root-"$target"-*; do
-        [ "$old" = "$root" ] && continue
-        [ -d "$old" ] || continue
-        # Best effort: a run still inside an old root keeps it alive until the next set-up.
-        if [ -z "$(findmnt -R -n -o TARGET --list | grep -F "$old" || true)" ]; then
-          rm -rf --one-file-system "$old" 2>/dev/null || log "$target: left $old (still in use)"
-        fi
-      done
-    fi
+    [ -d "$root" ] || build_root "$target" "$root"
+    # Roots of an older recipe are dead weight. Best effort: a run still inside one keeps it
+    # alive until a later set-up.
+    for old in "$CACHE"/root-"$target"-*; do
+      [ "$old" = "$root" ] || [ ! -d "$old" ] && continue
+      case "$old" in *.partial) continue ;; esac
+      if [ -z "$(findmnt -R -n -o TARGET --list | grep -F "$old" || true)" ]; then
+        rm -rf --one-file-system "$old" 2>/dev/null || log "$target: left $old (still in use)"
+      fi
+    done
     sync_host_config "$root"
     ensure_venv "$target"
   ) 9>"$CACHE/lock-$target"
