@@ -359,11 +359,11 @@ GARBLED = {
     ),
     "non-numeric long": (
         "#datatype,string,long,long\r\n#group,false,false,false\r\n"
-        "#default,events_in_period,,\r\n,result,table,_value\r\n,,0,many\r\n\r\n"
+        "#default,entity_counts,,\r\n,result,table,_value\r\n,,0,many\r\n\r\n"
     ),
     "short row": (
         "#datatype,string,long,long\r\n#group,false,false,false\r\n"
-        "#default,events_in_period,,\r\n,result,table,_value\r\n,,0\r\n\r\n"
+        "#default,entity_counts,,\r\n,result,table,_value\r\n,,0\r\n\r\n"
     ),
     "no annotations": ",result,table,_value\r\n,_result,0,5\r\n",
     "bad time": (
@@ -372,7 +372,7 @@ GARBLED = {
     ),
     "count is a string": (
         "#datatype,string,long,string\r\n#group,false,false,false\r\n"
-        "#default,events_in_period,,\r\n,result,table,_value\r\n,,0,12\r\n\r\n"
+        "#default,entity_counts,,\r\n,result,table,_value\r\n,,0,12\r\n\r\n"
     ),
     "unterminated quote": (
         "#datatype,string,long,string\r\n#group,false,false,false\r\n"

@@ -437,7 +437,7 @@ async def test_database_name_cannot_inject(
 
 def test_query_text_holds_no_caller_text() -> None:
     query = build_fetch_query(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
-    assert query.count(";") == 6
+    assert query.count(";") == 5
     assert "2025-11-01T16:02:30.500000Z" in query
     assert "2025-11-01T17:02:30.500000Z" in query
     assert "2025-10-25T17:02:30.500000Z" in query
@@ -603,7 +603,7 @@ def _assert_no_secret(error: BaseException) -> None:
 
 
 def _ok_results() -> dict[str, Any]:
-    return {"results": [{"statement_id": i} for i in range(7)]}
+    return {"results": [{"statement_id": i} for i in range(6)]}
 
 
 async def test_request_shape(loopback: Loopback, client: Client) -> None:
@@ -750,10 +750,10 @@ async def test_missing_event_statements_are_a_response_error(
 async def test_failed_service_metrics_statements_leave_metrics_unknown(
     loopback: Loopback, client: Client
 ) -> None:
-    results: list[dict[str, Any]] = [{"statement_id": i} for i in range(5)]
+    results: list[dict[str, Any]] = [{"statement_id": i} for i in range(4)]
     results[0]["series"] = [{"name": "e", "columns": ["time", "a", "b"], "values": [[0, 4, 6]]}]
     # influxd stops at a failing statement: the sums never ran.
-    results.append({"statement_id": 5, "error": "unsupported last type"})
+    results.append({"statement_id": 4, "error": "unsupported last type"})
     loopback.handler = _json({"results": results})
     backend = InfluxQLBackend(client.session, loopback.url, "db")
     result = await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
@@ -773,13 +773,12 @@ async def test_unexpected_shapes_leave_only_that_figure_unknown(
 ) -> None:
     now_ns = to_ns(NOW)
     results: list[dict[str, Any]] = [
-        {"statement_id": 0, "series": [_series(["time", "a", "b"], [[0, "many", 2]])]},
-        {"statement_id": 1, "series": "garbage"},
-        {"statement_id": 2, "series": [_series(["time", "a", "b"], [["not a time", 1, 1]])]},
-        {"statement_id": 3, "series": [_series(["time", "last"], [[now_ns - 10**9, "x"]])]},
-        {"statement_id": 4, "series": [_series(["time", "last"], [[True, "x"]])]},
+        {"statement_id": 0, "series": "garbage"},
+        {"statement_id": 1, "series": [_series(["time", "a", "b"], [["not a time", 1, 1]])]},
+        {"statement_id": 2, "series": [_series(["time", "last"], [[now_ns - 10**9, "x"]])]},
+        {"statement_id": 3, "series": [_series(["time", "last"], [[True, "x"]])]},
         {
-            "statement_id": 5,
+            "statement_id": 4,
             "series": [
                 _series(
                     ["time", "success_rate", "processing_time_ms"],
@@ -789,7 +788,7 @@ async def test_unexpected_shapes_leave_only_that_figure_unknown(
             ],
         },
         {
-            "statement_id": 6,
+            "statement_id": 5,
             "series": [
                 _series(
                     ["time", "write_errors", "error", "write_attempts", "events_processed"],
@@ -818,10 +817,6 @@ async def test_rfc3339_times_are_read_too(loopback: Loopback, client: Client) ->
     results: list[dict[str, Any]] = [
         {
             "statement_id": 0,
-            "series": [_series(["time", "a", "b"], [["1970-01-01T00:00:00Z", 1, None]])],
-        },
-        {
-            "statement_id": 1,
             "series": [
                 _series(
                     ["time", "a", "b"],
@@ -831,14 +826,14 @@ async def test_rfc3339_times_are_read_too(loopback: Loopback, client: Client) ->
             ],
         },
         {
-            "statement_id": 2,
+            "statement_id": 1,
             "series": [_series(["time", "a", "b"], [["2025-11-01T16:55:00Z", 1, 0]])],
         },
         {
-            "statement_id": 3,
+            "statement_id": 2,
             "series": [_series(["time", "last"], [["2025-11-01T16:58:00.123456789Z", "on"]])],
         },
-        {"statement_id": 4},
+        {"statement_id": 3},
     ]
     loopback.handler = _json({"results": results})
     backend = InfluxQLBackend(client.session, loopback.url, "db")
@@ -1061,9 +1056,8 @@ def test_malformed_chunks() -> None:
 async def test_chunked_malformed_series_leave_figures_unknown(
     loopback: Loopback, client: Client
 ) -> None:
-    results: list[dict[str, Any]] = [{"statement_id": i} for i in range(7)]
-    results[0]["series"] = [7]
-    results[1]["series"] = [{"name": "m", "tags": ["x"], "columns": ["time"], "values": []}]
+    results: list[dict[str, Any]] = [{"statement_id": i} for i in range(6)]
+    results[0]["series"] = [7, {"name": "m", "tags": ["x"], "columns": ["time"], "values": []}]
     loopback.handler = _raw(_chunks({"results": results[:3]}, {"results": results[3:]}))
     backend = InfluxQLBackend(client.session, loopback.url, "db")
     result = await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)

@@ -47,8 +47,9 @@ DEFAULT_TIMEOUT: Final = 30.0
 # How far back the newest event is looked for when the period holds none.
 FRESHNESS_LOOKBACK: Final = timedelta(days=7)
 
-# Result names of the refresh query (the `result` column of the annotated CSV).
-RESULT_EVENTS: Final = "events_in_period"
+# Result names of the refresh query (the `result` column of the annotated CSV). No result
+# counts the whole period: every point is in exactly one entity_id/domain group (a point
+# without the tag in the null-key group), so the total is the sum of `entity_counts`.
 RESULT_ENTITIES: Final = "entity_counts"
 RESULT_TREND: Final = "trend"
 RESULT_LAST_EVENT: Final = "last_event"
@@ -91,7 +92,7 @@ def _field_predicate(fields: tuple[str, ...]) -> str:
 
 
 def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: datetime) -> str:
-    """The one Flux program of a refresh: six named results, all aggregated server-side.
+    """The one Flux program of a refresh: five named results, all aggregated server-side.
 
     Absolute bounds from the caller's `now` (not `-1h`): every figure of the refresh, and the
     InfluxQL backend's, covers exactly the same `[now - period, now)`.
@@ -118,7 +119,6 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
             f"events = {source}",
             f"  |> {in_period}",
             f"  |> {events_filter}",
-            f'events |> group() |> count() |> yield(name: "{RESULT_EVENTS}")',
             (
                 'events |> group(columns: ["entity_id", "domain"]) |> count()'
                 f' |> yield(name: "{RESULT_ENTITIES}")'
@@ -358,9 +358,10 @@ def result_from_records(
     now: datetime,
     version: str | None,
 ) -> InfluxResult:
-    """Turn the six named results into the normalised model (absent result = no rows)."""
-    total = results.get(RESULT_EVENTS, [])
-    events_in_period = sum(_count(row) for row in total)
+    """Turn the five named results into the normalised model (absent result = no rows).
+
+    The events in the period are the sum of the per-entity counts.
+    """
     entity_counts = [
         EntityCount(
             entity_id=_text(row, "entity_id") or "",
@@ -369,6 +370,7 @@ def result_from_records(
         )
         for row in results.get(RESULT_ENTITIES, [])
     ]
+    events_in_period = sum(row.count for row in entity_counts)
     trend = [
         TrendPoint(time=_time(row), count=_count(row)) for row in results.get(RESULT_TREND, [])
     ]

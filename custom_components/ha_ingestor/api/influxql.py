@@ -59,9 +59,12 @@ DEFAULT_TIMEOUT: Final = 30.0
 VERSION_HEADER: Final = "X-Influxdb-Version"
 
 # Statement order matters: influxd stops at the first failing statement, so the optional
-# `service_metrics` statements go last and cannot cost the event figures.
-_EVENTS, _PER_ENTITY, _TREND, _LAST_A, _LAST_B, _SERVICE_LATEST, _SERVICE_SUMS = range(7)
-_EVENT_STATEMENTS: Final = 5
+# `service_metrics` statements go last and cannot cost the event figures. No statement counts
+# the whole period: every point is in exactly one entity_id/domain group (untagged points in
+# the empty-tag group), so the total is the sum of the groups and a scan of the period saved.
+_PER_ENTITY, _TREND, _LAST_A, _LAST_B, _SERVICE_LATEST, _SERVICE_SUMS = range(6)
+_STATEMENTS: Final = 6
+_EVENT_STATEMENTS: Final = 4
 _COUNT_COLUMNS: Final = ("a", "b")
 _ERROR_FIELDS: Final = ("write_errors", "error")
 _ATTEMPT_FIELDS: Final = ("write_attempts", "events_processed")
@@ -106,7 +109,6 @@ def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str
         for name in _LATEST_FIELDS
     )
     statements = (
-        f"SELECT {counts} FROM {events} WHERE {in_period}",
         f"SELECT {counts} FROM {events} WHERE {in_period} GROUP BY {entity_id}, {domain}",
         (
             f"SELECT {counts} FROM {events} WHERE {in_period} "
@@ -195,15 +197,6 @@ def _time(value: object) -> datetime:
         except ValueError as err:
             raise _ShapeError from err
     raise _ShapeError
-
-
-def _events_in_period(result: Mapping[str, Any]) -> int:
-    return sum(
-        _count(row.get(column))
-        for series in _series_of(result)
-        for row in series.rows()
-        for column in _COUNT_COLUMNS
-    )
 
 
 def _entity_counts(result: Mapping[str, Any]) -> list[EntityCount]:
@@ -315,16 +308,23 @@ class InfluxQLBackend:
         return f"InfluxQLBackend(url={str(self._endpoint)!r}, database={self._database!r})"
 
     async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
-        """Every figure of one refresh from one `/query` request."""
+        """Every figure of one refresh from one `/query` request.
+
+        A single malformed figure becomes None, the others stay. The events in the period are
+        the sum of the per-entity counts, so an unreadable per-entity answer leaves the total,
+        the rate, the active entities and the top domains unknown together.
+        """
         _start, stop = period_bounds(period, now)
         results = await self._query(build_fetch_query(period, window, now))
         for index in range(_EVENT_STATEMENTS):
             if index not in results:
-                msg = f"InfluxDB answered {len(results)} of 7 statements"
+                msg = f"InfluxDB answered {len(results)} of {_STATEMENTS} statements"
                 raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
             self._raise_statement_error(results[index])
-        events_in_period = self._read(results[_EVENTS], _events_in_period)
         entity_counts = self._read(results[_PER_ENTITY], _entity_counts)
+        events_in_period = (
+            None if entity_counts is None else sum(row.count for row in entity_counts)
+        )
         trend = self._read(results[_TREND], lambda r: _trend(r, window, stop))
         last_a = self._read(results[_LAST_A], _last_time)
         last_b = self._read(results[_LAST_B], _last_time)
