@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from custom_components.ha_ingestor.api import normalize as n
 from custom_components.ha_ingestor.api.models import ServiceStatus
-from tests.support.contract_examples import WEBSOCKET_HEALTH_R2
+from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -221,25 +221,6 @@ ENRICHMENT_STATS_R1: dict[str, Any] = {
     },
     "validation_stats": {"validation_count": 4594, "error_count": 0, "error_rate": 0.0},
     "timestamp": 81234.567,
-}
-
-DATA_API_HEALTH: dict[str, Any] = {
-    "status": "healthy",
-    "service": "data-api",
-    "version": "1.0.0",
-    "timestamp": "2025-11-01T23:06:12.3",
-    "uptime_seconds": 5130.1,
-    "dependencies": {
-        "influxdb": {
-            "status": "connected",
-            "url": "http://influxdb:8086",
-            "query_count": 42,
-            "avg_query_time_ms": 11.7,
-            "success_rate": 100.0,
-        },
-        "sqlite": {"status": "healthy"},
-    },
-    "authentication": {"enabled": False},
 }
 
 AUX_HEALTH_DEGRADED: dict[str, Any] = {

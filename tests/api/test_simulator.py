@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.api.models import Revision
-from tests.support.contract_examples import WEBSOCKET_HEALTH_R2
+from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 from tests.support.events import (
     Event,
     Schema,
@@ -150,30 +150,6 @@ CARBON_HEALTH = {
     "success_rate": 0,
     "credentials_configured": False,
     "timestamp": "2025-11-01T23:06:12.120034",
-}
-DATA_API_HEALTH = {
-    "status": "healthy",
-    "service": "data-api",
-    "version": "1.0.0",
-    "timestamp": "2025-11-01T23:06:12.3",
-    "uptime_seconds": 5130.1,
-    "dependencies": {
-        "influxdb": {
-            "status": "connected",
-            "url": "http://influxdb:8086",
-            "query_count": 42,
-            "avg_query_time_ms": 11.7,
-            "success_rate": 100.0,
-        },
-        "sqlite": {
-            "status": "healthy",
-            "journal_mode": "wal",
-            "database_size_mb": 3.42,
-            "wal_enabled": True,
-            "connection": "ok",
-        },
-    },
-    "authentication": {"enabled": False},
 }
 ADMIN_HEALTH = {
     "status": "healthy",

@@ -30,3 +30,29 @@ WEBSOCKET_HEALTH_R2: dict[str, Any] = {
         "event_rate_per_minute": 31.6,
     },
 }
+
+# Section 7.4: data-api `GET /health` (R2).
+DATA_API_HEALTH: dict[str, Any] = {
+    "status": "healthy",
+    "service": "data-api",
+    "version": "1.0.0",
+    "timestamp": "2025-11-01T23:06:12.3",
+    "uptime_seconds": 5130.1,
+    "dependencies": {
+        "influxdb": {
+            "status": "connected",
+            "url": "http://influxdb:8086",
+            "query_count": 42,
+            "avg_query_time_ms": 11.7,
+            "success_rate": 100.0,
+        },
+        "sqlite": {
+            "status": "healthy",
+            "journal_mode": "wal",
+            "database_size_mb": 3.42,
+            "wal_enabled": True,
+            "connection": "ok",
+        },
+    },
+    "authentication": {"enabled": False},
+}
