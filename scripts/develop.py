@@ -311,7 +311,8 @@ def free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-# The ingestor's docker-compose host ports (contracts 1.1). Stable ports keep the config
+# The ingestor's docker-compose host ports (docs/ingestor-contracts.md#r1-and-r2-deployment).
+# Stable ports keep the config
 # entry of an earlier run valid (with its options); a busy one gives way to a free port.
 PREFERRED_PORTS: Final = {
     "influxdb": 8086,

@@ -1,7 +1,7 @@
 """Offline stand-ins for the hassfest and HACS checks CI cannot run here.
 
 hassfest and the HACS action need Docker and GitHub; these tests re-check the rules they apply
-to a custom integration (see ha-integration-reference.md, section 4) plus our own promises
+to a custom integration plus our own promises
 (quality_scale.yaml, README, requirements).
 """
 
@@ -219,3 +219,80 @@ def test_every_platform_sets_parallel_updates(platform: str) -> None:
         if isinstance(target, ast.Name)
     }
     assert "PARALLEL_UPDATES" in assigned
+
+
+# Documents outside this repository, which a newcomer cannot open: built from parts so that
+# this file does not name them itself.
+_OUTSIDE_DOCUMENTS = (
+    "../" + "shared",
+    "product" + ".md",
+    "ingestor-" + "interfaces",
+    "ha-integration-" + "reference",
+    "contracts " + "\N{SECTION SIGN}",
+    "\N{SECTION SIGN}",
+)
+_CHECKED_TREES = ("custom_components", "tests", "scripts", "benchmarks", "docs")
+_TEXT_SUFFIXES = {".py", ".md", ".yaml", ".json", ".toml", ".sh", ".ambr", ""}
+# `docs/<name>.md#<anchor>` anywhere, or `<name>.md#<anchor>` inside docs/.
+_DOC_POINTER = re.compile(r"(?:docs/)?(architecture|ingestor-contracts)\.md#([A-Za-z0-9_-]+)")
+
+
+def _text_files() -> list[Path]:
+    files = [ROOT / "README.md"]
+    for tree in _CHECKED_TREES:
+        files.extend(
+            path
+            for path in sorted((ROOT / tree).rglob("*"))
+            if path.is_file() and path.suffix in _TEXT_SUFFIXES and "__pycache__" not in path.parts
+        )
+    return files
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    text = heading.strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _anchors(document: Path) -> set[str]:
+    headings = re.findall(r"^#{1,6} (.+)$", document.read_text(encoding="utf-8"), re.MULTILINE)
+    return {_slug(heading) for heading in headings}
+
+
+def test_no_file_points_outside_the_repository() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _text_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(document in line for document in _OUTSIDE_DOCUMENTS)
+    ]
+    assert not offenders, "point into docs/ instead:\n" + "\n".join(offenders)
+
+
+def test_every_pointer_into_docs_names_an_existing_heading() -> None:
+    anchors = {
+        name: _anchors(ROOT / "docs" / f"{name}.md")
+        for name in ("architecture", "ingestor-contracts")
+    }
+    pointers = [
+        (path, match.group(1), match.group(2))
+        for path in _text_files()
+        for match in _DOC_POINTER.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert len(pointers) >= 20  # the code's comments point here; a broken regex finds none
+    missing = [
+        f"{path.relative_to(ROOT)}: {name}.md#{anchor}"
+        for path, name, anchor in pointers
+        if anchor not in anchors[name]
+    ]
+    # Links inside a document: `[...](#anchor)`.
+    missing.extend(
+        f"docs/{name}.md: #{anchor}"
+        for name, known in anchors.items()
+        for anchor in re.findall(
+            r"\]\(#([A-Za-z0-9_-]+)\)", (ROOT / "docs" / f"{name}.md").read_text(encoding="utf-8")
+        )
+        if anchor not in known
+    )
+    assert not missing, "\n".join(missing)

@@ -51,7 +51,7 @@ class HaIngestorServiceBinarySensorEntityDescription(BinarySensorEntityDescripti
 
 
 def _alert_is_on(key: AlertKey) -> Callable[[Snapshot], bool | None]:
-    """On while the rule fires; off when it does not or its input is unknown (product.md)."""
+    """On while the rule fires; off when it does not or its input is unknown."""
 
     def is_on(snapshot: Snapshot) -> bool | None:
         alert = snapshot.alert(key)

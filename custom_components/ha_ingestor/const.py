@@ -54,7 +54,7 @@ URL_KEYS: Final = (CONF_URL, CONF_ADMIN_API_URL, *SERVICE_URL_KEYS)
 SECRET_KEYS: Final = (CONF_TOKEN, CONF_PASSWORD, CONF_API_KEY)
 
 DEFAULT_BACKEND: Final = Backend.FLUX
-# The ingestor's docker-compose defaults (contracts 1.2).
+# The ingestor's docker-compose defaults (docs/ingestor-contracts.md#r1-and-r2-deployment).
 DEFAULT_ORGANIZATION: Final = "ha-ingestor"
 DEFAULT_BUCKET: Final = "home_assistant_events"
 

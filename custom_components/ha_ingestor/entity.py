@@ -42,8 +42,8 @@ _DISPLAY_NAMES: Final = {
     "health-dashboard": "Health Dashboard",
 }
 
-# Where each service gets its data from, nearest first (contracts 7.1, "effective ingestion
-# graph": HA -> websocket-ingestion -> [enrichment-pipeline ->] InfluxDB -> admin-api/data-api).
+# Where each service gets its data from, nearest first (docs/architecture.md#the-device-graph:
+# HA -> websocket-ingestion -> [enrichment-pipeline ->] InfluxDB -> admin-api/data-api).
 # The first candidate that is itself monitored becomes the `via` device; when none is, the
 # main device is. Services not listed here write or read InfluxDB on their own.
 _UPSTREAM: Final[dict[str, tuple[str, ...]]] = {

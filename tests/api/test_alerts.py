@@ -1,4 +1,4 @@
-"""The alert rules of product.md: strict thresholds, unknown inputs, clear messages."""
+"""The alert rules: strict thresholds, unknown inputs, clear messages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The payload normalisers against the contracts' real examples, every §8 quirk, and random JSON."""
+"""The payload normalisers against real ingestor payloads, every quirk, and random JSON.
+
+The quirks are those of docs/ingestor-contracts.md.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-# --- Real payloads from ingestor-interfaces.md -------------------------------------------------
+# --- Real payloads of the ingestor (docs/ingestor-contracts.md) -------------------------------
 
 R1_STATS: dict[str, Any] = {
     "timestamp": "2025-10-12T20:05:03.412907",
@@ -406,7 +409,7 @@ def test_admin_stats_influxdb_path() -> None:
     assert stats.total_events == 18420
     assert stats.error_rate == 3.1
     ws, enrichment = stats.services
-    assert ws.processing_time_ms == 42.7  # from `avg_processing_time` (§8.9)
+    assert ws.processing_time_ms == 42.7  # docs/ingestor-contracts.md#quirk-avg-processing-time
     assert ws.success_rate == 99.76
     assert enrichment.processing_time_ms == 1350.0
 
@@ -507,7 +510,8 @@ def test_websocket_health_r1_without_rate() -> None:
     assert ws.health.status is ServiceStatus.DEGRADED
     assert ws.health.message == "No events received in 60+ seconds"
     assert ws.health.uptime_seconds == pytest.approx(86400 + 5124.57)
-    assert ws.events_per_minute is None  # missing, not 0 (§8.20)
+    # Missing, not 0: docs/ingestor-contracts.md#quirk-event-rate
+    assert ws.events_per_minute is None
     assert ws.last_event is None
     assert ws.connection_attempts is None
 
@@ -561,7 +565,8 @@ def test_enrichment_stats_without_traffic_is_unknown() -> None:
     idle["influxdb"].update(points_written=0, write_errors=0)
     del idle["normalization"]["last_normalized_time"]
     figures = n.normalize_enrichment_stats(idle)
-    assert figures.success_rate is None  # 0 with no traffic means unknown (§8.18)
+    # 0 without traffic is unknown: docs/ingestor-contracts.md#quirk-percent-scales
+    assert figures.success_rate is None
     assert figures.error_rate is None
     assert figures.last_event == datetime(2025, 10, 12, 20, 5, 2, 953311, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""The ingestor simulator and event writer match the contracts and really misbehave."""
+"""The ingestor simulator and event writer match docs/ingestor-contracts.md and really misbehave."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 REPO = Path(__file__).resolve().parents[2]
 UPTIME = re.compile(r"^(\d+ days?, )?\d+:\d{2}:\d{2}(\.\d{6})?$")
 
-# --- contract examples (ingestor-interfaces.md), the shapes payloads must have -------------
+# --- the ingestor's real payloads, the shapes the simulator's must have -------------------
 
 EVENT_RATE_R2 = {
     "service": "websocket-ingestion",
@@ -632,7 +632,7 @@ async def test_unhealthy_is_reported_in_a_200_body(
     status, body = await get(http, r2.url_of(DATA_RETENTION) + "/health")
     assert (status, body["status"]) == (200, "critical")
     _, stats = await get(http, r2.admin_api_url + "/api/v1/stats")
-    # R2 demotes anything but "unhealthy" to a warning (section 6.2).
+    # R2's Admin API demotes anything but "unhealthy" to a warning in its fallback alerts.
     demoted = {"service": DATA_RETENTION, "level": "warning", "message": "Service status: critical"}
     assert demoted in stats["alerts"]
     assert stats["metrics"][DATA_RETENTION]["healthy"] is False

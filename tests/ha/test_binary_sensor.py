@@ -151,7 +151,7 @@ async def test_quiet_alert_is_off(hass: HomeAssistant) -> None:
 
 @pytest.mark.usefixtures("init_integration")
 async def test_alert_with_unknown_input_is_off_with_severity_unknown(hass: HomeAssistant) -> None:
-    # product.md: a rule whose input is unknown is off, with severity unknown.
+    # A rule whose input is unknown is off, with severity unknown (docs/architecture.md).
     state = hass.states.get(f"{MAIN}_ingestion_stalled")
     assert state is not None
     assert state.state == STATE_OFF

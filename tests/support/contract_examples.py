@@ -1,4 +1,4 @@
-"""Payload examples quoted from the ingestor's contracts (ingestor-interfaces.md).
+"""Payload examples quoted from the ingestor's contracts (docs/ingestor-contracts.md).
 
 Shared by the tests of the normalisers and of the simulator, which must agree with them.
 """
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# Section 5.2: websocket-ingestion `GET /health` at R2.
+# websocket-ingestion `GET /health` at R2.
+# docs/ingestor-contracts.md#r1-and-r2-websocket-ingestion
 WEBSOCKET_HEALTH_R2: dict[str, Any] = {
     "status": "healthy",
     "service": "websocket-ingestion",
@@ -31,7 +32,7 @@ WEBSOCKET_HEALTH_R2: dict[str, Any] = {
     },
 }
 
-# Section 7.4: data-api `GET /health` (R2).
+# data-api `GET /health` (R2; docs/ingestor-contracts.md#r2-data-api).
 DATA_API_HEALTH: dict[str, Any] = {
     "status": "healthy",
     "service": "data-api",

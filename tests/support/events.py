@@ -1,4 +1,6 @@
-"""Realistic HA Ingestor points as InfluxDB line protocol (contracts sections 2.2, 2.3, 2.7).
+"""Realistic HA Ingestor points as InfluxDB line protocol.
+
+Schemas A and B: docs/ingestor-contracts.md#event-schemas-a-and-b.
 
 Every line this module builds carries a **nanosecond** timestamp, whatever the schema, so a
 caller can write a mixed schema A + schema B data set in one request with `precision=ns`
@@ -606,7 +608,10 @@ def generate_events(
 
 @dataclass(frozen=True)
 class ServiceMetricsSample:
-    """One synthetic `service_metrics` row (the ingestor never writes these; section 2.7)."""
+    """One synthetic `service_metrics` row (the ingestor never writes these).
+
+    docs/ingestor-contracts.md#service_metrics
+    """
 
     service: str
     time: datetime
@@ -640,7 +645,7 @@ def service_metrics_lines(samples: Iterable[ServiceMetricsSample] | None = None)
 
 
 def contract_service_metrics() -> list[ServiceMetricsSample]:
-    """The synthetic `service_metrics` rows of contracts section 2.7."""
+    """Two synthetic `service_metrics` rows in the shape the Admin API queries."""
     return [
         ServiceMetricsSample(
             "websocket-ingestion",

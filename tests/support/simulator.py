@@ -1,6 +1,6 @@
 """A fake HA Ingestor stack on loopback: its HTTP services, faults, and a live event writer.
 
-Payloads follow /work/shared/docs/ingestor-interfaces.md (sections 4, 5 and 7): the same
+Payloads follow docs/ingestor-contracts.md (the Admin API and service sections): the same
 keys, types, timestamp formats and quirks as the real R1 or R2 services. The figures in
 them come from `Figures`, which a test sets, so it can compute what the integration should
 report. The Admin API is not canned: like the real one it fetches the other simulated
@@ -70,7 +70,8 @@ LOG_AGGREGATOR: Final = "log-aggregator"
 SPORTS_DATA: Final = "sports-data"
 CALENDAR: Final = "calendar-service"
 
-# Auxiliary services the simulator can run (each a `/health` like section 5.5).
+# Auxiliary services the simulator can run, each with a generic `/health`:
+# docs/ingestor-contracts.md#r1-and-r2-auxiliary-services
 AUXILIARY_SERVICES: Final = frozenset(
     {
         CARBON_INTENSITY,
@@ -92,7 +93,8 @@ _UNDEPLOYED: Final = {
     CALENDAR: "Cannot connect to host homeiq-calendar:8013 ssl:default [Name or service not known]",
 }
 
-# The Admin API's fallback lists, in its own order (section 4.3).
+# The Admin API's fallback lists, in its own order.
+# docs/ingestor-contracts.md#quirk-sequential-stats
 _R1_STATS_SERVICES: Final = (WEBSOCKET_INGESTION, ENRICHMENT_PIPELINE)
 _R2_STATS_SERVICES: Final = (
     ADMIN_API,
@@ -141,7 +143,8 @@ _R1_CORE_SERVICES: Final = (
     "influxdb",
 )
 
-# Routes behind the Admin API key when auth is on (section 4.1); everything else is open.
+# Routes behind the Admin API key when auth is on; everything else is open.
+# docs/ingestor-contracts.md#r1-and-r2-admin-api
 _PROTECTED: Final = re.compile(
     r"^/api/v1/(stats(/.*)?|real-time-metrics|config(/.*)?|docker/.*|events(/.*)?|monitoring/.*)$"
 )
@@ -414,7 +417,7 @@ class IngestorSimulator:
 
     @property
     def service_urls(self) -> dict[str, str]:
-        """Service name (as the contracts spell it) to base URL, Admin API included."""
+        """Service name (as the ingestor spells it) to base URL, Admin API included."""
         return {name: self.url_of(name) for name in self.services}
 
     @property
@@ -1248,7 +1251,8 @@ class IngestorSimulator:
             }
         )
 
-    # --- admin-api statistics (the services fallback, section 4.3) ----------------------
+    # --- admin-api statistics (the services fallback) ----------------------------------------
+    # docs/ingestor-contracts.md#statistics-shapes
 
     def _stats_services(self) -> Sequence[str]:
         return _R1_STATS_SERVICES if self.revision is Revision.R1 else _R2_STATS_SERVICES

@@ -60,7 +60,10 @@ class EntityCount:
 
 
 def as_utc(value: datetime) -> datetime:
-    """`value` in UTC; a naive datetime is taken to be UTC already (contracts §8.24)."""
+    """`value` in UTC; a naive datetime is taken to be UTC already.
+
+    docs/ingestor-contracts.md#quirk-naive-timestamps
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

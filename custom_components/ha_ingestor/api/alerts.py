@@ -1,7 +1,8 @@
-"""The alert rules of product.md, evaluated on every snapshot.
+"""The alert rules, evaluated on every snapshot.
 
 Pure functions, one per rule. Comparisons are strict, as the ingestor's own `_calculate_alerts`
-(contracts §6.1): a value equal to a threshold does not fire. A rule whose input is unknown is
+(docs/ingestor-contracts.md#quirk-ingestor-alerts-never-fire): a value equal to a threshold does
+not fire. A rule whose input is unknown is
 off with severity UNKNOWN; a rule that is known and quiet is off with severity None.
 """
 

@@ -88,7 +88,10 @@ class ServiceStatus(StrEnum):
 
 
 class Revision(StrEnum):
-    """Ingestor generation, told apart by probing (contracts section 7.5)."""
+    """Ingestor generation, told apart by probing.
+
+    docs/ingestor-contracts.md#telling-r1-from-r2
+    """
 
     R1 = "r1"
     R2 = "r2"
@@ -111,7 +114,7 @@ class Severity(StrEnum):
 
 
 class AlertKey(StrEnum):
-    """The alert rules of product.md."""
+    """The alert rules, one per key (evaluated in `alerts.py`, described in the README)."""
 
     HIGH_ERROR_RATE = "high_error_rate"
     LOW_SUCCESS_RATE = "low_success_rate"

@@ -1,6 +1,7 @@
 """Validation and escaping of every name or duration that goes into a query text.
 
-The ingestor pastes its `period` into Flux unchecked (contracts §8.27). Here, user-supplied
+The ingestor pastes its `period` into Flux unchecked
+(docs/ingestor-contracts.md#quirk-period-injection). Here, user-supplied
 names (bucket, database, org, measurement, retention policy) are validated once and then only
 ever reach a query through the dialect's own quoting; durations reach a query only as members
 of the `Period` / `TrendWindow` whitelists.

@@ -1,4 +1,6 @@
-"""Pure normalisers: one per raw ingestor payload, each surviving the quirks of contracts §8.
+"""Pure normalisers: one per raw ingestor payload, each surviving its quirks.
+
+The quirks are described in docs/ingestor-contracts.md.
 
 Every function takes already-decoded JSON typed `object`, because a service may answer any
 shape (`{"error": ...}` entries, 503 bodies, lists where dicts were promised). None of them
@@ -15,7 +17,8 @@ from enum import StrEnum
 
 from .models import ServiceStatus
 
-# The seven status vocabularies of contracts §8.6 in one table. Words not listed are UNKNOWN.
+# The seven status vocabularies in one table; words not listed are UNKNOWN.
+# docs/ingestor-contracts.md#status-vocabularies
 _STATUS_WORDS: dict[str, ServiceStatus] = {
     **dict.fromkeys(
         (
@@ -59,7 +62,10 @@ _PORT_MAX = 65535
 
 
 class StatsShape(StrEnum):
-    """Which of the three `/api/v1/stats` shapes was seen (contracts §8.2)."""
+    """Which of the three `/api/v1/stats` shapes was seen.
+
+    docs/ingestor-contracts.md#quirk-stats-shapes
+    """
 
     ALL_SERVICES = "all_services"
     SINGLE_SERVICE = "single_service"
@@ -119,7 +125,8 @@ def parse_fraction_percent(value: object) -> float | None:
 def parse_timestamp(value: object) -> datetime | None:
     """A wall-clock time in UTC.
 
-    Accepts ISO strings with an offset, with `Z`, or naive (assumed UTC, contracts §8.24).
+    Accepts ISO strings with an offset, with `Z`, or naive (taken as UTC:
+    docs/ingestor-contracts.md#quirk-naive-timestamps).
     Floats are event-loop seconds (R1 enrichment), not wall times, so they give None.
     """
     if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
@@ -134,7 +141,10 @@ def parse_timestamp(value: object) -> datetime | None:
 
 
 def parse_uptime(value: object) -> float | None:
-    """Seconds of uptime from float/int seconds or a `str(timedelta)` (contracts §8.19)."""
+    """Seconds of uptime from float/int seconds or a `str(timedelta)`.
+
+    docs/ingestor-contracts.md#quirk-uptime-formats
+    """
     number = parse_number(value)
     if number is not None:
         return number if number >= 0 else None
@@ -222,7 +232,8 @@ class AdminStats:
     source: str | None = None
     timestamp: datetime | None = None
     services: tuple[AdminServiceEntry, ...] = ()
-    # InfluxDB-path aggregates only; `total_events` is inflated by fields per point (§8.7).
+    # InfluxDB-path aggregates only; `total_events` is inflated:
+    # docs/ingestor-contracts.md#quirk-inflated-event-counts.
     total_events: int | None = None
     error_rate: float | None = None
 
@@ -288,7 +299,9 @@ _SINGLE_SERVICE_KEYS = frozenset(
 
 
 def normalize_admin_stats(payload: object, service: str | None = None) -> AdminStats:
-    """`GET /api/v1/stats`: detect the shape by its keys, never by `source` (§8.1, §8.2).
+    """`GET /api/v1/stats`: detect the shape by its keys, never by `source`.
+
+    docs/ingestor-contracts.md#quirk-stats-source
 
     `service` names the entry of the single-service shape (`?service=<name>`).
     """
@@ -390,7 +403,8 @@ def normalize_health_services(payload: object) -> tuple[ListedService, ...]:
 def normalize_admin_health(payload: object) -> tuple[ListedService, ...]:
     """`GET /api/v1/health` dependencies, named by display name ("WebSocket Ingestion").
 
-    Real at R1, hard-coded "healthy" at R2 (§8.13): prefer `/api/v1/health/services`.
+    Real at R1, hard-coded "healthy" at R2: prefer `/api/v1/health/services`
+    (docs/ingestor-contracts.md#quirk-r2-fake-health).
     """
     deps = _dict(payload).get("dependencies")
     if not isinstance(deps, list):
@@ -414,7 +428,10 @@ def normalize_admin_health(payload: object) -> tuple[ListedService, ...]:
 
 @dataclass(frozen=True, slots=True)
 class ApiInfo:
-    """`GET /api/info`: version and whether a bearer key is needed (contracts §7.5, §8.23)."""
+    """`GET /api/info`: version and whether a bearer key is needed.
+
+    docs/ingestor-contracts.md#quirk-auth-detection
+    """
 
     version: str | None = None
     authentication: bool | None = None
@@ -445,7 +462,10 @@ def is_admin_api_info(payload: object) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ServiceHealth:
-    """Any service's `/health` body, read whatever its HTTP status (contracts §8.17)."""
+    """Any service's `/health` body, read whatever its HTTP status.
+
+    docs/ingestor-contracts.md#quirk-error-bodies
+    """
 
     status: ServiceStatus
     message: str | None = None
@@ -520,7 +540,9 @@ class ProcessingFigures:
 
 
 def normalize_event_rate(payload: object) -> ProcessingFigures:
-    """R2 websocket `GET /api/v1/event-rate` `processing_stats` (contracts §5.3).
+    """R2 websocket `GET /api/v1/event-rate` `processing_stats`.
+
+    docs/ingestor-contracts.md#r1-and-r2-websocket-ingestion
 
     Without processed or failed events the service reports success 0 and time 0: unknown.
     """
@@ -543,7 +565,9 @@ def normalize_event_rate(payload: object) -> ProcessingFigures:
 
 
 def normalize_enrichment_stats(payload: object) -> ProcessingFigures:
-    """R1 enrichment-pipeline `GET /api/v1/stats` (contracts §5.4).
+    """R1 enrichment-pipeline `GET /api/v1/stats`.
+
+    docs/ingestor-contracts.md#r1-enrichment-pipeline
 
     Error rate = InfluxDB write errors / (points written + write errors); success rate from
     `normalization.success_rate`, which is 0 (not 100) when nothing was normalised yet.

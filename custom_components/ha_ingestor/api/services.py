@@ -1,9 +1,9 @@
 """Client of the ingestor's own HTTP APIs: the Admin API and each service's endpoints.
 
 Every endpoint is called in parallel with its own timeout (the Admin API's aggregate
-`/api/v1/stats` is sequential upstream and slow, contracts §8.25, so the services are asked
-directly too). One failing service never fails the fetch: it becomes an unreachable,
-unhealthy `ServiceState` with a message.
+`/api/v1/stats` is sequential upstream and slow, so the services are asked directly too:
+docs/ingestor-contracts.md#quirk-sequential-stats). One failing service never fails the
+fetch: it becomes an unreachable, unhealthy `ServiceState` with a message.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
     from .models import Period
 
-# The Admin API's `/api/v1/stats` asks its 13 upstream services one after another (§8.25).
+# The Admin API's `/api/v1/stats` asks its 13 upstream services one after another:
+# docs/ingestor-contracts.md#quirk-sequential-stats.
 STATS_TIMEOUT = 30.0
 
 ADMIN_API = "admin-api"
@@ -50,7 +51,8 @@ WEBSOCKET_INGESTION = "websocket-ingestion"
 ENRICHMENT_PIPELINE = "enrichment-pipeline"
 DATA_API = "data-api"
 
-# Host ports of docker-compose (contracts §1.1); used only for names the Admin API reports.
+# Host ports of docker-compose, used only for names the Admin API reports.
+# docs/ingestor-contracts.md#r1-and-r2-deployment
 DEFAULT_PORTS: dict[str, int] = {
     WEBSOCKET_INGESTION: 8001,
     ENRICHMENT_PIPELINE: 8002,
@@ -70,7 +72,8 @@ DEFAULT_PORTS: dict[str, int] = {
 # port 8003 maps to 8004), the dashboard (3000 maps to 80) and InfluxDB (the backends' job).
 _NOT_DERIVED = frozenset({ADMIN_API, "health-dashboard", "influxdb"})
 # R2 `/api/v1/stats` keeps undeployed services (sports-data, calendar-service) whose names do
-# not resolve (contracts §8.15): they are not part of the stack, so they are left out.
+# not resolve: they are not part of the stack, so they are left out.
+# docs/ingestor-contracts.md#quirk-undeployed-services
 _NOT_DEPLOYED = (
     "Name or service not known",
     "nodename nor servname",
@@ -101,7 +104,8 @@ class ServicesResult:
     admin_api_connected: bool | None
     ingestor_version: str | None = None
     revision: Revision | None = None
-    # From `/api/info` `data.authentication` (contracts §8.23); None when not known.
+    # From `/api/info` `data.authentication`; None when not known.
+    # docs/ingestor-contracts.md#quirk-auth-detection
     authentication_required: bool | None = None
     # The Admin API failure behind a partial result (e.g. 401 while the services answered).
     admin_api_error: IngestorError | None = field(default=None, compare=False)
@@ -112,7 +116,10 @@ class ServicesResult:
 
 @dataclass(frozen=True, slots=True)
 class _Reply:
-    """One HTTP exchange: the decoded JSON body whatever the status (contracts §8.17)."""
+    """One HTTP exchange: the decoded JSON body whatever the status.
+
+    docs/ingestor-contracts.md#quirk-error-bodies
+    """
 
     status: int | None
     body: object = None
@@ -242,7 +249,8 @@ class ServicesClient:
         if (admin := self._admin) is None:
             return None
         stats, services, health_services, health, info = await asyncio.gather(
-            # `Period` is a whitelist: the Admin API puts `period` into Flux unchecked (§8.27).
+            # `Period` is a whitelist: the Admin API puts `period` into Flux unchecked
+            # (docs/ingestor-contracts.md#quirk-period-injection).
             self._admin_get(admin, f"/api/v1/stats?period={period.value}", self._stats_timeout),
             self._admin_get(admin, "/api/v1/services"),
             self._admin_get(admin, "/api/v1/health/services"),
@@ -471,7 +479,8 @@ def _reported(admin: _AdminReplies | None) -> _Reported:
     elif DATA_API in names:
         reported.revision = Revision.R2
     if not health and admin.health.ok and reported.revision is Revision.R1:
-        # R2's /api/v1/health is hard-coded "healthy" (§8.13): read it at R1 only.
+        # R2's /api/v1/health is hard-coded "healthy": read it at R1 only
+        # (docs/ingestor-contracts.md#quirk-r2-fake-health).
         health = tuple(
             replace(d, name=_DISPLAY_NAMES[d.name])
             for d in normalize.normalize_admin_health(admin.health.body)
@@ -661,7 +670,8 @@ class _Figures:
             self._r2_figures = normalize.normalize_event_rate(extra.body)
             self.revision = Revision.R2
         elif extra is not None and extra.status == HTTPStatus.NOT_FOUND:
-            self.revision = Revision.R1  # /api/v1/event-rate exists from R2 on (§7.5)
+            # /api/v1/event-rate exists from R2 on (docs/ingestor-contracts.md#telling-r1-from-r2).
+            self.revision = Revision.R1
 
     def _combine(self) -> None:
         sources = [f for f in (self._r2_figures, self._r1_figures) if f is not None]
