@@ -71,19 +71,6 @@ class FetchResult:
             return None
         return most_meaningful(self.influx_error, self.services_error)
 
-    def unwrap(self) -> Snapshot:
-        """The snapshot.
-
-        Raises:
-            IngestorError: `error`, when no source answered.
-
-        """
-        if self.snapshot is None:
-            raise self.error or IngestorConnectionError(
-                "No source answered", origin=Origin.INFLUXDB
-            )
-        return self.snapshot
-
 
 class IngestorClient:
     """Builds one `Snapshot` per refresh from InfluxDB and/or the ingestor's services.
