@@ -192,11 +192,6 @@ class IngestorClient:
                 origin=origin,
             )
 
-    async def async_close(self) -> None:
-        """Close the InfluxDB backend (the services' session belongs to the caller)."""
-        if self.influx is not None:
-            await self.influx.async_close()
-
 
 async def _none() -> tuple[None, None]:
     return None, None
