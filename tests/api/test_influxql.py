@@ -935,10 +935,7 @@ def tls_server(tmp_path: Path, socket_enabled: None) -> Iterator[TLSServer]:
 
 
 async def test_self_signed_certificate_is_refused(tls_server: TLSServer, client: Client) -> None:
-    context = ssl.create_default_context()
-    backend = InfluxQLBackend(
-        client.session, tls_server.url, "db", token=TOKEN, ssl_context=context
-    )
+    backend = InfluxQLBackend(client.session, tls_server.url, "db", token=TOKEN)
     with pytest.raises(IngestorSSLError) as err:
         await backend.async_validate()
     assert "certificate" in str(err.value).lower()
@@ -946,14 +943,15 @@ async def test_self_signed_certificate_is_refused(tls_server: TLSServer, client:
     assert tls_server.requests == []
 
 
-async def test_trusted_or_unverified_tls_works(tls_server: TLSServer, client: Client) -> None:
+@pytest.mark.usefixtures("socket_enabled")
+async def test_the_sessions_tls_settings_apply(tls_server: TLSServer) -> None:
+    # Home Assistant's shared sessions carry the TLS choice (verify_ssl); the backend adds none.
     trusting = ssl.create_default_context(cafile=str(tls_server.cert_file))
-    await InfluxQLBackend(
-        client.session, tls_server.url, "db", ssl_context=trusting
-    ).async_validate()
-    unverified = InfluxQLBackend(client.session, tls_server.url, "db", verify_ssl=False)
-    await unverified.async_validate()
-    assert unverified.version == "3.0.0"
+    for verify in (trusting, False):
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=verify)) as session:
+            backend = InfluxQLBackend(session, tls_server.url, "db")
+            await backend.async_validate()
+            assert backend.version == "3.0.0"
     assert tls_server.requests == ["/query?db=db&epoch=ns&chunked=true"] * 2
 
 

@@ -47,7 +47,6 @@ from .models import TrendPoint
 from .names import influxql_duration, influxql_identifier, validate_name
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Callable, Mapping, Sequence
 
     from .models import Period, TrendWindow
@@ -254,7 +253,11 @@ def _service_sums(result: Mapping[str, Any]) -> tuple[float | None, float | None
 
 
 class InfluxQLBackend:
-    """`InfluxBackend` over InfluxQL `/query`, on a session the caller owns."""
+    """`InfluxBackend` over InfluxQL `/query`, on a session the caller owns.
+
+    TLS settings are the session's (Home Assistant's shared session honours the entry's
+    `verify_ssl`), as for the Flux backend.
+    """
 
     def __init__(  # noqa: PLR0913
         self,
@@ -267,8 +270,6 @@ class InfluxQLBackend:
         password: str | None = None,
         retention_policy: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        verify_ssl: bool = True,
-        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """Check the settings; nothing is sent until the first call.
 
@@ -300,7 +301,6 @@ class InfluxQLBackend:
             self._headers["Authorization"] = f"Basic {pair}"
             self._secrets = (*self._secrets, pair)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else verify_ssl
         self.version: str | None = None
 
     def __repr__(self) -> str:
@@ -379,7 +379,6 @@ class InfluxQLBackend:
                 data={"q": query},
                 headers=self._headers,
                 timeout=self._timeout,
-                ssl=self._ssl,
             ) as response:
                 self.version = response.headers.get(VERSION_HEADER) or self.version
                 body = await response.read()
