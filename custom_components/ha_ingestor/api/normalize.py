@@ -585,24 +585,3 @@ def normalize_enrichment_stats(payload: object) -> ProcessingFigures:
         last_event=parse_timestamp(normalization.get("last_normalized_time"))
         or parse_timestamp(influxdb.get("last_write_time")),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class DataApiHealth:
-    """R2 data-api `GET /health`: the only R2 report of the ingestor's own InfluxDB link."""
-
-    health: ServiceHealth
-    influxdb_connected: bool | None = None
-    influxdb_success_rate: float | None = None
-
-
-def normalize_data_api_health(payload: object) -> DataApiHealth:
-    """data-api `/health` with `dependencies.influxdb.status` ("connected"/...)."""
-    body = _dict(payload)
-    influxdb = _dict(_dict(body.get("dependencies")).get("influxdb"))
-    link = parse_status(influxdb.get("status"))
-    return DataApiHealth(
-        health=normalize_service_health(body),
-        influxdb_connected=None if link is ServiceStatus.UNKNOWN else link is ServiceStatus.HEALTHY,
-        influxdb_success_rate=parse_percent(influxdb.get("success_rate")),
-    )
