@@ -104,9 +104,6 @@ class ServicesResult:
     admin_api_connected: bool | None
     ingestor_version: str | None = None
     revision: Revision | None = None
-    # From `/api/info` `data.authentication`; None when not known.
-    # docs/ingestor-contracts.md#quirk-auth-detection
-    authentication_required: bool | None = None
     # The Admin API failure behind a partial result (e.g. 401 while the services answered).
     admin_api_error: IngestorError | None = field(default=None, compare=False)
     # `services` is the whole stack: the Admin API's listings all answered (or only direct
@@ -413,7 +410,6 @@ class ServicesClient:
             admin_api_connected=admin_connected,
             ingestor_version=info.version,
             revision=figures.revision or reported.revision,
-            authentication_required=info.authentication,
             admin_api_error=admin_error,
         )
 
