@@ -355,7 +355,6 @@ def test_admin_stats_r1_all_services() -> None:
     assert ws.name == "websocket-ingestion"
     assert ws.events_per_minute == 27.18
     assert ws.total_events_received == 2310
-    assert ws.connection_error_rate == 0.0
     assert ws.status is ServiceStatus.UNKNOWN
     assert ws.reachable is True
     assert enrichment.name == "enrichment-pipeline"

@@ -218,8 +218,6 @@ class AdminServiceEntry:
     uptime_seconds: float | None = None
     events_per_minute: float | None = None
     total_events_received: int | None = None
-    # The Admin API's own figure: failed/attempted *connections*, not failed events.
-    connection_error_rate: float | None = None
     success_rate: float | None = None
     processing_time_ms: float | None = None
 
@@ -272,7 +270,6 @@ def _admin_entry(name: str, value: object) -> AdminServiceEntry:
         uptime_seconds=parse_uptime(entry.get("uptime_seconds")),
         events_per_minute=_non_negative(entry.get("events_per_minute")),
         total_events_received=parse_count(entry.get("total_events_received")),
-        connection_error_rate=parse_percent(entry.get("error_rate")),
         success_rate=parse_percent(entry.get("success_rate")),
         processing_time_ms=_non_negative(processing),
     )
