@@ -230,9 +230,8 @@ class AdminStats:
     source: str | None = None
     timestamp: datetime | None = None
     services: tuple[AdminServiceEntry, ...] = ()
-    # InfluxDB-path aggregates only; `total_events` is inflated:
-    # docs/ingestor-contracts.md#quirk-inflated-event-counts.
-    total_events: int | None = None
+    # The InfluxDB-path shape only. Its `total_events` is not read: it counts fields, not
+    # events (docs/ingestor-contracts.md#quirk-inflated-event-counts).
     error_rate: float | None = None
 
 
@@ -323,7 +322,6 @@ def normalize_admin_stats(payload: object, service: str | None = None) -> AdminS
             source=source,
             timestamp=timestamp,
             services=services,
-            total_events=parse_count(metrics.get("total_events")),
             error_rate=error_rate,
         )
     if metrics.keys() & _SINGLE_SERVICE_KEYS and not any(
