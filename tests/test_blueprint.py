@@ -229,9 +229,9 @@ async def registered_entity_ids(hass: HomeAssistant) -> set[str]:
     entry = MockConfigEntry(domain=DOMAIN, unique_id=UNIQUE_ID, data=dict(ENTRY_DATA))
     entry.add_to_hass(hass)
     with (
-        patch(f"{MODULE}.coordinator.FluxBackend", autospec=True),
-        patch(f"{MODULE}.coordinator.ServicesClient", autospec=True),
-        patch(f"{MODULE}.coordinator.IngestorClient", autospec=True) as client_class,
+        patch(f"{MODULE}.clients.FluxBackend", autospec=True),
+        patch(f"{MODULE}.clients.ServicesClient", autospec=True),
+        patch(f"{MODULE}.clients.IngestorClient", autospec=True) as client_class,
     ):
         client = client_class.return_value
         client.async_get_snapshot.return_value = FetchResult(snapshot)

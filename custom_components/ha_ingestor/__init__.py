@@ -8,12 +8,12 @@ from homeassistant.const import Platform
 from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 
+from .clients import create_client
 from .const import DOMAIN
 from .coordinator import (
     HaIngestorConfigEntry,
     HaIngestorCoordinator,
     HaIngestorRuntimeData,
-    create_client,
 )
 from .entity import async_remove_config_entry_device, async_sync_devices
 from .services import async_setup_services

@@ -45,6 +45,7 @@ from .api.errors import (
     InvalidNameError,
 )
 from .api.models import Backend, Period, SourceMode, TrendWindow
+from .clients import create_influx_backend, create_services_client, services_configured
 from .const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,
@@ -70,12 +71,7 @@ from .const import (
     THRESHOLD_KEYS,
     URL_KEYS,
 )
-from .coordinator import (
-    create_influx_backend,
-    create_services_client,
-    options_with_defaults,
-    services_configured,
-)
+from .coordinator import options_with_defaults
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -7,46 +7,30 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import (
-    CONF_API_KEY,
-    CONF_PASSWORD,
-    CONF_TOKEN,
-    CONF_URL,
-    CONF_USERNAME,
-    CONF_VERIFY_SSL,
-)
+from homeassistant.const import CONF_API_KEY, CONF_URL
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from yarl import URL
 
 from .api.alerts import evaluate_alerts
-from .api.client import FetchResult, IngestorClient
 from .api.errors import (
     IngestorAuthenticationError,
     IngestorError,
     IngestorNotFoundError,
     Origin,
 )
-from .api.flux import FluxBackend
-from .api.influxql import InfluxQLBackend
-from .api.models import Backend, DataSource, Period, Snapshot, SourceMode, Thresholds, TrendWindow
-from .api.services import STATS_TIMEOUT, ServicesClient
+from .api.models import DataSource, Period, Snapshot, SourceMode, Thresholds, TrendWindow
 from .const import (
     CONF_ADMIN_API_URL,
-    CONF_BACKEND,
     CONF_BUCKET,
     CONF_MONITORED_SERVICES,
-    CONF_ORGANIZATION,
     CONF_PERIOD,
     CONF_SOURCE_MODE,
     CONF_TREND_WINDOW,
     CONF_UPDATE_INTERVAL,
-    DEFAULT_BACKEND,
     DEFAULT_BUCKET,
-    DEFAULT_ORGANIZATION,
     DEFAULT_PERIOD,
     DEFAULT_SOURCE_MODE,
     DEFAULT_THRESHOLDS,
@@ -56,8 +40,6 @@ from .const import (
     ISSUE_ADMIN_API_KEY_REQUIRED,
     ISSUE_BUCKET_NOT_FOUND,
     LOGGER,
-    REQUEST_TIMEOUT,
-    SERVICE_URL_KEYS,
     THRESHOLD_KEYS,
 )
 
@@ -67,7 +49,7 @@ if TYPE_CHECKING:
 
     from homeassistant.core import HomeAssistant
 
-    from .api.backend import InfluxBackend
+    from .api.client import FetchResult, IngestorClient
 
 
 @dataclass(kw_only=True, slots=True)
@@ -104,98 +86,9 @@ def thresholds_from(options: Mapping[str, Any]) -> Thresholds:
     return Thresholds(**chosen)
 
 
-# A refresh must end before the next one is due (the shortest interval is 15 s); the longest
-# single request, the Admin API's `/api/v1/stats`, sets the bound for long intervals.
-_REFRESH_MARGIN = 3.0
-_REFRESH_TIMEOUT_MAX = STATS_TIMEOUT + 10.0
-
-
-def refresh_timeout(update_interval: timedelta) -> float:
-    """The budget of one whole refresh, in seconds: below the interval, at most 40 s."""
-    seconds = update_interval.total_seconds()
-    return min(max(seconds - _REFRESH_MARGIN, seconds / 2), _REFRESH_TIMEOUT_MAX)
-
-
-def stats_timeout(update_interval: timedelta) -> float:
-    """The slow `/api/v1/stats` call's own timeout: long, but ending inside the budget."""
-    return min(STATS_TIMEOUT, refresh_timeout(update_interval) - 1.0)
-
-
 def update_interval_of(options: Mapping[str, Any]) -> timedelta:
     """The polling interval the options ask for."""
     return timedelta(seconds=int(options_with_defaults(options)[CONF_UPDATE_INTERVAL]))
-
-
-def service_urls(data: Mapping[str, Any]) -> dict[str, str]:
-    """Service name -> URL for every service the user addressed directly."""
-    return {name: data[key] for key, name in SERVICE_URL_KEYS.items() if data.get(key)}
-
-
-def services_configured(data: Mapping[str, Any]) -> bool:
-    """Whether any ingestor service (Admin API or a direct service URL) is configured."""
-    return bool(data.get(CONF_ADMIN_API_URL) or service_urls(data))
-
-
-def create_influx_backend(hass: HomeAssistant, data: Mapping[str, Any]) -> InfluxBackend:
-    """The InfluxDB backend the entry data describes (it must have a URL).
-
-    Raises:
-        InvalidNameError: the bucket/database name cannot be used safely.
-
-    """
-    url: str = data[CONF_URL]
-    verify_ssl = bool(data.get(CONF_VERIFY_SSL, True))
-    bucket = data.get(CONF_BUCKET, DEFAULT_BUCKET)
-    timeout = REQUEST_TIMEOUT.total_seconds()
-    if data.get(CONF_BACKEND, DEFAULT_BACKEND) == Backend.INFLUXQL:
-        # A user name means InfluxDB 1.x basic auth; otherwise the token, if any.
-        username = data.get(CONF_USERNAME)
-        return InfluxQLBackend(
-            async_get_clientsession(hass, verify_ssl=verify_ssl),
-            url,
-            bucket,
-            token=None if username else data.get(CONF_TOKEN),
-            username=username,
-            password=data.get(CONF_PASSWORD) if username else None,
-            timeout=timeout,
-        )
-    return FluxBackend(
-        async_get_clientsession(hass, verify_ssl=verify_ssl),
-        url,
-        data.get(CONF_TOKEN, ""),
-        data.get(CONF_ORGANIZATION, DEFAULT_ORGANIZATION),
-        bucket,
-        timeout=timeout,
-    )
-
-
-def create_services_client(
-    hass: HomeAssistant, data: Mapping[str, Any], stats_timeout_s: float = STATS_TIMEOUT
-) -> ServicesClient:
-    """The client of the ingestor's own APIs (Admin API and/or direct service URLs)."""
-    return ServicesClient(
-        async_get_clientsession(hass, verify_ssl=bool(data.get(CONF_VERIFY_SSL, True))),
-        data.get(CONF_ADMIN_API_URL),
-        data.get(CONF_API_KEY),
-        service_urls(data),
-        REQUEST_TIMEOUT.total_seconds(),
-        stats_timeout=stats_timeout_s,
-    )
-
-
-def create_client(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> IngestorClient:
-    """The client for an entry: its sources, the source mode and the refresh budget."""
-    mode = SourceMode(options_with_defaults(entry.options)[CONF_SOURCE_MODE])
-    interval = update_interval_of(entry.options)
-    data = entry.data
-    return IngestorClient(
-        create_influx_backend(hass, data) if data.get(CONF_URL) else None,
-        create_services_client(hass, data, stats_timeout(interval))
-        if services_configured(data)
-        else None,
-        mode,
-        refresh_timeout(interval),
-    )
 
 
 def _host(url: str | None) -> str:

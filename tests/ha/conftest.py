@@ -170,9 +170,9 @@ def mock_setup_entry() -> Generator[AsyncMock]:
 def mock_sources() -> Generator[dict[str, MagicMock]]:
     """The source classes, patched where they are used: every validation succeeds."""
     with (
-        patch(f"{MODULE}.coordinator.FluxBackend", autospec=True) as flux,
-        patch(f"{MODULE}.coordinator.InfluxQLBackend", autospec=True) as influxql,
-        patch(f"{MODULE}.coordinator.ServicesClient", autospec=True) as services,
+        patch(f"{MODULE}.clients.FluxBackend", autospec=True) as flux,
+        patch(f"{MODULE}.clients.InfluxQLBackend", autospec=True) as influxql,
+        patch(f"{MODULE}.clients.ServicesClient", autospec=True) as services,
     ):
         yield {"flux": flux, "influxql": influxql, "services": services}
 
@@ -199,7 +199,7 @@ def mock_client(
             raise item
         return FetchResult(item)
 
-    with patch(f"{MODULE}.coordinator.IngestorClient", autospec=True) as client_class:
+    with patch(f"{MODULE}.clients.IngestorClient", autospec=True) as client_class:
         client = client_class.return_value
         client.async_get_snapshot.side_effect = answer
         yield client

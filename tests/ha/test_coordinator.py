@@ -35,12 +35,9 @@ from custom_components.ha_ingestor.api.models import (
     Thresholds,
 )
 from custom_components.ha_ingestor.api.services import ServicesResult
+from custom_components.ha_ingestor.clients import refresh_timeout, stats_timeout
 from custom_components.ha_ingestor.const import DOMAIN
-from custom_components.ha_ingestor.coordinator import (
-    refresh_timeout,
-    stats_timeout,
-    thresholds_from,
-)
+from custom_components.ha_ingestor.coordinator import thresholds_from
 
 from .conftest import ENTRY_DATA, MODULE, NOW, UNIQUE_ID, poll
 
