@@ -15,7 +15,7 @@ from .coordinator import (
     HaIngestorCoordinator,
     HaIngestorRuntimeData,
 )
-from .entity import async_remove_config_entry_device, async_sync_devices
+from .devices import async_remove_config_entry_device, async_sync_devices
 from .services import async_setup_services
 
 if TYPE_CHECKING:

@@ -14,11 +14,11 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 from homeassistant.const import EntityCategory
 
 from .api.models import AlertKey
+from .devices import async_add_platform_entities
 from .entity import (
     HaIngestorEntity,
     HaIngestorEntityDescription,
     HaIngestorServiceEntity,
-    async_add_platform_entities,
     enum_value,
 )
 

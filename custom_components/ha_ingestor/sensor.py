@@ -15,11 +15,11 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
 
 from .api.models import DataSource, ServiceStatus
+from .devices import async_add_platform_entities
 from .entity import (
     HaIngestorEntity,
     HaIngestorEntityDescription,
     HaIngestorServiceEntity,
-    async_add_platform_entities,
     enum_value,
     influxdb_answered,
 )

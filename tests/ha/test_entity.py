@@ -21,7 +21,7 @@ from custom_components.ha_ingestor.api.models import (
     ServiceStatus,
 )
 from custom_components.ha_ingestor.const import CONF_ADMIN_API_URL, DOMAIN
-from custom_components.ha_ingestor.entity import (
+from custom_components.ha_ingestor.devices import (
     main_device_info,
     service_device_info,
     service_display_name,
