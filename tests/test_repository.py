@@ -61,7 +61,10 @@ QUALITY_SCALE_RULES = {
     # Platinum
     "async-dependency", "inject-websession", "strict-typing",
 }  # fmt: skip
-PLATFORM_MODULES = ("sensor", "binary_sensor")
+# The platforms the integration forwards its entries to (Platform members are strings).
+PLATFORM_MODULES = tuple(
+    str(platform) for platform in importlib.import_module(f"custom_components.{DOMAIN}").PLATFORMS
+)
 
 
 def _json(path: Path) -> Any:
@@ -296,3 +299,302 @@ def test_every_pointer_into_docs_names_an_existing_heading() -> None:
         if anchor not in known
     )
     assert not missing, "\n".join(missing)
+
+
+# --- quality_scale.yaml: every claim a test can check ------------------------------------------
+
+
+def _scale() -> dict[str, Any]:
+    rules: dict[str, Any] = yaml.safe_load(
+        (INTEGRATION / "quality_scale.yaml").read_text(encoding="utf-8")
+    )["rules"]
+    return rules
+
+
+def _status(rule: str) -> str:
+    value = _scale()[rule]
+    return str(value["status"] if isinstance(value, dict) else value)
+
+
+def _comment(rule: str) -> str:
+    value = _scale()[rule]
+    return " ".join(str(value.get("comment", "")).split()) if isinstance(value, dict) else ""
+
+
+def _readme_headings() -> set[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return {h.strip() for h in re.findall(r"^#{2,3} (.+)$", text, re.MULTILINE)}
+
+
+def _strings() -> dict[str, Any]:
+    strings: dict[str, Any] = _json(INTEGRATION / "strings.json")
+    return strings
+
+
+def _descriptions(platform: str) -> list[Any]:
+    """Every entity description a platform module defines (its module-level tuples of them)."""
+    from homeassistant.helpers.entity import EntityDescription  # noqa: PLC0415
+
+    module = importlib.import_module(f"custom_components.{DOMAIN}.{platform}")
+    return [
+        item
+        for value in vars(module).values()
+        if isinstance(value, tuple)
+        for item in value
+        if isinstance(item, EntityDescription)
+    ]
+
+
+def _integration_sources() -> dict[str, str]:
+    return {
+        str(path.relative_to(INTEGRATION)): path.read_text(encoding="utf-8")
+        for path in sorted(INTEGRATION.rglob("*.py"))
+    }
+
+
+@pytest.mark.parametrize("rule", sorted(r for r in QUALITY_SCALE_RULES if r.startswith("docs-")))
+def test_docs_rules_name_readme_sections_that_exist(rule: str) -> None:
+    quoted = re.findall(r'"([^"]+)"', _comment(rule))
+    if _status(rule) == "done":
+        assert quoted, f"{rule}: the comment names no README section"
+    assert set(quoted) <= _readme_headings(), f"{rule}: {set(quoted) - _readme_headings()}"
+
+
+def test_files_the_quality_scale_names_exist() -> None:
+    named = {
+        token.rstrip(").,")
+        for rule in QUALITY_SCALE_RULES
+        for token in _comment(rule).split()
+        if re.search(r"\.(py|yaml|json)\b|/$", token.rstrip(").,"))
+    }
+    assert named  # the comments do name files; a broken pattern finds none
+    for token in named:
+        path = token.strip("(")
+        assert (ROOT / path).exists() or (INTEGRATION / path).exists(), path
+
+
+def test_dependency_transparency_matches_the_manifest() -> None:
+    requirements = _manifest()["requirements"]
+    if _status("dependency-transparency") == "exempt":
+        # Exempt only for a library that ships inside the integration, unpublished.
+        assert requirements == []
+        assert "not published" in _comment("dependency-transparency")
+    else:
+        assert requirements, "done needs requirements published with their sources"
+
+
+def test_unique_config_entry_is_the_servers_host_and_port() -> None:
+    from custom_components.ha_ingestor.config_flow import unique_id_for  # noqa: PLC0415
+
+    assert "host:port" in _comment("unique-config-entry")
+    one = unique_id_for({"url": "http://InfluxDB.lan:8086/", "bucket": "a", "organization": "x"})
+    other = unique_id_for({"url": "https://influxdb.lan:8086/proxy", "bucket": "b"})
+    assert one == other == "influxdb.lan:8086"
+    assert unique_id_for({"url": "http://influxdb.lan:9999"}) != one
+    admin_only = unique_id_for({"admin_api_url": "http://admin.lan:8003", "bucket": "a"})
+    assert admin_only == "admin.lan:8003"
+
+
+def test_runtime_data_is_typed_and_used() -> None:
+    from homeassistant.config_entries import ConfigEntry  # noqa: PLC0415
+
+    from custom_components.ha_ingestor.coordinator import (  # noqa: PLC0415
+        HaIngestorConfigEntry,
+        HaIngestorRuntimeData,
+    )
+
+    assert HaIngestorConfigEntry.__value__ == ConfigEntry[HaIngestorRuntimeData]
+    sources = _integration_sources()
+    assert "entry.runtime_data = " in sources["__init__.py"]
+    for name, source in sources.items():
+        assert "hass.data[" not in source, f"{name} keeps entry state in hass.data"
+
+
+@pytest.mark.parametrize("platform", PLATFORM_MODULES)
+def test_entity_translations_exist_for_every_description(platform: str) -> None:
+    strings = _strings()["entity"].get(platform, {})
+    descriptions = _descriptions(platform)
+    assert descriptions
+    keys = [d.key for d in descriptions]
+    assert len(keys) == len(set(keys)), "entity-unique-id: description keys repeat"
+    for description in descriptions:
+        key = description.translation_key
+        if key is None:
+            # Named after its device class by Home Assistant, in every language.
+            assert description.device_class is not None, description.key
+            continue
+        assert key in strings, f"entity.{platform}.{key} missing from strings.json"
+        for option in getattr(description, "options", None) or ():
+            assert option in strings[key].get("state", {}), f"{key}: state {option!r}"
+
+
+def test_has_entity_name_on_every_base_entity() -> None:
+    tree = ast.parse((INTEGRATION / "entity.py").read_text(encoding="utf-8"))
+    entities = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(b, ast.Subscript) and ast.unparse(b.value) == "CoordinatorEntity"
+            for b in node.bases
+        )
+    ]
+    assert len(entities) == 2  # the main device's and a service device's
+    for entity in entities:
+        assigned = {
+            ast.unparse(target): ast.unparse(node.value)
+            for node in entity.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+        }
+        assert assigned.get("_attr_has_entity_name") == "True", entity.name
+
+
+_EXCEPTIONS = {
+    "ConfigEntryAuthFailed",
+    "ConfigEntryError",
+    "ConfigEntryNotReady",
+    "HomeAssistantError",
+    "ServiceValidationError",
+    "UpdateFailed",
+}
+
+
+def _string_assignments(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, set[str]]:
+    """Every string literal assigned to each plain name inside `function`."""
+    assigned: dict[str, set[str]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                    assigned.setdefault(target.id, set()).add(node.value.value)
+    return assigned
+
+
+def _raised_translation_keys(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    """The `translation_key=` arguments of the Home Assistant exceptions `function` builds."""
+    return [
+        keyword.value
+        for node in ast.walk(function)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _EXCEPTIONS
+        for keyword in node.keywords
+        if keyword.arg == "translation_key"
+    ]
+
+
+def _exception_translation_keys(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """Keys (literal or assigned to the variable passed) and f-string patterns the raises use."""
+    literals: set[str] = set()
+    patterns: set[str] = set()
+    for function in (
+        n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ):
+        assigned = _string_assignments(function)
+        for value in _raised_translation_keys(function):
+            if isinstance(value, ast.Constant):
+                literals.add(str(value.value))
+            elif isinstance(value, ast.Name):
+                literals |= assigned.get(value.id, set())
+            elif isinstance(value, ast.JoinedStr):
+                patterns.add(
+                    "".join(
+                        re.escape(str(part.value)) if isinstance(part, ast.Constant) else ".+"
+                        for part in value.values
+                    )
+                )
+    return literals, patterns
+
+
+def test_exception_translations_cover_every_raise() -> None:
+    known = set(_strings()["exceptions"])
+    literals: set[str] = set()
+    patterns: set[str] = set()
+    for name, source in _integration_sources().items():
+        if not name.startswith("api"):
+            found, shapes = _exception_translation_keys(ast.parse(source))
+            literals |= found
+            patterns |= shapes
+    assert literals, "no translated raise found"
+    assert literals <= known, literals - known
+    for pattern in patterns:
+        assert any(re.fullmatch(pattern, key) for key in known), pattern
+    unused = {
+        key
+        for key in known - literals
+        if not any(re.fullmatch(pattern, key) for pattern in patterns)
+    }
+    assert not unused, f"translations no raise uses: {unused}"
+
+
+def test_repair_issues_are_translated() -> None:
+    from custom_components.ha_ingestor import const  # noqa: PLC0415
+
+    issues = {value for name, value in vars(const).items() if name.startswith("ISSUE_")}
+    assert issues
+    assert issues == set(_strings()["issues"])
+
+
+def test_websession_is_injected_never_opened() -> None:
+    sources = _integration_sources()
+    for name, source in sources.items():
+        assert "ClientSession(" not in source, name
+        assert "TCPConnector(" not in source, name
+    assert "async_get_clientsession(" in sources["clients.py"]
+
+
+@pytest.mark.parametrize("path", sorted((INTEGRATION / "api").rglob("*.py")), ids=lambda p: p.name)
+def test_api_package_speaks_only_asyncio_http(path: Path) -> None:
+    # async-dependency: no blocking HTTP client anywhere in the library.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0] if isinstance(node, ast.Import) else str(node.module)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert not imported & {"requests", "urllib3", "httpx", "urllib.request", "http.client"}
+
+
+def test_strict_typing_and_test_coverage_are_enforced() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    mypy = pyproject.split("[tool.mypy]", 1)[1].split("\n[", 1)[0]
+    assert re.search(r"^strict = true$", mypy, re.MULTILINE)
+    assert "custom_components/ha_ingestor" in mypy
+    assert "mypy" in (ROOT / "scripts" / "lint").read_text(encoding="utf-8")
+    gate = re.search(r"--cov-fail-under=(\d+)", (ROOT / "scripts" / "test").read_text())
+    assert gate is not None
+    assert int(gate.group(1)) >= 95
+
+
+# Rule -> the module attribute the claim stands on.
+QUALITY_SCALE_CHECKS = {
+    "action-setup": ("", "async_setup"),
+    "config-entry-unloading": ("", "async_unload_entry"),
+    "config-flow": ("config_flow", "HaIngestorConfigFlow"),
+    "diagnostics": ("diagnostics", "async_get_config_entry_diagnostics"),
+    "reauthentication-flow": ("config_flow", "HaIngestorConfigFlow.async_step_reauth"),
+    "reconfiguration-flow": ("config_flow", "HaIngestorConfigFlow.async_step_reconfigure"),
+    "stale-devices": ("", "async_remove_config_entry_device"),
+}
+
+
+@pytest.mark.parametrize(("rule", "where"), sorted(QUALITY_SCALE_CHECKS.items()))
+def test_done_rules_stand_on_code(rule: str, where: tuple[str, str]) -> None:
+    assert _status(rule) == "done"
+    module_name, attribute = where
+    target: Any = importlib.import_module(
+        f"custom_components.{DOMAIN}" + (f".{module_name}" if module_name else "")
+    )
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    assert callable(target)
+
+
+def test_discovery_exemption_matches_the_manifest() -> None:
+    if _status("discovery") == "exempt":
+        manifest = _manifest()
+        assert not {"zeroconf", "ssdp", "dhcp", "usb", "bluetooth", "homekit", "mqtt"} & set(
+            manifest
+        )
