@@ -16,7 +16,6 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from unittest.mock import patch
 
 import pytest
 import yaml
@@ -33,20 +32,21 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
-from custom_components.ha_ingestor.api.client import FetchResult
-from custom_components.ha_ingestor.api.models import AlertKey, ServiceState, ServiceStatus
+from custom_components.ha_ingestor.api.models import AlertKey, Revision
 from custom_components.ha_ingestor.config_flow import (
     INFLUXDB_SCHEMA,
     INGESTOR_SCHEMA,
     _options_schema,
 )
-from custom_components.ha_ingestor.const import DOMAIN
-from tests.ha.conftest import ENTRY_DATA, UNIQUE_ID, make_snapshot
+from custom_components.ha_ingestor.const import CONF_BUCKET, DOMAIN
+from tests.ha.conftest import ENTRY_DATA, UNIQUE_ID
+from tests.ha.recorded import RecordedStack
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from homeassistant.core import HomeAssistant, ServiceCall
+    from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 
 ROOT = Path(__file__).parent.parent
 BLUEPRINT_PATH = "ha_ingestor/notify_on_alert.yaml"
@@ -218,30 +218,23 @@ SERVICES = (
 
 
 @pytest.fixture
-async def registered_entity_ids(hass: HomeAssistant) -> set[str]:
+async def registered_entity_ids(
+    hass: HomeAssistant, aioclient_mock: AiohttpClientMocker
+) -> set[str]:
     """The entity IDs one entry registers (disabled ones too), with every service listed."""
-    snapshot = make_snapshot(
-        services=tuple(
-            ServiceState(name=name, status=ServiceStatus.HEALTHY, reachable=True)
-            for name in SERVICES
-        )
-    )
+    # The recorded R2 stack, with R1's enrichment pipeline joined.
+    stack = RecordedStack(Revision.R2, ENTRY_DATA[CONF_BUCKET])
+    stack.add("enrichment-pipeline", like="data-retention")
+    stack.install(aioclient_mock)
     entry = MockConfigEntry(domain=DOMAIN, unique_id=UNIQUE_ID, data=dict(ENTRY_DATA))
     entry.add_to_hass(hass)
-    with (
-        patch(f"{MODULE}.clients.FluxBackend", autospec=True),
-        patch(f"{MODULE}.clients.ServicesClient", autospec=True),
-        patch(f"{MODULE}.clients.IngestorClient", autospec=True) as client_class,
-    ):
-        client = client_class.return_value
-        client.async_get_snapshot.return_value = FetchResult(snapshot)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        ids = {
-            e.entity_id
-            for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-        }
-        assert await hass.config_entries.async_unload(entry.entry_id)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    ids = {
+        e.entity_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    }
+    assert {s.name for s in entry.runtime_data.coordinator.data.services} >= set(SERVICES)
+    assert await hass.config_entries.async_unload(entry.entry_id)
     return ids
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, override
 from unittest.mock import AsyncMock, MagicMock, patch
@@ -20,17 +20,7 @@ from homeassistant.const import (
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 
-from custom_components.ha_ingestor.api.client import FetchResult
-from custom_components.ha_ingestor.api.errors import IngestorError, Origin
-from custom_components.ha_ingestor.api.models import (
-    DataSource,
-    EventStatistics,
-    Period,
-    ProcessingMetrics,
-    ServiceState,
-    ServiceStatus,
-    Snapshot,
-)
+from custom_components.ha_ingestor.api.models import Revision
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,
@@ -40,11 +30,14 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
 )
 
+from .recorded import RecordedStack
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Generator
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 
     from freezegun.api import FrozenDateTimeFactory
-    from homeassistant.core import HomeAssistant
+    from homeassistant.core import HomeAssistant, State
+    from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
     from syrupy.assertion import SnapshotAssertion
     from syrupy.location import PyTestLocation
 
@@ -66,6 +59,7 @@ INGESTOR_INPUT: dict[str, Any] = {
 ENTRY_DATA: dict[str, Any] = {**INFLUX_INPUT, **INGESTOR_INPUT}
 # The InfluxDB server identifies an entry (config_flow.unique_id_for).
 UNIQUE_ID = "influxdb.local:8086"
+ENTRY_ID = "01JHAINGESTORTESTENTRY0001"
 
 
 # The default update interval (const.DEFAULT_UPDATE_INTERVAL), as the time to travel per poll.
@@ -80,40 +74,25 @@ async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """The state string of an entity that must exist."""
+type Refresh = Callable[[], Awaitable[None]]
+
+
+@pytest.fixture
+def refresh(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> Refresh:
+    """`poll` for this test's Home Assistant."""
+    return partial(poll, hass, freezer)
+
+
+def entity_state(hass: HomeAssistant, entity_id: str) -> State:
+    """The state of an entity that must exist."""
     state = hass.states.get(entity_id)
     assert state is not None, entity_id
-    return state.state
+    return state
 
 
-def make_snapshot(source: DataSource = DataSource.INFLUXDB, **changes: Any) -> Snapshot:
-    """A plausible snapshot; tests change what they look at."""
-    snapshot = Snapshot(
-        source=source,
-        period=Period.HOUR_1,
-        fetched_at=NOW,
-        query_duration_ms=12.5,
-        events=EventStatistics(
-            events_in_period=1200 if source is DataSource.INFLUXDB else None,
-            events_per_minute=20.0,
-            last_event=NOW if source is DataSource.INFLUXDB else None,
-            active_entities=42 if source is DataSource.INFLUXDB else None,
-            events_by_domain=(("sensor", 900), ("light", 300)),
-        ),
-        metrics=ProcessingMetrics(error_rate=0.5, success_rate=99.5, processing_time_ms=40.0),
-        services=(
-            ServiceState(name="websocket-ingestion", status=ServiceStatus.HEALTHY, reachable=True),
-            ServiceState(
-                name="admin-api", status=ServiceStatus.HEALTHY, reachable=True, version="1.0.0"
-            ),
-        ),
-        influxdb_connected=source is DataSource.INFLUXDB,
-        admin_api_connected=True,
-        influxdb_version="v2.7.10" if source is DataSource.INFLUXDB else None,
-        ingestor_version="1.0.0",
-    )
-    return replace(snapshot, **changes)
+def state_of(hass: HomeAssistant, entity_id: str) -> str:
+    """The state string of an entity that must exist."""
+    return entity_state(hass, entity_id).state
 
 
 class VersionedSnapshotExtension(HomeAssistantSnapshotExtension):
@@ -148,14 +127,27 @@ def entity_registry_enabled_by_default() -> Generator[None]:
 
 
 @pytest.fixture
-def mock_config_entry() -> MockConfigEntry:
+def entry_data() -> dict[str, Any]:
+    """The entry's data; tests of other set-ups override it."""
+    return dict(ENTRY_DATA)
+
+
+@pytest.fixture
+def entry_options() -> dict[str, Any]:
+    """The entry's options; tests of options override it."""
+    return {}
+
+
+@pytest.fixture
+def mock_config_entry(entry_data: dict[str, Any], entry_options: dict[str, Any]) -> MockConfigEntry:
     """The InfluxDB (Flux) + Admin API entry, identified by its InfluxDB server."""
     return MockConfigEntry(
         domain=DOMAIN,
         title="HA Ingestor (influxdb.local)",
         unique_id=UNIQUE_ID,
-        data=dict(ENTRY_DATA),
-        entry_id="01JHAINGESTORTESTENTRY0001",
+        data=entry_data,
+        options=entry_options,
+        entry_id=ENTRY_ID,
     )
 
 
@@ -178,31 +170,17 @@ def mock_sources() -> Generator[dict[str, MagicMock]]:
 
 
 @pytest.fixture
-def snapshots() -> list[Snapshot | Exception]:
-    """What the client answers, one item per refresh (the last one repeats)."""
-    return [make_snapshot()]
+def revision() -> Revision:
+    """Which recorded ingestor answers; tests of R1 override it."""
+    return Revision.R2
 
 
 @pytest.fixture
-def mock_client(
-    mock_sources: dict[str, MagicMock], snapshots: list[Snapshot | Exception]
-) -> Generator[MagicMock]:
-    """The api client, patched where it is used, answering from `snapshots`."""
-
-    async def answer(*_args: Any, **_kwargs: Any) -> FetchResult:
-        item = snapshots.pop(0) if len(snapshots) > 1 else snapshots[0]
-        if isinstance(item, IngestorError):
-            if item.origin is Origin.INFLUXDB:
-                return FetchResult(None, influx_error=item)
-            return FetchResult(None, services_error=item)
-        if isinstance(item, Exception):
-            raise item
-        return FetchResult(item)
-
-    with patch(f"{MODULE}.clients.IngestorClient", autospec=True) as client_class:
-        client = client_class.return_value
-        client.async_get_snapshot.side_effect = answer
-        yield client
+def stack(aioclient_mock: AiohttpClientMocker, revision: Revision) -> RecordedStack:
+    """The recorded stack, answering every request of Home Assistant's client sessions."""
+    recorded = RecordedStack(revision, ENTRY_DATA[CONF_BUCKET])
+    recorded.install(aioclient_mock)
+    return recorded
 
 
 @pytest.fixture
@@ -214,19 +192,15 @@ def platforms() -> list[str]:
 @pytest.fixture
 async def init_integration(
     hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
     mock_config_entry: MockConfigEntry,
-    mock_client: MagicMock,
+    stack: RecordedStack,
     platforms: list[str],
 ) -> AsyncGenerator[MockConfigEntry]:
-    """The entry, set up with the mocked client and only `platforms`."""
+    """The entry at `NOW`, set up over the recorded stack with only `platforms`."""
+    freezer.move_to(NOW)
     mock_config_entry.add_to_hass(hass)
     with patch(f"{MODULE}.PLATFORMS", platforms):
         await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
         yield mock_config_entry
-
-
-@pytest.fixture
-def snapshot_factory() -> Callable[..., Snapshot]:
-    """`make_snapshot` for tests outside this module."""
-    return make_snapshot

@@ -704,13 +704,14 @@ OPTIONS = {
 }
 
 
-@pytest.mark.usefixtures("mock_client")
 async def test_options_flow_saves_and_reloads(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     entry = init_integration
     assert entry.state is ConfigEntryState.LOADED
     coordinator_before = entry.runtime_data.coordinator
+    listed = sorted(s.name for s in coordinator_before.data.services)
+    assert len(listed) == 13
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
@@ -720,7 +721,7 @@ async def test_options_flow_saves_and_reloads(
     )
     selector = result["data_schema"].schema[services]
     # Offered from what the Admin API listed in the latest snapshot.
-    assert selector.config["options"] == ["admin-api", "websocket-ingestion"]
+    assert selector.config["options"] == listed
 
     result = await hass.config_entries.options.async_configure(result["flow_id"], OPTIONS)
     await hass.async_block_till_done()
@@ -734,29 +735,30 @@ async def test_options_flow_saves_and_reloads(
     assert coordinator.period == "6h"
     assert coordinator.thresholds.processing_time_error == 2000.0
 
-    # Only websocket-ingestion is monitored now; admin-api is still offered to add back.
+    # Only websocket-ingestion is monitored now; the others are still offered to add back.
     result = await hass.config_entries.options.async_init(entry.entry_id)
     selector = result["data_schema"].schema[services]
-    assert selector.config["options"] == ["admin-api", "websocket-ingestion"]
+    assert selector.config["options"] == listed
     assert [s.name for s in coordinator.data.services] == ["websocket-ingestion"]
     hass.config_entries.options.async_abort(result["flow_id"])
 
 
-@pytest.mark.usefixtures("mock_client")
 async def test_options_offer_the_chosen_services_no_longer_seen(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     mock_config_entry = init_integration
+    listed = [s.name for s in mock_config_entry.runtime_data.coordinator.data.services]
+    assert "enrichment-pipeline" not in listed
     hass.config_entries.async_update_entry(
-        mock_config_entry, options={CONF_MONITORED_SERVICES: ["data-api"]}
+        mock_config_entry, options={CONF_MONITORED_SERVICES: ["enrichment-pipeline"]}
     )
     result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
     services = next(
         key for key in result["data_schema"].schema if str(key) == CONF_MONITORED_SERVICES
     )
-    assert result["data_schema"].schema[services].config["options"] == [
-        "admin-api", "data-api", "websocket-ingestion"
-    ]  # fmt: skip
+    assert result["data_schema"].schema[services].config["options"] == sorted(
+        [*listed, "enrichment-pipeline"]
+    )
     hass.config_entries.options.async_abort(result["flow_id"])
 
 

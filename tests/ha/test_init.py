@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from unittest.mock import patch
 
@@ -11,74 +12,83 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_URL
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.errors import (
-    IngestorAuthenticationError,
-    IngestorConnectionError,
-    Origin,
-)
+from custom_components.ha_ingestor.api.flux import FluxBackend
+from custom_components.ha_ingestor.api.services import ADMIN_API, ServicesClient
 from custom_components.ha_ingestor.const import DOMAIN
 from tests.support.influxdb_server import free_port
 
-from .conftest import MODULE
+from .conftest import MODULE, NOW
+from .recorded import INFLUXDB
 
 if TYPE_CHECKING:
-    from unittest.mock import MagicMock
-
     from homeassistant.core import HomeAssistant
 
-    from custom_components.ha_ingestor.api.models import Snapshot
+    from .recorded import RecordedStack
+
+INFLUXDB_UNAUTHORIZED = b'{"code":"unauthorized","message":"unauthorized access"}'
 
 
 async def test_load_and_unload(
-    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+    hass: HomeAssistant, init_integration: MockConfigEntry, stack: RecordedStack
 ) -> None:
     entry = init_integration
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.coordinator.data.events.events_in_period == 1200
-    assert entry.runtime_data.client is mock_client
+    assert entry.runtime_data.coordinator.data.events.events_in_period == len(
+        stack.events_in_period(NOW - timedelta(hours=1))
+    )
+    assert isinstance(entry.runtime_data.client.influx, FluxBackend)
+    assert isinstance(entry.runtime_data.client.services, ServicesClient)
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
 
 
-@pytest.mark.parametrize(
-    "snapshots",
-    [
-        [
-            IngestorConnectionError(
-                "InfluxDB and Admin API: connection refused", origin=Origin.SERVICES
-            )
-        ]
-    ],
-)
+async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    with patch(f"{MODULE}.PLATFORMS", []):
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+
+
 async def test_not_ready_when_no_source_answers(
-    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, stack: RecordedStack
 ) -> None:
-    entry = init_integration
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert entry.error_reason_translation_key == "services_failed"
-    assert entry.reason is not None
-    assert "connection refused" in entry.reason
+    stack.down.update({INFLUXDB, *stack.payloads})
+    await _set_up(hass, mock_config_entry)
+
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert mock_config_entry.error_reason_translation_key == "both_failed"
+    assert mock_config_entry.reason is not None
+    assert "cannot connect" in mock_config_entry.reason
 
 
 @pytest.mark.parametrize(
-    ("snapshots", "key"),
-    [
-        ([IngestorAuthenticationError("HTTP 401", origin=Origin.INFLUXDB)], "influxdb_auth_failed"),
-        ([IngestorAuthenticationError("HTTP 401", origin=Origin.SERVICES)], "services_auth_failed"),
-    ],
+    ("refused", "key"),
+    [(INFLUXDB, "influxdb_auth_failed"), (ADMIN_API, "services_auth_failed")],
 )
 async def test_refused_credentials_start_reauth(
-    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock, key: str
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stack: RecordedStack,
+    refused: str,
+    key: str,
 ) -> None:
-    entry = init_integration
-    assert entry.state is ConfigEntryState.SETUP_ERROR
-    assert entry.error_reason_translation_key == key
+    # The refusing source's own answer; the other source is down.
+    if refused == INFLUXDB:
+        stack.answer(INFLUXDB, "/api/v2/query", 401, INFLUXDB_UNAUTHORIZED)
+        stack.down.update(stack.payloads)
+    else:
+        stack.refuse(ADMIN_API)
+        stack.down.add(INFLUXDB)
+    await _set_up(hass, mock_config_entry)
+
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert mock_config_entry.error_reason_translation_key == key
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
     assert flows[0]["context"]["source"] == SOURCE_REAUTH
-    assert flows[0]["context"]["entry_id"] == entry.entry_id
+    assert flows[0]["context"]["entry_id"] == mock_config_entry.entry_id
 
 
 @pytest.mark.usefixtures("socket_enabled")
@@ -121,25 +131,14 @@ async def test_set_up_loads_no_certificates_in_the_event_loop(
     assert calls == []
 
 
+@pytest.mark.parametrize("entry_options", [{"update_interval": 15, "period": "24h"}])
 async def test_coordinator_reads_its_options(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    mock_client: MagicMock,
-    snapshots: list[Snapshot | Exception],
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, stack: RecordedStack
 ) -> None:
-    mock_config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=mock_config_entry.unique_id,
-        data=mock_config_entry.data,
-        options={"update_interval": 15, "period": "24h"},
-    )
-    mock_config_entry.add_to_hass(hass)
-    with patch(f"{MODULE}.PLATFORMS", []):
-        await hass.config_entries.async_setup(mock_config_entry.entry_id)
-        await hass.async_block_till_done()
+    await _set_up(hass, mock_config_entry)
     coordinator = mock_config_entry.runtime_data.coordinator
     assert coordinator.update_interval is not None
     assert coordinator.update_interval.total_seconds() == 15
-    period = mock_client.async_get_snapshot.call_args.args[0]
-    assert period == "24h"
+    assert coordinator.data.period == "24h"
+    assert stack.stats_periods() == ["24h"]
     await hass.config_entries.async_unload(mock_config_entry.entry_id)

@@ -2,104 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from homeassistant.const import (
-    STATE_UNAVAILABLE,
-    STATE_UNKNOWN,
-    Platform,
-)
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import (
-    snapshot_platform,
-)
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import snapshot_platform
 
-from custom_components.ha_ingestor.api.errors import IngestorConnectionError, Origin
-from custom_components.ha_ingestor.api.models import (
-    Alert,
-    AlertKey,
-    DataSource,
-    EventStatistics,
-    ProcessingMetrics,
-    ServiceState,
-    ServiceStatus,
-    Severity,
-    TrendDirection,
-    TrendPoint,
-)
 from custom_components.ha_ingestor.sensor import HaIngestorSensor
 
-from .conftest import NOW, make_snapshot, poll, state_of
+from .conftest import INTERVAL, NOW, entity_state, state_of
+from .recorded import INFLUXDB, point_time, tag
 
 if TYPE_CHECKING:
-    from freezegun.api import FrozenDateTimeFactory
     from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.common import MockConfigEntry
     from syrupy.assertion import SnapshotAssertion
 
-    from custom_components.ha_ingestor.api.models import Snapshot
+    from .conftest import Refresh
+    from .recorded import RecordedStack
 
 MAIN = "sensor.ha_ingestor"
-
-
-def _rich_snapshot() -> Snapshot:
-    """Every figure known, trend and an active alert included."""
-    return make_snapshot(
-        events=EventStatistics(
-            events_in_period=1200,
-            events_per_minute=20.0,
-            last_event=NOW - timedelta(seconds=90),
-            active_entities=42,
-            events_by_domain=(("sensor", 900), ("light", 300)),
-            trend=(
-                TrendPoint(time=NOW - timedelta(minutes=5), count=90),
-                TrendPoint(time=NOW, count=110),
-            ),
-            trend_direction=TrendDirection.RISING,
-        ),
-        metrics=ProcessingMetrics(error_rate=3.25, success_rate=96.75, processing_time_ms=40.0),
-        alerts=(
-            Alert(
-                key=AlertKey.HIGH_ERROR_RATE,
-                active=True,
-                severity=Severity.WARNING,
-                value=3.25,
-                warning_threshold=2.0,
-                error_threshold=5.0,
-                message="Error rate 3.25% is above the warning threshold of 2%.",
-            ),
-            Alert(
-                key=AlertKey.LOW_SUCCESS_RATE,
-                active=False,
-                severity=None,
-                value=96.75,
-                warning_threshold=95.0,
-                error_threshold=90.0,
-                message="Success rate 96.75% is within the thresholds.",
-            ),
-        ),
-    )
-
-
-@pytest.fixture(autouse=True)
-def frozen_now(freezer: FrozenDateTimeFactory) -> None:
-    """State timestamps in the snapshots stay put."""
-    freezer.move_to(NOW)
+EVENT_RATE = ("websocket-ingestion", "/api/v1/event-rate")
+WEBSOCKET_HEALTH = ("websocket-ingestion", "/health")
 
 
 @pytest.fixture
 def platforms() -> list[Platform]:
     """Only the sensor platform."""
     return [Platform.SENSOR]
-
-
-@pytest.fixture
-def snapshots() -> list[Snapshot | Exception]:
-    """A snapshot with every figure known."""
-    return [_rich_snapshot()]
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -113,41 +47,51 @@ async def test_sensors(
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
-async def test_values_follow_the_snapshot(hass: HomeAssistant) -> None:
-    data = _rich_snapshot()
-    assert float(state_of(hass, f"{MAIN}_events_per_minute")) == data.events.events_per_minute
-    assert int(state_of(hass, f"{MAIN}_events_in_period")) == data.events.events_in_period
-    assert int(state_of(hass, f"{MAIN}_active_entities")) == data.events.active_entities
-    assert float(state_of(hass, f"{MAIN}_error_rate")) == data.metrics.error_rate
-    assert float(state_of(hass, f"{MAIN}_success_rate")) == data.metrics.success_rate
-    assert float(state_of(hass, f"{MAIN}_processing_time")) == data.metrics.processing_time_ms
-    assert float(state_of(hass, f"{MAIN}_query_duration")) == data.query_duration_ms
+async def test_values_follow_the_recording(hass: HomeAssistant, stack: RecordedStack) -> None:
+    # What InfluxDB holds for the hour before NOW, counted here from the recorded points.
+    points = stack.events_in_period(NOW - timedelta(hours=1))
+    newest = max(point_time(line) for line in points)
+    domains = Counter(tag(line, "domain") for line in points)
+    assert float(state_of(hass, f"{MAIN}_events_per_minute")) == pytest.approx(len(points) / 60)
+    assert int(state_of(hass, f"{MAIN}_events_in_period")) == len(points)
+    assert int(state_of(hass, f"{MAIN}_active_entities")) == len(
+        {tag(line, "entity_id") for line in points}
+    )
+    assert dt_util.parse_datetime(state_of(hass, f"{MAIN}_last_event")) == newest.replace(
+        microsecond=0
+    )
     # The lag is measured at the refresh that saw the newest event.
-    assert float(state_of(hass, f"{MAIN}_ingestion_lag")) == 90.0
-    assert state_of(hass, f"{MAIN}_last_event") == "2026-11-26T11:58:30+00:00"
-    assert state_of(hass, f"{MAIN}_last_successful_update") == data.fetched_at.isoformat()
+    assert float(state_of(hass, f"{MAIN}_ingestion_lag")) == pytest.approx(
+        (NOW - newest).total_seconds(), abs=1
+    )
+    # What the websocket service reported about its processing.
+    stats = stack.payload(*EVENT_RATE)["processing_stats"]
+    failed, processed = stats["failed_events"], stats["processed_events"]
+    assert float(state_of(hass, f"{MAIN}_error_rate")) == pytest.approx(
+        100 * failed / (failed + processed)
+    )
+    assert float(state_of(hass, f"{MAIN}_success_rate")) == stats["success_rate"]
+    assert float(state_of(hass, f"{MAIN}_processing_time")) == (stats["average_processing_time_ms"])
+    assert state_of(hass, f"{MAIN}_last_successful_update") == NOW.isoformat()
     assert state_of(hass, f"{MAIN}_data_source") == "influxdb"
 
-    # One of two alerts is on: the count and the list agree.
-    alerts = hass.states.get(f"{MAIN}_active_alerts")
-    assert alerts is not None
+    # The recorded error rate (3.25 %) is beyond the warning threshold: one alert is on.
+    alerts = entity_state(hass, f"{MAIN}_active_alerts")
     assert alerts.state == "1"
     assert alerts.attributes["alerts"] == [
         {
             "key": "high_error_rate",
             "severity": "warning",
-            "message": "Error rate 3.25% is above the warning threshold of 2%.",
+            "message": "Error rate 3.25 % is above the warning threshold of 2 %.",
         }
     ]
 
-    events = hass.states.get(f"{MAIN}_events_in_period")
-    assert events is not None
-    assert events.attributes["events_by_domain"] == {"sensor": 900, "light": 300}
-    assert events.attributes["trend"] == [
-        {"time": "2026-11-26T11:55:00+00:00", "count": 90},
-        {"time": "2026-11-26T12:00:00+00:00", "count": 110},
-    ]
-    assert events.attributes["trend_direction"] == "rising"
+    events = entity_state(hass, f"{MAIN}_events_in_period")
+    assert events.attributes["events_by_domain"] == dict(domains)
+    trend = events.attributes["trend"]
+    assert len(trend) == 12  # 1 h in 5 min windows
+    assert trend[-1]["time"] == NOW.isoformat()
+    assert sum(point["count"] for point in trend) == len(points)
     assert events.attributes["period"] == "1h"
 
 
@@ -168,95 +112,87 @@ def test_large_attributes_are_not_recorded() -> None:
     assert {"events_by_domain", "trend", "alerts"} <= combined
 
 
-@pytest.mark.parametrize(
-    "snapshots",
-    [
-        [
-            make_snapshot(
-                events=EventStatistics(),
-                metrics=ProcessingMetrics(),
-                services=(
-                    ServiceState(
-                        name="websocket-ingestion", status=ServiceStatus.UNKNOWN, reachable=True
-                    ),
-                ),
-            )
-        ]
-    ],
-)
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
-async def test_figures_not_known_are_unknown_not_zero(hass: HomeAssistant) -> None:
-    for key in (
-        "events_per_minute",
-        "events_in_period",
-        "last_event",
-        "ingestion_lag",
-        "active_entities",
-        "error_rate",
-        "success_rate",
-        "processing_time",
-    ):
+async def test_figures_not_known_are_unknown_not_zero(
+    hass: HomeAssistant, stack: RecordedStack, refresh: Refresh
+) -> None:
+    # A freshly started ingestor: nothing processed yet, nothing in InfluxDB.
+    stats = stack.payload(*EVENT_RATE)["processing_stats"]
+    stats.update(processed_events=0, failed_events=0, success_rate=0.0)
+    stack.points = []
+    await refresh()
+
+    for key in ("last_event", "ingestion_lag", "success_rate", "processing_time"):
         assert state_of(hass, f"{MAIN}_{key}") == STATE_UNKNOWN, key
-    # No alert is on, and that is a real zero.
-    assert state_of(hass, f"{MAIN}_active_alerts") == "0"
-    assert state_of(hass, "sensor.websocket_ingestion_status") == "unknown"
+    # Counted and none found: real zeros.
+    assert state_of(hass, f"{MAIN}_events_in_period") == "0"
+    assert state_of(hass, f"{MAIN}_active_entities") == "0"
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_influxdb_figures_unavailable_on_fallback(
-    hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, stack: RecordedStack, refresh: Refresh
 ) -> None:
-    assert state_of(hass, f"{MAIN}_events_in_period") == "1200"
+    in_period = state_of(hass, f"{MAIN}_events_in_period")
 
-    fallback = make_snapshot(
-        DataSource.SERVICES_FALLBACK,
-        events=EventStatistics(events_per_minute=18.5, last_event=NOW - timedelta(seconds=30)),
-    )
-    snapshots[:] = [fallback]
-    await poll(hass, freezer)
+    stack.down.add(INFLUXDB)
+    await refresh()
 
     assert state_of(hass, f"{MAIN}_data_source") == "services_fallback"
     for key in ("events_in_period", "active_entities"):
         assert state_of(hass, f"{MAIN}_{key}") == STATE_UNAVAILABLE, key
     # What the services know stays available, from the services.
-    assert state_of(hass, f"{MAIN}_events_per_minute") == "18.5"
-    assert float(state_of(hass, f"{MAIN}_ingestion_lag")) == 30.0
-    assert state_of(hass, f"{MAIN}_error_rate") == "0.5"
+    subscription = stack.payload(*WEBSOCKET_HEALTH)["subscription"]
+    assert (
+        float(state_of(hass, f"{MAIN}_events_per_minute"))
+        == (subscription["event_rate_per_minute"])
+    )
+    last_event = dt_util.parse_datetime(subscription["last_event_time"] + "+00:00")
+    assert last_event is not None
+    assert float(state_of(hass, f"{MAIN}_ingestion_lag")) == pytest.approx(
+        (NOW + INTERVAL - last_event).total_seconds()
+    )
     assert state_of(hass, "sensor.websocket_ingestion_status") == "healthy"
 
-    snapshots[:] = [_rich_snapshot()]
-    await poll(hass, freezer)
-    assert state_of(hass, f"{MAIN}_events_in_period") == "1200"
+    stack.down.discard(INFLUXDB)
+    await refresh()
+    assert state_of(hass, f"{MAIN}_events_in_period") == in_period
     assert state_of(hass, f"{MAIN}_data_source") == "influxdb"
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "init_integration")
 async def test_everything_unavailable_when_the_update_fails(
-    hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, stack: RecordedStack, refresh: Refresh
 ) -> None:
     entity_ids = hass.states.async_entity_ids("sensor")
-    assert len(entity_ids) == 14  # 12 statistics + 2 service status sensors
+    # 12 statistics and a status sensor for each of the 13 services of the recorded stack.
+    assert len(entity_ids) == 12 + 13
 
-    snapshots[:] = [IngestorConnectionError("both down", origin=Origin.SERVICES)]
-    await poll(hass, freezer)
+    stack.down.update({INFLUXDB, *stack.payloads})
+    await refresh()
     assert {state_of(hass, e) for e in entity_ids} == {STATE_UNAVAILABLE}
 
-    snapshots[:] = [_rich_snapshot()]
-    await poll(hass, freezer)
+    stack.down.clear()
+    await refresh()
     assert STATE_UNAVAILABLE not in {state_of(hass, e) for e in entity_ids}
 
 
+@pytest.mark.parametrize(
+    ("reported", "state"),
+    [("degraded", "degraded"), ("unhealthy", "unhealthy"), ("maintenance", "unknown")],
+)
 @pytest.mark.usefixtures("init_integration")
 async def test_service_status_follows_the_service(
-    hass: HomeAssistant, snapshots: list[Snapshot | Exception], freezer: FrozenDateTimeFactory
+    hass: HomeAssistant,
+    stack: RecordedStack,
+    refresh: Refresh,
+    reported: str,
+    state: str,
 ) -> None:
-    assert state_of(hass, "sensor.admin_api_status") == "healthy"
-    base = _rich_snapshot()
-    for status in (ServiceStatus.DEGRADED, ServiceStatus.UNHEALTHY, ServiceStatus.UNKNOWN):
-        services = tuple(
-            replace(s, status=status) if s.name == "admin-api" else s for s in base.services
-        )
-        snapshots[:] = [replace(base, services=services)]
-        await poll(hass, freezer)
-        assert state_of(hass, "sensor.admin_api_status") == status.value
-        assert state_of(hass, "sensor.websocket_ingestion_status") == "healthy"
+    assert state_of(hass, "sensor.data_api_status") == "healthy"
+
+    stack.payload("data-api", "/health")["status"] = reported
+    await refresh()
+
+    assert state_of(hass, "sensor.data_api_status") == state
+    assert state_of(hass, "sensor.websocket_ingestion_status") == "healthy"

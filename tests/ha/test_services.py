@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,18 +12,16 @@ import voluptuous as vol
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.errors import IngestorConnectionError, Origin
 from custom_components.ha_ingestor.api.models import Period
 from custom_components.ha_ingestor.const import DOMAIN
 
-from .conftest import ENTRY_DATA, make_snapshot
+from .conftest import ENTRY_DATA, NOW
+from .recorded import INFLUXDB, tag
 
 if TYPE_CHECKING:
-    from unittest.mock import MagicMock
-
     from homeassistant.core import HomeAssistant
 
-    from custom_components.ha_ingestor.api.models import Snapshot
+    from .recorded import RecordedStack
 
 
 async def _call(hass: HomeAssistant, **data: object) -> dict[str, object]:
@@ -33,53 +33,49 @@ async def _call(hass: HomeAssistant, **data: object) -> dict[str, object]:
 
 
 async def test_latest_statistics_without_a_new_query(
-    hass: HomeAssistant, init_integration: MockConfigEntry, mock_client: MagicMock
+    hass: HomeAssistant, init_integration: MockConfigEntry, stack: RecordedStack
 ) -> None:
-    calls = mock_client.async_get_snapshot.await_count
+    asked = len(stack.requests)
     response = await _call(hass, config_entry_id=init_integration.entry_id)
 
-    assert mock_client.async_get_snapshot.await_count == calls
+    assert len(stack.requests) == asked
     assert response["source"] == "influxdb"
     assert response["period"] == "1h"
-    assert response["fetched_at"] == "2026-11-26T12:00:00+00:00"
+    assert response["fetched_at"] == NOW.isoformat()
     events = response["events"]
     assert isinstance(events, dict)
-    assert events["events_in_period"] == 1200
-    assert events["events_by_domain"] == {"sensor": 900, "light": 300}
+    points = stack.events_in_period(NOW - timedelta(hours=1))
+    assert events["events_in_period"] == len(points)
+    assert events["events_by_domain"] == dict(Counter(tag(line, "domain") for line in points))
     services = response["services"]
     assert isinstance(services, list)
-    assert services[0]["status"] == "healthy"
+    assert {s["name"]: s["status"] for s in services}["admin-api"] == "healthy"
     json.dumps(response)  # a response must be plain JSON
 
 
-@pytest.mark.parametrize(
-    "snapshots", [[make_snapshot(), make_snapshot(period=Period.DAYS_7, query_duration_ms=80.0)]]
-)
 async def test_any_period_is_fetched_fresh(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    mock_client: MagicMock,
-    snapshots: list[Snapshot | Exception],
+    hass: HomeAssistant, init_integration: MockConfigEntry, stack: RecordedStack
 ) -> None:
     response = await _call(hass, config_entry_id=init_integration.entry_id, period="7d")
-    assert mock_client.async_get_snapshot.call_args.args[0] is Period.DAYS_7
     assert response["period"] == "7d"
-    assert response["query_duration_ms"] == 80.0
+    assert stack.stats_periods()[-1] == "7d"
+    events = response["events"]
+    assert isinstance(events, dict)
+    # Every recorded point lies within the 7 days.
+    assert events["events_in_period"] == len(stack.points)
     # The entities keep the configured period.
     assert init_integration.runtime_data.coordinator.data.period is Period.HOUR_1
 
 
-@pytest.mark.parametrize(
-    "snapshots",
-    [[make_snapshot(), IngestorConnectionError("both down", origin=Origin.SERVICES)]],
-)
 async def test_failed_fetch_is_a_translated_error(
-    hass: HomeAssistant, init_integration: MockConfigEntry, snapshots: list[Snapshot | Exception]
+    hass: HomeAssistant, init_integration: MockConfigEntry, stack: RecordedStack
 ) -> None:
+    stack.down.update({INFLUXDB, *stack.payloads})
     with pytest.raises(HomeAssistantError) as raised:
         await _call(hass, config_entry_id=init_integration.entry_id, period="24h")
     assert raised.value.translation_key == "statistics_failed"
-    assert raised.value.translation_placeholders == {"error": "both down"}
+    assert raised.value.translation_placeholders is not None
+    assert "cannot connect" in raised.value.translation_placeholders["error"]
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -114,14 +110,11 @@ async def test_unknown_period_is_refused(
         await _call(hass, config_entry_id=init_integration.entry_id, period="2h")
 
 
-@pytest.mark.parametrize(
-    "snapshots",
-    [[make_snapshot(), IngestorConnectionError("influx down", origin=Origin.INFLUXDB)]],
-)
 async def test_a_failed_action_leaves_the_refresh_state_alone(
-    hass: HomeAssistant, init_integration: MockConfigEntry, snapshots: list[Snapshot | Exception]
+    hass: HomeAssistant, init_integration: MockConfigEntry, stack: RecordedStack
 ) -> None:
     coordinator = init_integration.runtime_data.coordinator
+    stack.down.update({INFLUXDB, *stack.payloads})
     with pytest.raises(HomeAssistantError):
         await _call(hass, config_entry_id=init_integration.entry_id, period="24h")
     # The action's errors are its own: the entities' refresh still reads as healthy.

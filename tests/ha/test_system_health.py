@@ -12,15 +12,18 @@ from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, get_system_health_info
 
-from custom_components.ha_ingestor.const import CONF_ADMIN_API_URL, DOMAIN
+from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.services import ADMIN_API
+from custom_components.ha_ingestor.const import CONF_ADMIN_API_URL, CONF_BUCKET, DOMAIN
 from tests.support.influxdb_server import free_port
 from tests.support.tls import server_context
 
 from .conftest import ENTRY_DATA, MODULE
+from .recorded import INFLUXDB, RecordedStack
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncGenerator
+    from collections.abc import AsyncGenerator, Generator
     from pathlib import Path
 
     from homeassistant.core import HomeAssistant
@@ -39,6 +42,16 @@ async def _serve_ping(ssl_context: ssl.SSLContext | None) -> tuple[web.AppRunner
     await site.start()
     scheme = "http" if ssl_context is None else "https"
     return runner, f"{scheme}://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def stack(hass: HomeAssistant) -> Generator[RecordedStack]:
+    """The recorded stack behind the coordinator's session; system health's own stay real."""
+    recorded = RecordedStack(Revision.R2, ENTRY_DATA[CONF_BUCKET])
+    with patch(
+        f"{MODULE}.coordinator.async_get_clientsession", return_value=recorded.session(hass)
+    ):
+        yield recorded
 
 
 @pytest.fixture
@@ -68,8 +81,9 @@ async def _resolved(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.usefixtures("mock_client")
-async def test_system_health(hass: HomeAssistant, ping_server: str) -> None:
+async def test_system_health(hass: HomeAssistant, ping_server: str, stack: RecordedStack) -> None:
+    # The recorded InfluxDB answers at the ping server's address; the Admin API is away.
+    stack.serve_as(ping_server, INFLUXDB)
     assert await async_setup_component(hass, "system_health", {})
     closed = f"http://127.0.0.1:{free_port()}"
     entry = MockConfigEntry(
@@ -88,7 +102,7 @@ async def test_system_health(hass: HomeAssistant, ping_server: str) -> None:
     assert info["can_reach_admin_api"] == {"type": "failed", "error": "unreachable"}
     assert info["data_source"] == "influxdb"
     assert info["influxdb_version"] == "v2.7.10"
-    assert info["ingestor_version"] == "1.0.0"
+    assert info["ingestor_version"] is None
     assert info["last_update_success"] is True
 
 
@@ -101,7 +115,9 @@ async def _set_up(hass: HomeAssistant, *entries: MockConfigEntry) -> None:
         await hass.async_block_till_done()
 
 
-def _entry(title: str, influxdb_url: str, *, verify_ssl: bool = True) -> MockConfigEntry:
+def _entry(
+    title: str, influxdb_url: str, *, verify_ssl: bool = True, admin_api_url: str | None = None
+) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title=title,
@@ -110,15 +126,15 @@ def _entry(title: str, influxdb_url: str, *, verify_ssl: bool = True) -> MockCon
             **ENTRY_DATA,
             CONF_URL: influxdb_url,
             CONF_VERIFY_SSL: verify_ssl,
-            CONF_ADMIN_API_URL: f"http://127.0.0.1:{free_port()}",
+            CONF_ADMIN_API_URL: admin_api_url or f"http://127.0.0.1:{free_port()}",
         },
     )
 
 
-@pytest.mark.usefixtures("mock_client")
 async def test_system_health_checks_influxdb_with_the_entry_verify_ssl(
-    hass: HomeAssistant, self_signed_ping_server: str
+    hass: HomeAssistant, self_signed_ping_server: str, stack: RecordedStack
 ) -> None:
+    stack.serve_as(self_signed_ping_server, INFLUXDB)
     # The user accepted the self-signed certificate (verify_ssl off): InfluxDB is reachable.
     # (The refusing side, verify_ssl on, makes the test server log a TLS reset as an error.)
     await _set_up(hass, _entry("self-signed", self_signed_ping_server, verify_ssl=False))
@@ -128,12 +144,18 @@ async def test_system_health_checks_influxdb_with_the_entry_verify_ssl(
     assert info["can_reach_influxdb"] == "ok"
 
 
-@pytest.mark.usefixtures("mock_client")
-async def test_system_health_reports_every_entry(hass: HomeAssistant, ping_server: str) -> None:
+async def test_system_health_reports_every_entry(
+    hass: HomeAssistant, ping_server: str, stack: RecordedStack
+) -> None:
+    stack.serve_as(ping_server, INFLUXDB)
+    # Stack B's InfluxDB is away; its statistics come from the recorded Admin API, at an
+    # address system health (which asks for real) cannot reach either.
+    stack_b_admin_api = f"http://127.0.0.1:{free_port()}"
+    stack.serve_as(stack_b_admin_api, ADMIN_API)
     await _set_up(
         hass,
         _entry("Stack A", ping_server),
-        _entry("Stack B", f"http://127.0.0.1:{free_port()}"),
+        _entry("Stack B", f"http://127.0.0.1:{free_port()}", admin_api_url=stack_b_admin_api),
     )
 
     info = await _resolved(await get_system_health_info(hass, DOMAIN))
@@ -143,7 +165,7 @@ async def test_system_health_reports_every_entry(hass: HomeAssistant, ping_serve
         "type": "failed",
         "error": "Stack A: unreachable; Stack B: unreachable",
     }
-    assert info["data_source"] == "Stack A: influxdb; Stack B: influxdb"
+    assert info["data_source"] == "Stack A: influxdb; Stack B: services_fallback"
     assert info["last_update_success"] == "Stack A: True; Stack B: True"
 
 
