@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ from .conftest import ENTRY_DATA, INFLUX_INPUT, INGESTOR_INPUT, UNIQUE_ID
 if TYPE_CHECKING:
     from unittest.mock import AsyncMock, MagicMock
 
+    from _pytest.mark.structures import ParameterSet
     from homeassistant.config_entries import ConfigFlowResult
     from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -178,170 +180,188 @@ async def test_influxdb_only(hass: HomeAssistant, mock_sources: dict[str, MagicM
     mock_sources["services"].assert_not_called()
 
 
-async def test_no_source_then_recovery(
-    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
-) -> None:
-    result = await _through_influx(hass, {CONF_BACKEND: "flux"})
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "no_source"}
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """One way a set-up step refuses what was entered, and the input that then succeeds.
 
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    `ingestor` None: step 1 (InfluxDB) refuses `influx`; else step 2 refuses `ingestor`.
+    `source` names the mocked source class whose validation (or, `at_construction`, whose
+    constructor) raises `error`; without an error the flow refuses before asking anyone.
+    """
+
+    influx: dict[str, Any]
+    ingestor: dict[str, Any] | None = None
+    errors: dict[str, str]
+    source: str = "flux"
+    error: Exception | None = None
+    at_construction: bool = False
+    fixed: dict[str, Any] | None = None
+
+
+INFLUXQL_USER = {
+    CONF_URL: "http://influx1.local:8086",
+    CONF_BACKEND: "influxql",
+    CONF_USERNAME: "reader",
+    CONF_PASSWORD: "wrong",
+    CONF_BUCKET: "ha",
+    CONF_VERIFY_SSL: True,
+}
+NO_INFLUXDB = {CONF_BACKEND: "flux"}
+WEBSOCKET = {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
+
+
+def _influxdb_refuses(error: Exception, field: str, key: str) -> ParameterSet:
+    return pytest.param(
+        Refusal(influx=INFLUX_INPUT, error=error, errors={field: key}),
+        id=f"influxdb-{type(error).__name__}",
+    )
+
+
+def _services_refuse(error: Exception, field: str, key: str) -> ParameterSet:
+    return pytest.param(
+        Refusal(
+            influx=INFLUX_INPUT,
+            ingestor=INGESTOR_INPUT,
+            source="services",
+            error=error,
+            errors={field: key},
+        ),
+        id=f"services-{type(error).__name__}",
+    )
 
 
 @pytest.mark.parametrize(
-    ("error", "field", "key"),
+    "refusal",
     [
-        (IngestorSSLError("tls", origin=INFLUX), CONF_URL, "ssl_error"),
-        (IngestorConnectionError("refused", origin=INFLUX), CONF_URL, "cannot_connect"),
-        (IngestorTimeoutError("slow", origin=INFLUX), CONF_URL, "cannot_connect"),
-        (IngestorAuthenticationError("401", origin=INFLUX), CONF_TOKEN, "invalid_auth"),
-        (IngestorNotFoundError("no bucket", origin=INFLUX), CONF_BUCKET, "bucket_not_found"),
-        (IngestorResponseError("html", origin=INFLUX), CONF_URL, "cannot_connect"),
-        (RuntimeError("boom"), "base", "unknown"),
+        _influxdb_refuses(IngestorSSLError("tls", origin=INFLUX), CONF_URL, "ssl_error"),
+        _influxdb_refuses(
+            IngestorConnectionError("refused", origin=INFLUX), CONF_URL, "cannot_connect"
+        ),
+        _influxdb_refuses(IngestorTimeoutError("slow", origin=INFLUX), CONF_URL, "cannot_connect"),
+        _influxdb_refuses(
+            IngestorAuthenticationError("401", origin=INFLUX), CONF_TOKEN, "invalid_auth"
+        ),
+        _influxdb_refuses(
+            IngestorNotFoundError("no bucket", origin=INFLUX), CONF_BUCKET, "bucket_not_found"
+        ),
+        _influxdb_refuses(IngestorResponseError("html", origin=INFLUX), CONF_URL, "cannot_connect"),
+        _influxdb_refuses(RuntimeError("boom"), "base", "unknown"),
+        pytest.param(
+            Refusal(
+                influx=INFLUXQL_USER,
+                source="influxql",
+                error=IngestorAuthenticationError("403", origin=INFLUX),
+                errors={CONF_PASSWORD: "invalid_auth"},
+            ),
+            id="influxql-password",
+        ),
+        *(
+            pytest.param(
+                Refusal(
+                    influx={**INFLUX_INPUT, CONF_URL: url},
+                    errors={CONF_URL: "invalid_url"},
+                    fixed=INFLUX_INPUT,
+                ),
+                id=f"invalid-url-{url}",
+            )
+            for url in ("influxdb.local:8086", "ftp://influxdb.local", "http://", "http://[::1")
+        ),
+        pytest.param(
+            Refusal(
+                influx={**INFLUX_INPUT, CONF_BUCKET: 'x" |> drop()'},
+                error=InvalidNameError("bad bucket"),
+                at_construction=True,
+                errors={CONF_BUCKET: "invalid_bucket_name"},
+                fixed=INFLUX_INPUT,
+            ),
+            id="invalid-bucket-name",
+        ),
+        _services_refuse(IngestorSSLError("tls", origin=SERVICES), CONF_ADMIN_API_URL, "ssl_error"),
+        _services_refuse(
+            IngestorConnectionError("refused", origin=SERVICES),
+            CONF_ADMIN_API_URL,
+            "cannot_connect",
+        ),
+        _services_refuse(
+            IngestorAuthenticationError("401", origin=SERVICES), CONF_API_KEY, "invalid_auth"
+        ),
+        _services_refuse(
+            IngestorResponseError("not json", origin=SERVICES), CONF_ADMIN_API_URL, "not_admin_api"
+        ),
+        _services_refuse(RuntimeError("boom"), "base", "unknown"),
+        pytest.param(
+            Refusal(
+                influx=NO_INFLUXDB,
+                ingestor={},
+                errors={"base": "no_source"},
+                fixed=INGESTOR_INPUT,
+            ),
+            id="no-source",
+        ),
+        pytest.param(
+            Refusal(
+                influx=NO_INFLUXDB,
+                ingestor={CONF_WEBSOCKET_INGESTION_URL: "ws.local:8001"},
+                errors={CONF_WEBSOCKET_INGESTION_URL: "invalid_url"},
+                fixed=WEBSOCKET,
+            ),
+            id="invalid-service-url",
+        ),
+        # A service URL is no Admin API: an odd answer there is just no connection.
+        *(
+            pytest.param(
+                Refusal(
+                    influx=NO_INFLUXDB,
+                    ingestor=WEBSOCKET,
+                    source="services",
+                    error=error,
+                    errors={"base": "cannot_connect"},
+                ),
+                id=f"service-url-{type(error).__name__}",
+            )
+            for error in (
+                IngestorConnectionError("refused", origin=SERVICES),
+                IngestorResponseError("not json", origin=SERVICES),
+            )
+        ),
     ],
 )
-async def test_influxdb_errors_recover(
-    hass: HomeAssistant,
-    mock_sources: dict[str, MagicMock],
-    error: Exception,
-    field: str,
-    key: str,
+async def test_errors_recover(
+    hass: HomeAssistant, mock_sources: dict[str, MagicMock], refusal: Refusal
 ) -> None:
-    validate = mock_sources["flux"].return_value.async_validate
-    validate.side_effect = error
+    source = mock_sources[refusal.source]
+    failing = source if refusal.at_construction else source.return_value.async_validate
+    failing.side_effect = refusal.error
     result = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], refusal.influx)
+    if refusal.ingestor is not None:
+        assert result["step_id"] == "ingestor"
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], refusal.ingestor)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
-    assert result["errors"] == {field: key}
-    # The backend is closed even when validation failed.
-    assert mock_sources["flux"].return_value.async_close.await_count == 1
+    assert result["step_id"] == ("user" if refusal.ingestor is None else "ingestor")
+    assert result["errors"] == refusal.errors
+    if refusal.error is None:
+        for mocked in mock_sources.values():
+            mocked.assert_not_called()
 
-    validate.side_effect = None
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
-    assert result["step_id"] == "ingestor"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
+    # The same flow goes on once the cause is gone.
+    failing.side_effect = None
+    fixed = refusal.fixed or refusal.ingestor or refusal.influx
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], fixed)
+    if refusal.ingestor is None:
+        assert result["step_id"] == "ingestor"
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_influxql_refused_password_marks_password(
+async def test_influxdb_backend_is_closed_after_a_failed_validation(
     hass: HomeAssistant, mock_sources: dict[str, MagicMock]
 ) -> None:
-    mock_sources["influxql"].return_value.async_validate.side_effect = IngestorAuthenticationError(
-        "403", origin=INFLUX
-    )
-    influx = {
-        CONF_URL: "http://influx1.local:8086",
-        CONF_BACKEND: "influxql",
-        CONF_USERNAME: "reader",
-        CONF_PASSWORD: "wrong",
-        CONF_BUCKET: "ha",
-        CONF_VERIFY_SSL: True,
-    }
+    backend = mock_sources["flux"].return_value
+    backend.async_validate.side_effect = IngestorConnectionError("refused", origin=INFLUX)
     result = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], influx)
-    assert result["errors"] == {CONF_PASSWORD: "invalid_auth"}
-
-    mock_sources["influxql"].return_value.async_validate.side_effect = None
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], influx)
-    assert result["step_id"] == "ingestor"
-
-
-@pytest.mark.parametrize(
-    "url", ["influxdb.local:8086", "ftp://influxdb.local", "http://", "http://[::1"]
-)
-async def test_invalid_influxdb_url_recovers(
-    hass: HomeAssistant, mock_sources: dict[str, MagicMock], url: str
-) -> None:
-    result = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**INFLUX_INPUT, CONF_URL: url}
-    )
-    assert result["errors"] == {CONF_URL: "invalid_url"}
-    mock_sources["flux"].assert_not_called()
-
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
-    assert result["step_id"] == "ingestor"
-
-
-async def test_invalid_bucket_name_recovers(
-    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
-) -> None:
-    mock_sources["flux"].side_effect = InvalidNameError("bad bucket")
-    result = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**INFLUX_INPUT, CONF_BUCKET: 'x" |> drop()'}
-    )
-    assert result["errors"] == {CONF_BUCKET: "invalid_bucket_name"}
-
-    mock_sources["flux"].side_effect = None
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
-    assert result["step_id"] == "ingestor"
-
-
-@pytest.mark.parametrize(
-    ("error", "field", "key"),
-    [
-        (IngestorSSLError("tls", origin=SERVICES), CONF_ADMIN_API_URL, "ssl_error"),
-        (IngestorConnectionError("refused", origin=SERVICES), CONF_ADMIN_API_URL, "cannot_connect"),
-        (IngestorAuthenticationError("401", origin=SERVICES), CONF_API_KEY, "invalid_auth"),
-        (IngestorResponseError("not json", origin=SERVICES), CONF_ADMIN_API_URL, "not_admin_api"),
-        (RuntimeError("boom"), "base", "unknown"),
-    ],
-)
-async def test_services_errors_recover(
-    hass: HomeAssistant,
-    mock_sources: dict[str, MagicMock],
-    error: Exception,
-    field: str,
-    key: str,
-) -> None:
-    validate = mock_sources["services"].return_value.async_validate
-    validate.side_effect = error
-    result = await _through_influx(hass, INFLUX_INPUT)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "ingestor"
-    assert result["errors"] == {field: key}
-
-    validate.side_effect = None
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], INGESTOR_INPUT)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-
-
-async def test_service_url_errors_without_admin_api(
-    hass: HomeAssistant, mock_sources: dict[str, MagicMock]
-) -> None:
-    result = await _through_influx(hass, {CONF_BACKEND: "flux"})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "ws.local:8001"}
-    )
-    assert result["errors"] == {CONF_WEBSOCKET_INGESTION_URL: "invalid_url"}
-
-    mock_sources["services"].return_value.async_validate.side_effect = IngestorConnectionError(
-        "refused", origin=SERVICES
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
-    )
-    assert result["errors"] == {"base": "cannot_connect"}
-
-    # A service URL is no Admin API: an odd answer there is just no connection.
-    mock_sources["services"].return_value.async_validate.side_effect = IngestorResponseError(
-        "not json", origin=SERVICES
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
-    )
-    assert result["errors"] == {"base": "cannot_connect"}
-
-    mock_sources["services"].return_value.async_validate.side_effect = None
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_WEBSOCKET_INGESTION_URL: "http://ws.local:8001"}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.config_entries.flow.async_configure(result["flow_id"], INFLUX_INPUT)
+    assert backend.async_close.await_count == 1
 
 
 @pytest.mark.parametrize(
