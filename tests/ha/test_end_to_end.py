@@ -8,10 +8,9 @@ states are checked against numbers computed here from the seeded points.
 from __future__ import annotations
 
 import logging
-import tempfile
+import secrets
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,7 +30,6 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
 )
 from tests.support.events import Schema, event_line, generate_events
-from tests.support.influxdb_server import InfluxDBServer
 from tests.support.simulator import WEBSOCKET_INGESTION, Fault, IngestorSimulator
 
 if TYPE_CHECKING:
@@ -39,7 +37,8 @@ if TYPE_CHECKING:
 
     from homeassistant.core import HomeAssistant, State
 
-DATABASE = "home_assistant_events"
+    from tests.support.influxdb_server import InfluxDBServer
+
 INTERVAL = 60
 IN_PERIOD = 150
 OUT_OF_PERIOD = 90
@@ -47,19 +46,24 @@ RATE = 12.5
 
 
 @pytest.fixture
-def influxdb(socket_enabled: None) -> Iterator[InfluxDBServer]:
-    """An influxd of this test's own: the test kills and restarts it."""
-    with tempfile.TemporaryDirectory(prefix="influxd-e2e-") as tmp:
-        server = InfluxDBServer(Path(tmp))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+def influxdb(influxdb_server: InfluxDBServer, socket_enabled: None) -> Iterator[InfluxDBServer]:
+    """The session's influxd: the test kills it and brings it back, as it must be afterwards."""
+    try:
+        yield influxdb_server
+    finally:
+        influxdb_server.start()
 
 
 @pytest.fixture
-def seeded(influxdb: InfluxDBServer) -> dict[str, Any]:
+def database(influxdb: InfluxDBServer) -> str:
+    """A database of this test's own on the shared server, so only its points are counted."""
+    name = f"e2e_{secrets.token_hex(4)}"
+    influxdb.create_database(name)
+    return name
+
+
+@pytest.fixture
+def seeded(influxdb: InfluxDBServer, database: str) -> dict[str, Any]:
     """Schema A and B events inside and outside the 1 h period; what they must give."""
     now = datetime.now(UTC)
     inside = generate_events(IN_PERIOD, now - timedelta(minutes=50), now - timedelta(minutes=2), 7)
@@ -67,9 +71,8 @@ def seeded(influxdb: InfluxDBServer) -> dict[str, Any]:
         OUT_OF_PERIOD, now - timedelta(hours=3), now - timedelta(minutes=70), 8
     )
     events = inside + outside
-    influxdb.create_database(DATABASE)
     influxdb.write(
-        DATABASE,
+        database,
         [event_line(e, Schema.A if i % 2 else Schema.B) for i, e in enumerate(events)],
     )
     domains = Counter(e.entity_id.split(".", 1)[0] for e in inside)
@@ -91,13 +94,13 @@ async def simulator(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
 
 @pytest.fixture
 async def entry(
-    hass: HomeAssistant, influxdb: InfluxDBServer, simulator: IngestorSimulator
+    hass: HomeAssistant, influxdb: InfluxDBServer, database: str, simulator: IngestorSimulator
 ) -> MockConfigEntry:
     """A loaded entry as the config flow stores it: InfluxQL to the real server."""
     data = {
         CONF_URL: influxdb.url,
         CONF_BACKEND: "influxql",
-        CONF_BUCKET: DATABASE,
+        CONF_BUCKET: database,
         CONF_VERIFY_SSL: True,
         CONF_ADMIN_API_URL: simulator.admin_api_url,
         CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
