@@ -755,18 +755,26 @@ def test_schema_a_line_is_the_contract_point(
     assert query_rows(influxdb_server, "ours_a", q) == query_rows(influxdb_server, "contract_a", q)
 
 
+async def _backfill(
+    server: InfluxDBServer, database: str, schema: Schema, count: int, seed: int
+) -> list[Event]:
+    """`count` events of the last hour, written by the simulator's writer into a new database."""
+    server.create_database(database)
+    now = datetime.now(UTC)
+    writer = EventWriter(server.url, database, schema, 60, seed=seed)
+    try:
+        events = await writer.backfill(count, now - timedelta(hours=1), now)
+    finally:
+        await writer.stop()
+    assert writer.written == count
+    return events
+
+
 async def test_writer_lands_schema_a_points(
     influxdb_server: InfluxDBServer, socket_enabled: None
 ) -> None:
     database = "writer_a"
-    influxdb_server.create_database(database)
-    now = datetime.now(UTC)
-    writer = EventWriter(influxdb_server.url, database, Schema.A, 60, seed=3)
-    try:
-        events = await writer.backfill(120, now - timedelta(hours=1), now)
-    finally:
-        await writer.stop()
-    assert writer.written == 120
+    events = await _backfill(influxdb_server, database, Schema.A, 120, seed=3)
     rows = query_rows(
         influxdb_server, database, "SELECT * FROM home_assistant_events GROUP BY entity_id"
     )
@@ -791,13 +799,7 @@ async def test_writer_lands_schema_b_points(
     influxdb_server: InfluxDBServer, socket_enabled: None
 ) -> None:
     database = "writer_b"
-    influxdb_server.create_database(database)
-    now = datetime.now(UTC)
-    writer = EventWriter(influxdb_server.url, database, Schema.B, 60, seed=4)
-    try:
-        events = await writer.backfill(80, now - timedelta(hours=1), now)
-    finally:
-        await writer.stop()
+    events = await _backfill(influxdb_server, database, Schema.B, 80, seed=4)
     rows = query_rows(
         influxdb_server,
         database,

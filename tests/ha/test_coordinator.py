@@ -74,6 +74,17 @@ SERVICES_RESULT = ServicesResult(
 )
 
 
+def _key_refused(message: str, services: tuple[ServiceState, ...] = ()) -> ServicesResult:
+    """The services answered, but the Admin API refused (or wants) a key."""
+    return ServicesResult(
+        events=EventStatistics(),
+        metrics=ProcessingMetrics(),
+        services=services,
+        admin_api_connected=True,
+        admin_api_error=IngestorAuthenticationError(message, origin=Origin.SERVICES),
+    )
+
+
 @pytest.fixture
 def flux(mock_sources: dict[str, MagicMock]) -> MagicMock:
     """The InfluxDB source: answers until a test says otherwise."""
@@ -297,13 +308,7 @@ async def test_refused_admin_api_key_starts_reauth(
     hass: HomeAssistant, services: MagicMock, freezer: FrozenDateTimeFactory
 ) -> None:
     entry = await _set_up(hass)
-    services.async_fetch.return_value = ServicesResult(
-        events=EventStatistics(),
-        metrics=ProcessingMetrics(),
-        services=SERVICES_RESULT.services,
-        admin_api_connected=True,
-        admin_api_error=IngestorAuthenticationError("refused", origin=Origin.SERVICES),
-    )
+    services.async_fetch.return_value = _key_refused("refused", SERVICES_RESULT.services)
     await poll(hass, freezer)
     assert len(_reauth_flows(hass)) == 1
     assert entry.state is ConfigEntryState.LOADED
@@ -318,13 +323,7 @@ async def test_admin_api_without_key_is_a_repair_not_a_reauth(
 ) -> None:
     data = {k: v for k, v in ENTRY_DATA.items() if k != CONF_API_KEY}
     entry = await _set_up(hass, data)
-    services.async_fetch.return_value = ServicesResult(
-        events=EventStatistics(),
-        metrics=ProcessingMetrics(),
-        services=SERVICES_RESULT.services,
-        admin_api_connected=True,
-        admin_api_error=IngestorAuthenticationError("needs a key", origin=Origin.SERVICES),
-    )
+    services.async_fetch.return_value = _key_refused("needs a key", SERVICES_RESULT.services)
     await poll(hass, freezer)
 
     coordinator = _coordinator(entry)
@@ -388,13 +387,7 @@ async def test_missing_bucket_with_services_down(
 async def test_issues_go_with_the_entry(
     hass: HomeAssistant, services: MagicMock, issue_registry: ir.IssueRegistry
 ) -> None:
-    services.async_fetch.return_value = ServicesResult(
-        events=EventStatistics(),
-        metrics=ProcessingMetrics(),
-        services=(),
-        admin_api_connected=True,
-        admin_api_error=IngestorAuthenticationError("needs a key", origin=Origin.SERVICES),
-    )
+    services.async_fetch.return_value = _key_refused("needs a key")
     data = {k: v for k, v in ENTRY_DATA.items() if k != CONF_API_KEY}
     entry = await _set_up(hass, data)
     assert issue_registry.async_get_issue(DOMAIN, f"admin_api_key_required_{entry.entry_id}")
