@@ -49,7 +49,7 @@ def stack(hass: HomeAssistant) -> Generator[RecordedStack]:
     """The recorded stack behind the coordinator's session; system health's own stay real."""
     recorded = RecordedStack(Revision.R2, ENTRY_DATA[CONF_BUCKET])
     with patch(
-        f"{MODULE}.coordinator.async_get_clientsession", return_value=recorded.session(hass)
+        f"{MODULE}.clients.async_get_clientsession", return_value=recorded.session(hass)
     ):
         yield recorded
 
