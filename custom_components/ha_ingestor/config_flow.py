@@ -63,7 +63,6 @@ from .const import (
     INFLUXDB_KEYS,
     INGESTOR_KEYS,
     LOGGER,
-    MAX_TREND_WINDOWS,
     MAX_UPDATE_INTERVAL,
     MIN_UPDATE_INTERVAL,
     SECRET_KEYS,
@@ -71,7 +70,7 @@ from .const import (
     THRESHOLD_KEYS,
     URL_KEYS,
 )
-from .coordinator import options_with_defaults
+from .coordinator import options_with_defaults, trend_window_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -473,12 +472,11 @@ def _options_errors(options: Mapping[str, Any], data: Mapping[str, Any]) -> dict
         errors[CONF_SOURCE_MODE] = "influxdb_not_configured"
     elif mode == SourceMode.SERVICES and not services_configured(data):
         errors[CONF_SOURCE_MODE] = "services_not_configured"
-    period = Period(options[CONF_PERIOD]).duration
-    window = TrendWindow(options[CONF_TREND_WINDOW]).duration
-    if window >= period:
-        errors[CONF_TREND_WINDOW] = "trend_window_not_shorter"
-    elif period / window > MAX_TREND_WINDOWS:
-        errors[CONF_TREND_WINDOW] = "too_many_trend_windows"
+    window_error = trend_window_error(
+        Period(options[CONF_PERIOD]), TrendWindow(options[CONF_TREND_WINDOW])
+    )
+    if window_error is not None:
+        errors[CONF_TREND_WINDOW] = window_error
     if options["error_rate_error"] < options["error_rate_warning"]:
         errors["error_rate_error"] = "error_below_warning"
     if options["success_rate_error"] > options["success_rate_warning"]:

@@ -73,9 +73,9 @@ DEFAULT_TREND_WINDOW: Final = TrendWindow.MINUTES_5
 DEFAULT_UPDATE_INTERVAL: Final = 60
 MIN_UPDATE_INTERVAL: Final = 15
 MAX_UPDATE_INTERVAL: Final = 3600
-# The trend attribute (one value per window) goes to the frontend on every refresh:
-# 24 hours of 5-minute windows at most.
-MAX_TREND_WINDOWS: Final = 288
+# The trend attribute (one value per window) goes to the frontend on every refresh: at most
+# a week of the default 5-minute windows, so the default window fits every period.
+MAX_TREND_WINDOWS: Final = 2016
 DEFAULT_THRESHOLDS: Final = Thresholds()
 
 # Every request is bounded well below the shortest update interval.

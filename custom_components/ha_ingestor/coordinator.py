@@ -40,6 +40,7 @@ from .const import (
     ISSUE_ADMIN_API_KEY_REQUIRED,
     ISSUE_BUCKET_NOT_FOUND,
     LOGGER,
+    MAX_TREND_WINDOWS,
     THRESHOLD_KEYS,
 )
 
@@ -75,6 +76,23 @@ def options_with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
     }
     result.update({key: value for key, value in options.items() if key in result})
     return result
+
+
+def trend_window_error(period: Period, window: TrendWindow) -> str | None:
+    """Why `window` cannot divide `period` (an options-form error key), None when it can."""
+    if window.duration >= period.duration:
+        return "trend_window_not_shorter"
+    if period.duration / window.duration > MAX_TREND_WINDOWS:
+        return "too_many_trend_windows"
+    return None
+
+
+def trend_window_for(period: Period, chosen: TrendWindow) -> TrendWindow:
+    """The chosen window where the options would accept it for `period`, else the default.
+
+    The action asks for any period with the entry's window; the default fits every period.
+    """
+    return chosen if trend_window_error(period, chosen) is None else DEFAULT_TREND_WINDOW
 
 
 def thresholds_from(options: Mapping[str, Any]) -> Thresholds:
@@ -137,7 +155,9 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
     async def async_fetch(self, period: Period, now: datetime) -> FetchResult:
         """One refresh for any period, only the monitored services in its snapshot."""
         return self._monitored(
-            await self.client.async_get_snapshot(period, self.trend_window, self.thresholds, now),
+            await self.client.async_get_snapshot(
+                period, trend_window_for(period, self.trend_window), self.thresholds, now
+            ),
             now,
         )
 

@@ -815,12 +815,7 @@ async def test_options_offer_the_chosen_services_no_longer_seen(
         ),
         (
             ENTRY_DATA,
-            {CONF_PERIOD: "7d", CONF_TREND_WINDOW: "15m"},
-            {CONF_TREND_WINDOW: "too_many_trend_windows"},
-        ),
-        (
-            ENTRY_DATA,
-            {CONF_PERIOD: "6h", CONF_TREND_WINDOW: "1m"},
+            {CONF_PERIOD: "7d", CONF_TREND_WINDOW: "1m"},
             {CONF_TREND_WINDOW: "too_many_trend_windows"},
         ),
         (
@@ -858,7 +853,7 @@ async def test_options_errors_recover(
 
 
 @pytest.mark.parametrize(
-    ("period", "window"), [("24h", "5m"), ("7d", "1h"), ("15m", "1m"), ("1h", "15m")]
+    ("period", "window"), [("7d", "5m"), ("24h", "1m"), ("7d", "1h"), ("15m", "1m"), ("1h", "15m")]
 )
 async def test_options_accept_up_to_the_most_trend_windows(
     hass: HomeAssistant, period: str, window: str
@@ -877,7 +872,7 @@ def test_trend_window_limit_is_the_one_the_text_names() -> None:
     strings = json.loads((Path(const.__file__).parent / "strings.json").read_text("utf-8"))
     errors = strings["options"]["error"]
     assert f"at most {const.MAX_TREND_WINDOWS} " in errors["too_many_trend_windows"]
-    assert Period.HOURS_24.duration / TrendWindow.MINUTES_5.duration == const.MAX_TREND_WINDOWS
+    assert Period.DAYS_7.duration / TrendWindow.MINUTES_5.duration == const.MAX_TREND_WINDOWS
 
 
 async def test_options_form_shows_defaults(hass: HomeAssistant) -> None:
