@@ -198,7 +198,7 @@ async def test_unhealthy_and_garbled_websocket(
     await r2.set_fault(WEBSOCKET_INGESTION, Fault.GARBLED)
     result = await _client(session, r2).async_fetch(Period.HOUR_1)
     ws = {s.name: s for s in result.services}[WEBSOCKET_INGESTION]
-    assert ws.status is ServiceStatus.UNKNOWN
+    assert ws.status is ServiceStatus.UNHEALTHY
     assert ws.message == "HTTP 200 with an unreadable body"
     assert result.events.events_per_minute is None or result.events.events_per_minute >= 0
 
@@ -367,7 +367,7 @@ def test_direct_state_from_http_code_alone() -> None:
     assert state(500, {"detail": "boom"}) is ServiceStatus.UNHEALTHY
     assert state(404, {"detail": "Not Found"}) is ServiceStatus.UNKNOWN
     assert state(502, None) is ServiceStatus.UNHEALTHY
-    assert state(200, None) is ServiceStatus.UNKNOWN
+    assert state(200, None) is ServiceStatus.UNHEALTHY  # an unreadable answer is not health
 
 
 def test_admin_influxdb_shape_and_zero_rate() -> None:

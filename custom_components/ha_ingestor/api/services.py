@@ -129,7 +129,13 @@ class _Reply:
 
     @property
     def ok(self) -> bool:
-        return self.status is not None and HTTPStatus.OK <= self.status < HTTPStatus.BAD_REQUEST
+        """A success status with a body that could be read."""
+        return self.status is not None and _success(self.status) and self.body is not None
+
+    @property
+    def unreadable(self) -> bool:
+        """A success status whose body is not JSON (truncated, HTML, empty)."""
+        return self.status is not None and self.body is None and _success(self.status)
 
     @property
     def refused(self) -> bool:
@@ -150,6 +156,10 @@ class _ServiceReplies:
     name: str
     health: _Reply
     extra: _Reply | None = None
+
+
+def _success(status: int) -> bool:
+    return HTTPStatus.OK <= status < HTTPStatus.BAD_REQUEST
 
 
 def _base(url: str) -> str:
@@ -233,8 +243,13 @@ class ServicesClient:
                 else f"{what}: the Admin API needs an API key (HTTP {status})",
                 origin=Origin.SERVICES,
             )
-        elif not HTTPStatus.OK <= status < HTTPStatus.BAD_REQUEST:
+        elif not _success(status):
             error = IngestorResponseError(f"{what}: HTTP {status}", origin=Origin.SERVICES)
+        elif body is None:
+            # An answer that cannot be read says nothing about health.
+            error = IngestorResponseError(
+                f"{what}: HTTP {status} with an unreadable body", origin=Origin.SERVICES
+            )
         return _Reply(status, body, error, elapsed)
 
     async def _admin_get(
@@ -582,11 +597,20 @@ def _admin_state(
             message=str(error) if error is not None else None,
         )
     status = entry.status if entry is not None else ServiceStatus.HEALTHY
+    if status is ServiceStatus.UNKNOWN:
+        status = ServiceStatus.HEALTHY
+    message = str(error) if error is not None else None
+    replies = (admin.info, admin.stats, admin.services, admin.health_services, admin.health)
+    if unreadable := [r for r in replies if r.unreadable]:
+        readable = any(r.ok for r in replies)
+        status = ServiceStatus.DEGRADED if readable else ServiceStatus.UNHEALTHY
+        more = len(unreadable) - 1
+        message = str(unreadable[0].error) + (f" (and {more} more)" if more else "")
     return ServiceState(
         name=ADMIN_API,
-        status=status if status is not ServiceStatus.UNKNOWN else ServiceStatus.HEALTHY,
+        status=status,
         reachable=True,
-        message=str(error) if error is not None else None,
+        message=message,
         uptime_seconds=entry.uptime_seconds if entry is not None else None,
         response_time_ms=admin.info.elapsed_ms,
         version=version,
@@ -610,7 +634,7 @@ def _direct_state(replies: _ServiceReplies) -> ServiceState:
     message = health.message
     server_error = reply.status is not None and reply.status >= HTTPStatus.INTERNAL_SERVER_ERROR
     if reply.body is None:
-        status = ServiceStatus.UNHEALTHY if server_error else ServiceStatus.UNKNOWN
+        status = ServiceStatus.UNHEALTHY
         message = f"HTTP {reply.status}" + ("" if server_error else " with an unreadable body")
     elif not (isinstance(reply.body, dict) and "status" in reply.body):
         # JSON without a status word: the HTTP code is all there is.
@@ -619,6 +643,10 @@ def _direct_state(replies: _ServiceReplies) -> ServiceState:
         elif server_error:
             status = ServiceStatus.UNHEALTHY
         message = message or (None if reply.ok else f"HTTP {reply.status}")
+    extra = replies.extra
+    if extra is not None and extra.unreadable and status is ServiceStatus.HEALTHY:
+        status = ServiceStatus.DEGRADED
+        message = str(extra.error)
     return ServiceState(
         name=replies.name,
         status=status,
