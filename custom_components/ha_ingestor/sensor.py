@@ -195,8 +195,9 @@ SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
         key="status",
         translation_key="service_status",
         device_class=SensorDeviceClass.ENUM,
-        options=[status.value for status in ServiceStatus],
-        value_fn=lambda s: s.status.value,
+        # A status not known is Home Assistant's own unknown state, not an option of ours.
+        options=[status.value for status in ServiceStatus if status is not ServiceStatus.UNKNOWN],
+        value_fn=lambda s: None if s.status is ServiceStatus.UNKNOWN else s.status.value,
     ),
 )
 
