@@ -285,7 +285,7 @@ async def test_readme_lists_every_entity_of_the_main_device(
     registered_entity_ids: set[str],
 ) -> None:
     main = {e for e in registered_entity_ids if e.split(".", 1)[1].startswith("ha_ingestor_")}
-    assert len(main) == 20
+    assert len(main) == 18
     named = _entity_ids_named_in(README)
     assert main <= named, sorted(main - named)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, override
 
+from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
+)
 from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
@@ -13,9 +16,11 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
+from homeassistant.helpers import entity_registry as er
 
 from .api.models import DataSource, ServiceStatus
-from .devices import async_add_platform_entities
+from .const import DOMAIN
+from .devices import async_add_platform_entities, entry_key
 from .entity import (
     HaIngestorEntity,
     HaIngestorEntityDescription,
@@ -42,6 +47,12 @@ EVENTS_PER_MINUTE: Final = "events/min"
 ATTR_EVENTS_BY_DOMAIN: Final = "events_by_domain"
 ATTR_TREND: Final = "trend"
 ATTR_ALERTS: Final = "alerts"
+# Changes with every event stored: a state of its own would write the logbook on every refresh
+# (it keeps only sensors with a unit or state class out), so it rides on `ingestion_lag`.
+ATTR_LAST_EVENT: Final = "last_event"
+# Sensors of earlier versions that changed on every refresh: a timestamp sensor writes a
+# logbook entry each time. Their registry entries are removed.
+REMOVED_SENSOR_KEYS: Final = ("last_event", "last_successful_update")
 
 
 def _always(_: Snapshot) -> bool:
@@ -52,7 +63,7 @@ def _always(_: Snapshot) -> bool:
 class HaIngestorSensorEntityDescription(HaIngestorEntityDescription, SensorEntityDescription):
     """A sensor of the main device, read from the snapshot."""
 
-    value_fn: Callable[[Snapshot], StateType | datetime]
+    value_fn: Callable[[Snapshot], StateType]
     available_fn: Callable[[Snapshot], bool] = _always
 
 
@@ -69,6 +80,11 @@ def _ingestion_lag(snapshot: Snapshot) -> float | None:
         return None
     # A writer whose clock runs ahead must not produce a negative lag.
     return max((snapshot.fetched_at - last) / timedelta(seconds=1), 0.0)
+
+
+def _lag_attributes(snapshot: Snapshot) -> dict[str, Any]:
+    last = snapshot.events.last_event
+    return {ATTR_LAST_EVENT: None if last is None else last.isoformat()}
 
 
 def _event_attributes(snapshot: Snapshot) -> dict[str, Any]:
@@ -108,12 +124,6 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         available_fn=influxdb_answered,
     ),
     HaIngestorSensorEntityDescription(
-        key="last_event",
-        translation_key="last_event",
-        device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda s: s.events.last_event,
-    ),
-    HaIngestorSensorEntityDescription(
         key="ingestion_lag",
         translation_key="ingestion_lag",
         device_class=SensorDeviceClass.DURATION,
@@ -121,6 +131,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=_ingestion_lag,
+        attr_fn=_lag_attributes,
     ),
     HaIngestorSensorEntityDescription(
         key="active_entities",
@@ -180,14 +191,6 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         entity_registry_enabled_default=False,
         value_fn=lambda s: s.query_duration_ms,
     ),
-    HaIngestorSensorEntityDescription(
-        key="last_successful_update",
-        translation_key="last_successful_update",
-        device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=lambda s: s.fetched_at,
-    ),
 )
 
 SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
@@ -203,11 +206,16 @@ SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
 
 
 async def async_setup_entry(
-    hass: HomeAssistant,  # noqa: ARG001  (the signature Home Assistant calls)
+    hass: HomeAssistant,
     entry: HaIngestorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the main sensors, and a status sensor for every service now and later."""
+    registry = er.async_get(hass)
+    for key in REMOVED_SENSOR_KEYS:
+        unique_id = f"{entry_key(entry)}_{key}"
+        if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id):
+            registry.async_remove(entity_id)
     async_add_platform_entities(
         entry,
         async_add_entities,
@@ -222,11 +230,13 @@ class HaIngestorSensor(HaIngestorEntity, SensorEntity):
     """A statistic of the ingestor."""
 
     entity_description: HaIngestorSensorEntityDescription
-    _unrecorded_attributes = frozenset({ATTR_EVENTS_BY_DOMAIN, ATTR_TREND, ATTR_ALERTS})
+    _unrecorded_attributes = frozenset(
+        {ATTR_EVENTS_BY_DOMAIN, ATTR_TREND, ATTR_ALERTS, ATTR_LAST_EVENT}
+    )
 
     @property
     @override
-    def native_value(self) -> StateType | datetime:
+    def native_value(self) -> StateType:
         """The statistic from the latest snapshot."""
         return self.entity_description.value_fn(self.coordinator.data)
 
