@@ -18,6 +18,7 @@ import contextlib
 import importlib.metadata
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -41,6 +42,7 @@ from tests.support.home_assistant import (  # noqa: E402
     DOMAIN,
     HOST,
     RESTART_EXIT_CODE,
+    UNAVOIDABLE_REPAIRS,
     EntityState,
     FormError,
     HomeAssistantProcess,
@@ -49,7 +51,9 @@ from tests.support.home_assistant import (  # noqa: E402
     describe_errors,
     fill_form,
     link_custom_components,
+    local_country,
     make_ready,
+    store_http_settings,
 )
 from tests.support.home_assistant import (  # noqa: E402
     HomeAssistantClient as _HomeAssistantClient,
@@ -83,6 +87,8 @@ DEMO_UPDATE_INTERVAL: Final = 15
 # `config` for the settings panels and REST flows, `history` and `logbook` so the demo's
 # sensors show their graphs. `http` and `onboarding` come with `frontend`.
 DEMO_INTEGRATIONS: Final = ("http", "onboarding", "config", "history", "logbook")
+# Those of them configuration.yaml names (an `http:` line would be YAML Home Assistant ignores).
+CONFIGURED_INTEGRATIONS: Final = ("config", "history", "logbook")
 
 HA_START_TIMEOUT: Final = 180.0
 HA_STOP_TIMEOUT: Final = 60.0
@@ -195,13 +201,13 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
 def render_configuration(*, with_http: bool) -> str:
     """configuration.yaml of the demo.
 
-    `with_http` only while Home Assistant has no stored HTTP settings: 2026.x moves the
-    `http:` section into its store on the first start as a *pending* configuration (which
-    we promote), and reports the section as ignored on every later start.
+    `with_http` only where Home Assistant keeps no HTTP settings in its store (before 2026.x):
+    2026.x migrates an `http:` section into the store with a deprecation repair, and reports
+    it as ignored on every later start, so there the store is written instead.
     """
     return configuration_yaml(
         header="Written by scripts/develop at every start (local demo, edits are overwritten).",
-        integrations=("config", "history", "logbook"),
+        integrations=CONFIGURED_INTEGRATIONS,
         logs={
             f"custom_components.{DOMAIN}": "debug",
             "homeassistant.components.http.config": "info",
@@ -289,11 +295,12 @@ def prepare_config(paths: Paths, *, fresh: bool) -> None:
             store = json.loads(paths.http_store.read_text(encoding="utf-8"))
     usable = http_store_usable(store)
     if store is not None and not usable:
-        # Only 127.0.0.1 is acceptable; migrating the YAML again restores it.
+        # Only 127.0.0.1 is acceptable.
         log("stored HTTP settings are not 127.0.0.1:8123 only; replacing them")
         paths.http_store.unlink()
+    stored = usable or store_http_settings(paths.config, HOST, HA_PORT)
     (paths.config / "configuration.yaml").write_text(
-        render_configuration(with_http=not usable), encoding="utf-8"
+        render_configuration(with_http=not stored), encoding="utf-8"
     )
 
 
@@ -556,11 +563,15 @@ class Demo:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             client = HomeAssistantClient(session)
             try:
-                ready = await make_ready(client, self.ha, HA_START_TIMEOUT)
+                ready = await make_ready(
+                    client, self.ha, HA_START_TIMEOUT, country=local_country(os.environ)
+                )
                 log(f"Home Assistant answers on {HA_URL} ({ready.took:.1f} s after launch)")
                 onboarded = ready.onboarded
                 if onboarded:
                     log(f"onboarded: created the local user {DEV_USERNAME!r}")
+                if ready.country is not None:
+                    log(f"country set to {ready.country} (Settings -> System -> General)")
                 if ready.promoted:
                     log("HTTP settings (127.0.0.1:8123 only) confirmed")
                 # The stored settings rule from now on; the YAML copy would only raise a repair.
@@ -572,6 +583,9 @@ class Demo:
                     self.print_banner()
                     await self.wait_for_live_entities(client)
                 await self.remove_onboarding_leftovers(client, settle=onboarded)
+                if unexpected := await client.repairs() - UNAVOIDABLE_REPAIRS:
+                    names = ", ".join(f"{d}.{i}" for d, i in sorted(unexpected))
+                    log(f"Home Assistant shows repairs the demo did not expect: {names}")
             finally:
                 await client.revoke()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +17,14 @@ from homeassistant.setup import async_setup_component
 from custom_components.ha_ingestor.api.models import Revision
 from custom_components.ha_ingestor.const import DOMAIN
 from tests.support.events import Schema
+from tests.support.home_assistant import (
+    UNAVOIDABLE_REPAIRS,
+    User,
+    http_store_document,
+    local_country,
+    running_home_assistant,
+)
+from tests.support.influxdb_server import free_port
 from tests.support.simulator import EventWriter, IngestorSimulator
 
 if TYPE_CHECKING:
@@ -90,6 +100,21 @@ def test_http_store_usable(store: dict[str, Any] | None, usable: bool) -> None:
     assert develop.http_store_usable(store) is usable
 
 
+# Home Assistant 2026.x keeps its HTTP settings in a store; before, only in the YAML.
+HAS_HTTP_STORE = http_store_document(develop.HOST, develop.HA_PORT) is not None
+
+
+def _http_settings_are_ours(paths: Any) -> None:
+    """Ours in the store where Home Assistant has one (no YAML to migrate), else in the YAML."""
+    yaml = (paths.config / "configuration.yaml").read_text()
+    if HAS_HTTP_STORE:
+        assert develop.http_store_usable(json.loads(paths.http_store.read_text()))
+        assert "http:" not in yaml
+    else:
+        assert not paths.http_store.exists()
+        assert "http:" in yaml
+
+
 def test_prepare_config_first_run(tmp_path: Path) -> None:
     paths = develop.Paths(tmp_path)
     (tmp_path / "custom_components").mkdir()
@@ -98,7 +123,7 @@ def test_prepare_config_first_run(tmp_path: Path) -> None:
     assert link.is_symlink()
     assert link.readlink() == Path("..") / "custom_components"
     assert link.resolve() == (tmp_path / "custom_components").resolve()
-    assert "http:" in (tmp_path / "config" / "configuration.yaml").read_text()
+    _http_settings_are_ours(paths)
     assert paths.runtime.is_dir()
 
 
@@ -115,8 +140,7 @@ def test_prepare_config_keeps_good_store_and_drops_bad_one(tmp_path: Path) -> No
 
     paths.http_store.write_text(json.dumps(_store(DEFAULT, None)))
     develop.prepare_config(paths, fresh=False)
-    assert not paths.http_store.exists()
-    assert "http:" in (paths.config / "configuration.yaml").read_text()
+    _http_settings_are_ours(paths)
 
 
 def test_prepare_config_fresh_and_foreign_custom_components(tmp_path: Path) -> None:
@@ -128,6 +152,44 @@ def test_prepare_config_fresh_and_foreign_custom_components(tmp_path: Path) -> N
     develop.prepare_config(paths, fresh=True)
     assert not (paths.config / "keep-me").exists()
     assert (paths.config / "custom_components").is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("environ", "country"),
+    [
+        ({"LANG": "de_DE.UTF-8"}, "DE"),
+        ({"LC_ALL": "fr_CA.UTF-8", "LANG": "de_DE.UTF-8"}, "CA"),
+        ({"LANG": "C.UTF-8"}, "US"),
+        ({"LANG": "POSIX"}, "US"),
+        ({}, "US"),
+    ],
+)
+def test_local_country(environ: dict[str, str], country: str) -> None:
+    assert local_country(environ) == country
+
+
+async def test_a_new_home_assistant_shows_only_the_repairs_it_cannot_avoid(
+    tmp_path: Path, socket_enabled: None
+) -> None:
+    """The demo's start-up against a real Home Assistant process: what a newcomer sees."""
+    pytest.importorskip("hass_frontend")  # the demo's logbook and history need it
+    async with running_home_assistant(
+        tmp_path / "config",
+        free_port(),
+        User("Developer", "dev", "dev-password"),
+        integrations=develop.CONFIGURED_INTEGRATIONS,
+        limit=120.0,
+    ) as running:
+        client = running.client
+        assert running.readiness.country == "US"
+        assert (await client.request("GET", "/api/config"))["country"] == "US"
+        # The installation-method check runs once Home Assistant has started.
+        await client.wait_until_running(60.0)
+        deadline = time.monotonic() + 15.0
+        while not (repairs := await client.repairs()) >= UNAVOIDABLE_REPAIRS:
+            assert time.monotonic() < deadline, repairs
+            await asyncio.sleep(0.25)
+    assert repairs == UNAVOIDABLE_REPAIRS
 
 
 def test_choose_ports_prefers_compose_ports_when_free() -> None:

@@ -34,6 +34,12 @@ STOP_TIMEOUT: Final = 60.0
 REQUEST_TIMEOUT: Final = 30.0
 
 ONBOARDING_STEPS: Final = ("user", "core_config", "analytics", "integration")
+# The country onboarding's core_config step leaves unset when no browser answers it (the
+# frontend guesses one from the browser): without one, Home Assistant raises a repair.
+FALLBACK_COUNTRY: Final = "US"
+# Repairs a local demo cannot avoid (domain, issue id): Home Assistant run from a Python
+# virtual environment is the deprecated "Core" installation method.
+UNAVOIDABLE_REPAIRS: Final = frozenset({("homeassistant", "deprecated_method")})
 
 
 class HomeAssistantSetupError(Exception):
@@ -71,6 +77,59 @@ def configuration_yaml(
         host, port = http
         lines += ["http:", f"  server_host: {host}", f"  server_port: {port}"]
     return "\n".join(lines) + "\n"
+
+
+def local_country(environ: Mapping[str, str]) -> str:
+    """The territory of the user's locale (`de_DE.UTF-8` -> `DE`), else FALLBACK_COUNTRY."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        language, _, territory = environ.get(name, "").partition(".")[0].partition("_")
+        if language and len(territory) == 2 and territory.isalpha():
+            return territory.upper()
+    return FALLBACK_COUNTRY
+
+
+def http_store_document(host: str, port: int) -> dict[str, Any] | None:
+    """Home Assistant's stored HTTP settings for `host`:`port`, confirmed and YAML-migrated.
+
+    Written before the first start, they replace an `http:` section, which 2026.x would
+    migrate into this store and report as deprecated YAML in a repair. Built with Home
+    Assistant's own schema, so every setting gets its default. None where Home Assistant has
+    no such store (before 2026.x): there `http:` in configuration.yaml is the way.
+    """
+    try:
+        from homeassistant.components.http import config as http_config  # noqa: PLC0415
+        from homeassistant.util import dt as dt_util  # noqa: PLC0415
+    except ImportError:
+        return None
+    settings = http_config.HTTP_STORAGE_SCHEMA({"server_host": host, "server_port": port})
+    stable = {
+        **settings,
+        "created_at": dt_util.utcnow().isoformat(),
+        "error": None,
+        "error_message": None,
+    }
+    return {
+        "version": http_config.STORAGE_VERSION,
+        "minor_version": http_config.STORAGE_MINOR_VERSION,
+        "key": http_config.STORAGE_KEY,
+        "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+    }
+
+
+def http_store_path(config: Path) -> Path:
+    """Where Home Assistant keeps its HTTP settings."""
+    return config / ".storage" / "http"
+
+
+def store_http_settings(config: Path, host: str, port: int) -> bool:
+    """Write the HTTP settings into Home Assistant's store; False where it has none."""
+    document = http_store_document(host, port)
+    if document is None:
+        return False
+    path = http_store_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return True
 
 
 def link_custom_components(config: Path, target: Path) -> None:
@@ -339,6 +398,31 @@ class HomeAssistantClient:
         """Whether Home Assistant runs in recovery mode (it loads no custom integration)."""
         return bool((await self.request("GET", "/api/config")).get("recovery_mode"))
 
+    async def wait_until_running(self, limit: float = START_TIMEOUT) -> None:
+        """Until Home Assistant has started every integration (its `started` event is past)."""
+        deadline = time.monotonic() + limit
+        while (await self.request("GET", "/api/config")).get("state") != "RUNNING":
+            if time.monotonic() > deadline:
+                msg = f"Home Assistant did not finish starting within {limit:.0f} s"
+                raise HomeAssistantSetupError(msg)
+            await asyncio.sleep(0.25)
+
+    async def ensure_country(self, country: str) -> bool:
+        """Set the country where none is set (as the onboarding frontend does); True if set."""
+        if (await self.request("GET", "/api/config")).get("country"):
+            return False
+        (result,) = await self.websocket([{"type": "config/core/update", "country": country}])
+        if not result.get("success"):
+            msg = f"config/core/update failed: {result.get('error')}"
+            raise HomeAssistantSetupError(msg)
+        return True
+
+    async def repairs(self) -> set[tuple[str, str]]:
+        """(domain, issue id) of every repair shown and not ignored."""
+        (result,) = await self.websocket([{"type": "repairs/list_issues"}])
+        issues = (result.get("result") or {}).get("issues", [])
+        return {(i["domain"], i["issue_id"]) for i in issues if not i.get("ignored")}
+
     async def delete_entry(self, entry_id: str) -> None:
         """Remove a config entry (and its devices and entities)."""
         await self.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
@@ -494,14 +578,24 @@ class Readiness:
     took: float
     onboarded: bool
     promoted: bool
+    # The country set now; None when one was set before.
+    country: str | None = None
 
 
 async def make_ready(
-    client: HomeAssistantClient, process: HomeAssistantProcess, limit: float = START_TIMEOUT
+    client: HomeAssistantClient,
+    process: HomeAssistantProcess,
+    limit: float = START_TIMEOUT,
+    *,
+    country: str = FALLBACK_COUNTRY,
 ) -> Readiness:
-    """Wait until it answers, onboard or log in, refuse recovery mode, confirm HTTP settings."""
+    """Wait until it answers, onboard or log in, refuse recovery mode, confirm HTTP settings.
+
+    A Home Assistant without a country gets `country`.
+    """
     took = await client.wait_until_up(lambda: process.alive, limit)
     onboarded = await client.onboard_or_login()
+    country_set = await client.ensure_country(country)
     if await client.recovery_mode():
         msg = (
             "Home Assistant started in recovery mode (no custom integrations);"
@@ -509,7 +603,9 @@ async def make_ready(
         )
         raise HomeAssistantSetupError(msg)
     promoted = await client.promote_http_config()
-    return Readiness(took, onboarded=onboarded, promoted=promoted)
+    return Readiness(
+        took, onboarded=onboarded, promoted=promoted, country=country if country_set else None
+    )
 
 
 @dataclass
@@ -558,7 +654,10 @@ async def running_home_assistant(  # noqa: PLR0913
     import aiohttp  # noqa: PLC0415
 
     logs = dict(logs or {})
-    write_configuration(config, integrations=integrations, logs=logs, http=(HOST, port))
+    stored = store_http_settings(config, HOST, port)
+    write_configuration(
+        config, integrations=integrations, logs=logs, http=None if stored else (HOST, port)
+    )
     link_custom_components(config, custom_components)
     process = HomeAssistantProcess(config, console_log=config / "console.log")
     url = f"http://{HOST}:{port}"
