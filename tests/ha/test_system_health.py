@@ -48,9 +48,7 @@ async def _serve_ping(ssl_context: ssl.SSLContext | None) -> tuple[web.AppRunner
 def stack(hass: HomeAssistant) -> Generator[RecordedStack]:
     """The recorded stack behind the coordinator's session; system health's own stay real."""
     recorded = RecordedStack(Revision.R2, ENTRY_DATA[CONF_BUCKET])
-    with patch(
-        f"{MODULE}.clients.async_get_clientsession", return_value=recorded.session(hass)
-    ):
+    with patch(f"{MODULE}.clients.async_get_clientsession", return_value=recorded.session(hass)):
         yield recorded
 
 
