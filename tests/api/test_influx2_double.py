@@ -18,6 +18,7 @@ from tests.support.influx2_double import (
     Influx2Double,
     parse_line,
     rfc3339_nano,
+    scan_flux_string,
 )
 
 if TYPE_CHECKING:
@@ -331,6 +332,13 @@ SRC = 'from(bucket: "home_assistant_events") |> range(start: -1h)'
         (SRC + ' |> limit(n: "1")', "invalid type"),
         (SRC + " |> range(start: -1h)", "range"),
         ('from(bucket: "a\\qb") |> range(start: -1h)', "escape"),
+        # A `$` takes the next character with it: here the `\`, so `${b}` interpolates ...
+        ('from(bucket: "$\\${b}") |> range(start: -1h)', "interpolation"),
+        # ... and here the `\`, so `\"` escapes the closing quote.
+        ('from(bucket: "a$\\\\") |> range(start: -1h)', "unterminated"),
+        ('from(bucket: "\\$b") |> range(start: -1h)', "escape"),
+        ('from(bucket: "\\x2") |> range(start: -1h)', "escape"),
+        ('from(bucket: "\\xff") |> range(start: -1h)', "utf-8"),
     ],
 )  # fmt: skip
 async def test_unsupported_flux_is_rejected(
@@ -341,6 +349,24 @@ async def test_unsupported_flux_is_rejected(
     document = json.loads(body)
     assert document["code"] == "invalid"
     assert message in document["message"]
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ('"$$"', "$$"),
+        ('"a$"', "a$"),
+        ('"$"', "$"),
+        ('"$ {x}"', "$ {x}"),
+        ('"$${x}"', "$${x}"),
+        ('"\\${x}"', "${x}"),
+        ('"\\x24{x}"', "${x}"),
+        ('"\\xc3\\xbc"', "\u00fc"),
+        ('"\\n\\t\\"\\\\"', '\n\t"\\'),
+    ],
+)
+def test_string_literals_read_as_libflux_reads_them(literal: str, value: str) -> None:
+    assert scan_flux_string(literal + ")", 0) == (value, len(literal))
 
 
 async def test_no_tables_gives_an_empty_answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import urllib.error
 import urllib.parse
@@ -20,6 +21,7 @@ from custom_components.ha_ingestor.api.names import (
     influxql_identifier,
     validate_name,
 )
+from tests.support.influx2_double import FluxStringError, scan_flux_string
 
 if TYPE_CHECKING:
     from tests.support.influxdb_server import InfluxDBServer
@@ -89,30 +91,12 @@ def test_non_text_is_rejected(value: Any) -> None:
 
 
 def _scan_flux_string(text: str, pos: int) -> tuple[str, int]:
-    r"""Decode the Flux string literal starting at `pos`; return (value, index after it).
-
-    Written from Flux's scanner and `strconv.rs`: escapes are \n \r \t \\ \" \$ \xNN, and an
-    unescaped `${` starts an interpolation (refused here: it would evaluate code).
-    """
-    assert text[pos] == '"'
-    out: list[str] = []
-    i = pos + 1
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            nxt = text[i + 1]
-            simple = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "$": "$"}
-            assert nxt in simple, f"invalid Flux escape \\{nxt}"
-            out.append(simple[nxt])
-            i += 2
-            continue
-        if char == "$" and text[i + 1 : i + 2] == "{":
-            pytest.fail("unescaped ${ would interpolate")
-        if char == '"':
-            return "".join(out), i + 1
-        out.append(char)
-        i += 1
-    pytest.fail("unterminated string literal")
+    """The double's scanner, which follows libflux's (tests/api/test_flux_lsp.py holds it to
+    the real parser); any literal it refuses fails the test."""
+    try:
+        return scan_flux_string(text, pos)
+    except FluxStringError as err:
+        pytest.fail(f"Flux refuses {text!r}: {err}")
 
 
 @pytest.mark.parametrize("name", ATTACKS)
@@ -132,8 +116,27 @@ def test_flux_string_escapes() -> None:
     assert flux_string("plain") == '"plain"'
     assert flux_string('a"b') == '"a\\"b"'
     assert flux_string("a\\b") == '"a\\\\b"'
-    assert flux_string("${x}") == '"\\${x}"'
-    assert flux_string("$x {y}") == '"$x {y}"'
+    assert flux_string("${x}") == '"\\x24{x}"'
+    assert flux_string("$x {y}") == '"\\x24x {y}"'
+
+
+def every_short_string(alphabet: str = '${}\\"a', longest: int = 4) -> list[str]:
+    """Every string of 1 to `longest` characters over `alphabet` (1,554 by default)."""
+    return [
+        "".join(chars)
+        for length in range(1, longest + 1)
+        for chars in itertools.product(alphabet, repeat=length)
+    ]
+
+
+def test_flux_string_round_trips_every_short_string_of_dollars_braces_and_escapes() -> None:
+    # `$${x}` and `a$\` are what a `${`-only escape got wrong: a `$` takes the next character
+    # with it, so `$\${x}` interpolated x and `a$\\` swallowed the closing quote.
+    names = every_short_string()
+    assert len(names) == 1554
+    for name in names:
+        literal = flux_string(name)
+        assert _scan_flux_string(literal + ")", 0) == (name, len(literal)), name
 
 
 def _scan_influxql_identifier(text: str, pos: int) -> tuple[str, int]:

@@ -277,7 +277,86 @@ _TOKEN_RE = re.compile(
     """,
     re.VERBOSE,
 )
-_STRING_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "$": "$"}
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"'}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class FluxStringError(ValueError):
+    """A string literal libflux refuses; `offset` is where, in the scanned source."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        """Keep the offset for the caller's position."""
+        super().__init__(message)
+        self.offset = offset
+
+
+def _unescape_text(raw: str, offset: int) -> str:
+    r"""The value of a literal's text, as libflux's `strconv::parse_text` computes it.
+
+    Escapes anywhere in the text (`\$` included, even where the scanner paired the `\` with
+    a `$`); `\xNN` adds a byte, and the bytes must form UTF-8.
+    """
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        char = raw[i]
+        if char != "\\":
+            out += char.encode()
+            i += 1
+            continue
+        nxt = raw[i + 1 : i + 2]
+        if nxt in _SIMPLE_ESCAPES or nxt == "$":
+            out += (_SIMPLE_ESCAPES.get(nxt) or nxt).encode()
+            i += 2
+        elif nxt == "x" and len(digits := raw[i + 2 : i + 4]) == 2 and set(digits) <= _HEX:
+            out.append(int(digits, 16))
+            i += 4
+        else:
+            msg = f"invalid escape character {nxt}" if nxt else "invalid escape sequence"
+            raise FluxStringError(msg, offset + i)
+    try:
+        return out.decode()
+    except UnicodeDecodeError as err:
+        raise FluxStringError(str(err), offset) from err
+
+
+def scan_flux_string(source: str, start: int) -> tuple[str, int]:
+    r"""(value, index after the closing quote) of the string literal at `start`.
+
+    libflux's scanner (`scanner.rl`): escapes are `\n \r \t \\ \" \${` and `\xNN`; a `$`
+    takes the next character with it whatever it is (a `\` too, which then escapes nothing),
+    except `{` (an interpolation, which this double does not run) and a closing `"`.
+
+    Raises:
+        FluxStringError: what libflux refuses, and interpolation.
+
+    """
+    i = start + 1
+    while i < len(source):
+        char = source[i]
+        pair = source[i + 1 : i + 2]
+        if char == '"':
+            return _unescape_text(source[start + 1 : i], start + 1), i + 1
+        if char == "\\":
+            if pair in _SIMPLE_ESCAPES:
+                i += 2
+            elif source[i + 1 : i + 3] == "${":
+                i += 3
+            elif pair == "x" and set(source[i + 2 : i + 4]) <= _HEX and i + 4 <= len(source):
+                i += 4
+            else:
+                msg = f"invalid string escape \\{pair}"
+                raise FluxStringError(msg, i)
+        elif char == "$" and pair == "{":
+            # String interpolation is a real Flux feature this double does not run.
+            msg = "string interpolation is not supported"
+            raise FluxStringError(msg, i)
+        elif char == "$" and pair not in {'"', ""}:
+            i += 2
+        else:
+            i += 1
+    msg = "unterminated string literal"
+    raise FluxStringError(msg, start)
 
 
 class _Lexer:
@@ -290,32 +369,16 @@ class _Lexer:
         return Pos(self.line, start - self.line_start + 1, end - self.line_start + 1)
 
     def _string(self, start: int) -> tuple[Token, int]:
-        out: list[str] = []
-        i = start + 1
-        while i < len(self.source):
-            char = self.source[i]
-            if char == '"':
-                pos = self._pos(start, i + 1)
-                return Token("string", self.source[start : i + 1], pos, "".join(out)), i + 1
-            if char == "\\":
-                nxt = self.source[i + 1 : i + 2]
-                if nxt not in _STRING_ESCAPES:
-                    msg = f"invalid string escape \\{nxt}"
-                    raise CompileError(msg, self._pos(i, i + 2))
-                out.append(_STRING_ESCAPES[nxt])
-                i += 2
-                continue
-            if char == "$" and self.source[i + 1 : i + 2] == "{":
-                # String interpolation is a real Flux feature this double does not run.
-                msg = "string interpolation is not supported"
-                raise CompileError(msg, self._pos(i, i + 2))
-            if char == "\n":
-                self.line += 1
-                self.line_start = i + 1
-            out.append(char)
-            i += 1
-        msg = "unterminated string literal"
-        raise CompileError(msg, self._pos(start, start + 1))
+        try:
+            value, end = scan_flux_string(self.source, start)
+        except FluxStringError as err:
+            raise CompileError(str(err), self._pos(err.offset, err.offset + 1)) from None
+        pos = self._pos(start, end)
+        text = self.source[start:end]
+        if newlines := text.count("\n"):
+            self.line += newlines
+            self.line_start = start + text.rfind("\n") + 1
+        return Token("string", text, pos, value), end
 
     def tokens(self) -> list[Token]:
         result: list[Token] = []

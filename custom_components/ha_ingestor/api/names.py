@@ -51,11 +51,14 @@ def validate_name(value: object, kind: str = "name") -> str:
 def flux_string(value: str, kind: str = "name") -> str:
     r"""A Flux double-quoted string literal that evaluates to exactly `value`.
 
-    Escapes `\` and `"` (so the literal cannot end early) and `${` (so nothing is
-    interpolated); validation has already excluded newlines and other control characters.
+    Escapes `\` and `"` (so the literal cannot end early) and writes every `$` as the byte
+    escape `\x24`: in Flux's scanner a bare `$` takes the next character with it (so `$\`
+    would swallow the backslash of an escape) and `${` starts an interpolation, while `\x24`
+    means nothing but `$`. Validation has already excluded newlines and other control
+    characters.
     """
     validate_name(value, kind)
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\x24")
     return f'"{escaped}"'
 
 
