@@ -237,6 +237,46 @@ async def test_latest_service_value_is_the_newest_of_all_its_series(
     )
 
 
+async def test_service_metrics_of_a_foreign_type_leave_the_event_figures(
+    double: Influx2Double, backend: FluxBackend
+) -> None:
+    # Real Flux fails the whole query when sum() meets a string or boolean column; one
+    # service writing its `error` field as a message must cost only the figures it spoils.
+    data = build_dataset(NOW)
+    events_only = [line for line in data.lines if not line.startswith("service_metrics")]
+    double.write(ORG, BUCKET, events_only, data.precision)
+    double.write(
+        ORG,
+        BUCKET,
+        'service_metrics,service=ws error="write timeout",write_attempts=100i,write_errors=2i,'
+        f'success_rate=true,processing_time_ms="slow" {_ns(NOW - timedelta(minutes=2))}',
+    )
+
+    result = await backend.async_fetch(data.period, data.window, NOW)
+
+    assert result.events == expected_event_statistics(data)
+    assert result.metrics == ProcessingMetrics(
+        error_rate=2.0, success_rate=None, processing_time_ms=None
+    )
+
+
+async def test_a_tag_named_result_does_not_rename_a_result(
+    double: Influx2Double, backend: FluxBackend
+) -> None:
+    double.write(
+        ORG,
+        BUCKET,
+        "service_metrics,service=ws,result=ok,table=7 write_attempts=200i,write_errors=5i,"
+        f"success_rate=99.0 {_ns(NOW - timedelta(minutes=2))}",
+    )
+
+    result = await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+
+    assert result.metrics == ProcessingMetrics(
+        error_rate=2.5, success_rate=99.0, processing_time_ms=None
+    )
+
+
 async def test_validate_succeeds_and_uses_one_bounded_query(
     double: Influx2Double, backend: FluxBackend
 ) -> None:
@@ -610,23 +650,19 @@ def test_csv_reader_reads_defaults_and_nulls() -> None:
     results = parse_annotated_csv(text)
     assert results["r1"] == [
         {
-            "result": "r1",
-            "table": 0,
             "tag": "dflt",
             "_value": 1.5,
             "ok": True,
             "_time": datetime(2025, 11, 1, 16, 5, 0, 123456, tzinfo=UTC),
         },
         {
-            "result": "r1",
-            "table": 0,
             "tag": "a,b",
             "_value": None,
             "ok": False,
             "_time": datetime(2025, 11, 1, 14, 5, tzinfo=UTC),
         },
     ]
-    assert results["r2"] == [{"result": "r2", "table": 0, "_value": 2**64 - 1}]
+    assert results["r2"] == [{"_value": 2**64 - 1}]
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 500, 503])

@@ -339,6 +339,8 @@ SRC = 'from(bucket: "home_assistant_events") |> range(start: -1h)'
         ('from(bucket: "\\$b") |> range(start: -1h)', "escape"),
         ('from(bucket: "\\x2") |> range(start: -1h)', "escape"),
         ('from(bucket: "\\xff") |> range(start: -1h)', "utf-8"),
+        (SRC + ' |> filter(fn: (r) => types.isType(v: r._value, type: "int"))', "types"),
+        ('import "types"\n' + SRC + " |> filter(fn: (r) => types.isType(v: r.x))", "isType"),
     ],
 )  # fmt: skip
 async def test_unsupported_flux_is_rejected(

@@ -438,7 +438,20 @@ class Logical:
     right: Predicate
 
 
-Predicate = Compare | Logical
+@dataclass(frozen=True, slots=True)
+class TypeTest:
+    """`types.isType(v: r.col, type: "int")`: true when the table's column has that type."""
+
+    column: str
+    type_name: str
+
+
+Predicate = Compare | Logical | TypeTest
+# The names `types.isType` accepts, as this double's column types.
+FLUX_TYPE_NAMES = {"string": STRING, "int": LONG, "uint": ULONG, "float": DOUBLE, "bool": BOOL}
+FLUX_TYPE_NAMES |= {"time": TIME, "bytes": "", "duration": "", "regexp": ""}
+# The only package a query may import.
+IMPORTABLE = frozenset({"types"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +494,7 @@ class _Parser:
     def __init__(self, source: str) -> None:
         self.tokens = _Lexer(source).tokens()
         self.i = 0
+        self.imports: set[str] = set()
 
     @property
     def tok(self) -> Token:
@@ -499,8 +513,19 @@ class _Parser:
             raise CompileError(msg, token.pos)
         return self._next()
 
+    def _imports(self) -> None:
+        """`import "path"` lines, which Flux allows only before every statement."""
+        while self.tok.kind == "ident" and self.tok.text == "import":
+            self._next()
+            path = self._expect("string")
+            if path.value not in IMPORTABLE:
+                msg = f"import {path.text} is not supported by the InfluxDB 2.x test double"
+                raise CompileError(msg, path.pos)
+            self.imports.add(str(path.value))
+
     def program(self) -> list[Statement]:
         statements: list[Statement] = []
+        self._imports()
         while self.tok.kind != "eof":
             start = self.tok
             if start.kind == "ident" and start.text in {"import", "option", "package", "builtin"}:
@@ -618,17 +643,9 @@ class _Parser:
             inner = self.or_expr()
             self._expect("op", ")")
             return inner
-        record = self._expect("ident")
-        if record.text != "r":
-            msg = f"undefined identifier {record.text}"
-            raise CompileError(msg, record.pos)
-        if self.tok.text == ".":
-            self._next()
-            column = self._expect("ident").text
-        else:
-            self._expect("op", "[")
-            column = str(self._expect("string").value)
-            self._expect("op", "]")
+        if self.tok.text == "types" and "types" in self.imports:
+            return self.type_test()
+        column = self.column()
         operator = self.tok
         if operator.text not in {"==", "!="}:
             msg = f"unsupported operator {operator.text}"
@@ -636,6 +653,45 @@ class _Parser:
         self._next()
         literal = self._expect("string")
         return Compare(column, operator.text, str(literal.value))
+
+    def column(self) -> str:
+        """`r.col` or `r["col"]`."""
+        record = self._expect("ident")
+        if record.text != "r":
+            msg = f"undefined identifier {record.text}"
+            raise CompileError(msg, record.pos)
+        if self.tok.text == ".":
+            self._next()
+            return self._expect("ident").text
+        self._expect("op", "[")
+        column = str(self._expect("string").value)
+        self._expect("op", "]")
+        return column
+
+    def type_test(self) -> TypeTest:
+        """`types.isType(v: r.col, type: "name")`, the arguments in either order."""
+        self._expect("ident", "types")
+        self._expect("op", ".")
+        function = self._expect("ident")
+        if function.text != "isType":
+            msg = f"types.{function.text} is not supported by the InfluxDB 2.x test double"
+            raise CompileError(msg, function.pos)
+        self._expect("op", "(")
+        args: dict[str, str] = {}
+        while self.tok.text != ")":
+            key = self._expect("ident")
+            self._expect("op", ":")
+            if key.text in args or key.text not in {"v", "type"}:
+                msg = f"function isType has no parameter {key.text} (or it is given twice)"
+                raise CompileError(msg, key.pos)
+            args[key.text] = self.column() if key.text == "v" else str(self._expect("string").value)
+            if self.tok.text == ",":
+                self._next()
+        self._next()
+        if set(args) != {"v", "type"} or args["type"] not in FLUX_TYPE_NAMES:
+            msg = "isType needs v: and type: with a Flux type name"
+            raise CompileError(msg, function.pos)
+        return TypeTest(args["v"], args["type"])
 
 
 def _duration_ns(token: Token) -> int:
@@ -688,7 +744,7 @@ Stream = list[Table]
 SIGNATURES: dict[str, tuple[dict[str, tuple[type, ...]], tuple[str, ...]]] = {
     "from": ({"bucket": (str,)}, ("bucket",)),
     "range": ({"start": (Duration, TimeLiteral), "stop": (Duration, TimeLiteral)}, ("start",)),
-    "filter": ({"fn": (Compare, Logical)}, ("fn",)),
+    "filter": ({"fn": (Compare, Logical, TypeTest)}, ("fn",)),
     "group": ({"columns": (list,), "mode": (str,)}, ()),
     "count": ({"column": (str,)}, ()),
     "sum": ({"column": (str,)}, ()),
@@ -753,7 +809,9 @@ def _string_list(call: Call, name: str, default: list[str]) -> list[str]:
     return value
 
 
-def _evaluate(predicate: Predicate, row: dict[str, Value]) -> bool | None:
+def _evaluate(predicate: Predicate, row: dict[str, Value], table: Table) -> bool | None:  # noqa: PLR0911
+    if isinstance(predicate, TypeTest):
+        return table.column_type(predicate.column) == FLUX_TYPE_NAMES[predicate.type_name]
     if isinstance(predicate, Compare):
         actual = row.get(predicate.column)
         if actual is None:
@@ -763,8 +821,8 @@ def _evaluate(predicate: Predicate, row: dict[str, Value]) -> bool | None:
             raise FluxError(msg, status=500, code="internal error")
         same = actual == predicate.value
         return same if predicate.op == "==" else not same
-    left = _evaluate(predicate.left, row)
-    right = _evaluate(predicate.right, row)
+    left = _evaluate(predicate.left, row, table)
+    right = _evaluate(predicate.right, row, table)
     if predicate.op == "and":
         if left is False or right is False:
             return False
@@ -922,10 +980,10 @@ class Interpreter:
 
     def _filter(self, call: Call, stream: Stream) -> Stream:
         predicate = call.args["fn"]
-        assert isinstance(predicate, (Compare, Logical))
+        assert isinstance(predicate, (Compare, Logical, TypeTest))
         out: Stream = []
         for table in stream:
-            rows = [r for r in table.rows if _evaluate(predicate, r) is True]
+            rows = [r for r in table.rows if _evaluate(predicate, r, table) is True]
             if rows:
                 out.append(Table(list(table.columns), list(table.key), rows))
         return out

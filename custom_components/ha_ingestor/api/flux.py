@@ -60,6 +60,11 @@ RESULT_METRIC_LATEST: Final = "metric_latest"
 ATTEMPT_FIELDS: Final = ("write_attempts", "events_processed")
 ERROR_FIELDS: Final = ("write_errors", "error")
 LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
+# Flux's `sum()` fails the whole query on a string or boolean column ("unsupported aggregate
+# column type"), and one failing result fails them all. `service_metrics` is nobody's schema
+# to rely on (an `error` field may well hold a message), so only its numeric values are read:
+# a foreign type leaves those figures unknown, as a failing InfluxQL statement does.
+_NUMERIC_TYPES: Final = ("int", "uint", "float")
 UNKNOWN_SERVICE: Final = "unknown"
 
 QUERY_PATH: Final = "/api/v2/query"
@@ -113,9 +118,13 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
         "filter(fn: (r) => r._measurement == "
         f"{flux_string(SERVICE_METRICS_MEASUREMENT, 'measurement')})"
     )
+    numeric = " or ".join(
+        f"types.isType(v: r._value, type: {flux_string(name)})" for name in _NUMERIC_TYPES
+    )
     in_period = f"range(start: {rfc3339(start)}, stop: {rfc3339(stop)})"
     return "\n".join(
         (
+            'import "types"',
             f"events = {source}",
             f"  |> {in_period}",
             f"  |> {events_filter}",
@@ -142,6 +151,7 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
             f"service_metrics = {source}",
             f"  |> {in_period}",
             f"  |> {metrics_filter}",
+            f"  |> filter(fn: (r) => {numeric})",
             "service_metrics",
             f"  |> filter(fn: (r) => {_field_predicate(ATTEMPT_FIELDS + ERROR_FIELDS)})",
             "  |> sum()",
@@ -261,15 +271,18 @@ class _CsvReader:
             raise _bad(msg)
         datatypes = self.datatypes or []
         defaults = self.defaults or [""] * len(header)
-        record: Record = {}
+        values: list[CsvValue] = []
         for name, datatype, default, cell in zip(header, datatypes, defaults, row[1:], strict=True):
             raw = cell if cell != "" else default
             try:
-                record[name] = None if raw == "" else _convert(datatype, raw)
+                values.append(None if raw == "" else _convert(datatype, raw))
             except ValueError as err:
                 msg = f"column {name[:40]!r}: {err}"
                 raise _bad(msg) from err
-        result = record.get("result")
+        # The first two columns are the CSV's own `result` and `table`; the table's columns
+        # follow and may use those names too (a tag called `result`) without renaming a result.
+        result = values[0]
+        record: Record = dict(zip(header[2:], values[2:], strict=True))
         self.results.setdefault(str(result) if result else "_result", []).append(record)
 
     def feed(self, text: str) -> dict[str, list[Record]]:
@@ -303,18 +316,10 @@ def parse_annotated_csv(text: str) -> dict[str, list[Record]]:
 # --------------------------------------------------------------------------------------
 
 
-def _number(record: Record, column: str = "_value") -> float:
-    value = record.get(column)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"expected a number in {column}, got {type(value).__name__}"
-        raise _bad(msg)
-    return value
-
-
 def _count(record: Record) -> int:
-    value = _number(record)
-    if not isinstance(value, int):
-        msg = "expected an integer count"
+    value = record.get("_value")
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"expected an integer count, got {type(value).__name__}"
         raise _bad(msg)
     return value
 
@@ -332,22 +337,33 @@ def _time(record: Record) -> datetime:
     return value
 
 
+def _metric(row: Record) -> float | None:
+    """A `service_metrics` value; anything but a number is no figure (never a failed refresh)."""
+    value = row.get("_value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
 def _sum_fields(rows: list[Record], fields: tuple[str, ...]) -> float | None:
-    """Sum of `_value` over rows of `fields`; None when no row has any of them."""
-    values = [_number(row) for row in rows if row.get("_field") in fields]
+    """Sum of the numeric `_value`s of rows of `fields`; None when there is none."""
+    values = [
+        value for row in rows if row.get("_field") in fields and (value := _metric(row)) is not None
+    ]
     return sum(values) if values else None
 
 
 def _latest_per_service(rows: list[Record], field_name: str) -> dict[str, float | None]:
-    """Each service's newest value of one field (a service may span several series)."""
+    """Each service's newest numeric value of one field (a service may span several series)."""
     newest: dict[str, tuple[datetime, float]] = {}
     for row in rows:
-        if row.get("_field") != field_name:
+        value = _metric(row)
+        when = row.get("_time")
+        if row.get("_field") != field_name or value is None or not isinstance(when, datetime):
             continue
         service = _text(row, "service") or UNKNOWN_SERVICE
-        when = _time(row)
         if service not in newest or when > newest[service][0]:
-            newest[service] = (when, _number(row))
+            newest[service] = (when, value)
     return {service: value for service, (_when, value) in newest.items()}
 
 
