@@ -243,3 +243,29 @@ ensure_browser() {
     ' ensure_browser "$want" "$PLAYWRIGHT_VERSION"
   ) 9>"$CACHE/lock-current"
 }
+
+# The Flux check (tests/api/test_flux_lsp.py) runs every query text the Flux backend can send
+# through InfluxData's own parser and semantic checker: libflux compiled to WASM in the npm
+# package @influxdata/flux-lsp-node (pinned here), run by the root's own Node.js. Done once per
+# root and version, in the current target only (where scripts/test makes the test mandatory).
+FLUX_LSP_VERSION="0.8.40"
+FLUX_LSP_DIR="/opt/flux-lsp"
+ensure_flux_lsp() {
+  local root want
+  root=$(root_dir current)
+  want=$(echo "nodejs npm @influxdata/flux-lsp-node@$FLUX_LSP_VERSION" | sha256sum | cut -c1-12)
+  [ "$want" = "$(cat "$root$FLUX_LSP_DIR/.hash" 2>/dev/null || true)" ] && return 0
+  (
+    flock 9
+    in_root current bash -euo pipefail -c '
+      hash=$1; version=$2; dir=$3
+      [ "$hash" = "$(cat "$dir/.hash" 2>/dev/null || true)" ] && exit 0
+      printf "[%s] current: installing Node.js and @influxdata/flux-lsp-node %s for the Flux check (once)\n" "$(date +%H:%M:%S)" "$version" >&2
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+      rm -rf "$dir"
+      npm install --silent --no-audit --no-fund --save-exact --prefix "$dir" "@influxdata/flux-lsp-node@$version"
+      echo "$hash" > "$dir/.hash"
+    ' ensure_flux_lsp "$want" "$FLUX_LSP_VERSION" "$FLUX_LSP_DIR"
+  ) 9>"$CACHE/lock-current"
+}
