@@ -36,6 +36,7 @@ from homeassistant.helpers.selector import (
 )
 from yarl import URL
 
+from .api.backend import influx_url
 from .api.errors import (
     IngestorAuthenticationError,
     IngestorError,
@@ -43,6 +44,7 @@ from .api.errors import (
     IngestorResponseError,
     IngestorSSLError,
     InvalidNameError,
+    InvalidURLError,
 )
 from .api.models import Backend, Period, SourceMode, TrendWindow
 from .clients import create_influx_backend, create_services_client, services_configured
@@ -210,7 +212,9 @@ def _services_error(err: IngestorError, data: Mapping[str, Any]) -> dict[str, st
 
 
 async def _async_validate_influxdb(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
-    if not _is_http_url(data[CONF_URL]):
+    try:
+        influx_url(data[CONF_URL])
+    except InvalidURLError:
         return {CONF_URL: "invalid_url"}
     try:
         backend = create_influx_backend(hass, data)

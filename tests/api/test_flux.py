@@ -22,6 +22,7 @@ from custom_components.ha_ingestor.api.errors import (
     IngestorSSLError,
     IngestorTimeoutError,
     InvalidNameError,
+    InvalidURLError,
     Origin,
 )
 from custom_components.ha_ingestor.api.flux import (
@@ -627,7 +628,7 @@ async def test_repr_hides_token(session: aiohttp.ClientSession) -> None:
 
 
 async def test_bad_url_is_refused(session: aiohttp.ClientSession) -> None:
-    with pytest.raises(ValueError, match="URL"):
+    with pytest.raises(InvalidURLError, match="URL"):
         FluxBackend(session, "influx.local:8086", TOKEN, ORG, BUCKET)
 
 

@@ -31,6 +31,7 @@ from custom_components.ha_ingestor.api.errors import (
     IngestorSSLError,
     IngestorTimeoutError,
     InvalidNameError,
+    InvalidURLError,
     Origin,
 )
 from custom_components.ha_ingestor.api.influxql import (
@@ -53,10 +54,13 @@ from tests.support.events import (
     truncate_to_ms,
 )
 from tests.support.influxdb_server import InfluxDBServer, free_port
+from tests.support.loopback import Handler, Loopback
+from tests.support.loopback import json_answer as _json
+from tests.support.loopback import raw_answer as _raw
 from tests.support.tls import self_signed_certificate
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
     from pathlib import Path
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -519,75 +523,6 @@ async def test_refused_credentials(
 # --- faults (loopback servers) -----------------------------------------------------------------
 
 
-@dataclass
-class Captured:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-
-type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class Loopback:
-    url: str = ""
-    handler: Handler | None = None
-    requests: list[Captured] = field(default_factory=list)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-async def _start_loopback() -> tuple[Loopback, web.AppRunner]:
-    state = Loopback()
-
-    async def dispatch(request: web.Request) -> web.StreamResponse:
-        state.requests.append(
-            Captured(
-                request.method,
-                request.path,
-                dict(request.query),
-                dict(request.headers),
-                await request.read(),
-            )
-        )
-        assert state.handler is not None
-        return await state.handler(request)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", dispatch)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    state.url = f"http://127.0.0.1:{port}"
-    return state, runner
-
-
-@pytest.fixture
-async def loopback(socket_enabled: None) -> AsyncIterator[Loopback]:
-    state, runner = await _start_loopback()
-    yield state
-    state.release.set()
-    await runner.cleanup()
-
-
-def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Handler:
-    async def handle(_request: web.Request) -> web.StreamResponse:
-        return web.json_response(body, status=status, headers=headers)
-
-    return handle
-
-
-def _raw(body: bytes, status: int = 200, content_type: str = "application/json") -> Handler:
-    async def handle(_request: web.Request) -> web.StreamResponse:
-        return web.Response(body=body, status=status, content_type=content_type)
-
-    return handle
-
-
 def _assert_no_secret(error: BaseException) -> None:
     seen: list[BaseException] = []
     current: BaseException | None = error
@@ -687,6 +622,7 @@ async def test_no_auth_header_without_credentials(loopback: Loopback, client: Cl
         (_json({"error": f"echo {TOKEN} Token {TOKEN}"}, status=500), IngestorResponseError),
         (_raw(b"Bad Gateway", status=502, content_type="text/plain"), IngestorConnectionError),
         (_raw(b"starting", status=503, content_type="text/plain"), IngestorConnectionError),
+        (_raw(b"slow down", status=429, content_type="text/plain"), IngestorConnectionError),
         (_json({"error": "error parsing query: found EOF"}, status=400), IngestorResponseError),
         (_json({"error": "something odd"}), IngestorResponseError),
         (_raw(b"{not json"), IngestorResponseError),
@@ -962,7 +898,7 @@ async def test_the_sessions_tls_settings_apply(tls_server: TLSServer) -> None:
     "url", ["", "influxdb:8086", "ftp://host/", "http://", "http://[::1", "/query"]
 )
 def test_unusable_url(url: str) -> None:
-    with pytest.raises(InvalidNameError):
+    with pytest.raises(InvalidURLError):
         InfluxQLBackend(None, url, "db")  # type: ignore[arg-type]
 
 

@@ -264,7 +264,15 @@ def _services_refuse(error: Exception, field: str, key: str) -> ParameterSet:
                 ),
                 id=f"invalid-url-{url}",
             )
-            for url in ("influxdb.local:8086", "ftp://influxdb.local", "http://", "http://[::1")
+            for url in (
+                "influxdb.local:8086",
+                "ftp://influxdb.local",
+                "http://",
+                "http://[::1",
+                # One rule with the backends: a query string would reach one of them only.
+                "http://influxdb.local:8086/?org=x",
+                "http://influxdb.local:8086/#x",
+            )
         ),
         pytest.param(
             Refusal(

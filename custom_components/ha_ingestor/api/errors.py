@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 # Server or library text quoted in a message is cut here (one line, bounded).
 MAX_QUOTED = 200
+# HTTP statuses of a server (or its proxy) that is there but cannot answer now: rate limited,
+# starting, overloaded. A connection error for every client, so the fallback takes over.
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class Origin(StrEnum):
@@ -61,6 +64,10 @@ class IngestorResponseError(IngestorError):
 
 class InvalidNameError(ValueError):
     """A bucket, database, org or measurement name that cannot be used safely."""
+
+
+class InvalidURLError(ValueError):
+    """An InfluxDB address that is not http(s)://host[:port][/path]."""
 
 
 def quote(text: str, secrets: Iterable[str] = ()) -> str:

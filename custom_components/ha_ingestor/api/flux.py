@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
-from yarl import URL
 
 from .aggregate import (
     EntityCount,
@@ -26,8 +25,15 @@ from .aggregate import (
     period_bounds,
     rfc3339,
 )
-from .backend import EVENT_FIELDS, MEASUREMENT, SERVICE_METRICS_MEASUREMENT, InfluxResult
+from .backend import (
+    EVENT_FIELDS,
+    MEASUREMENT,
+    SERVICE_METRICS_MEASUREMENT,
+    InfluxResult,
+    influx_url,
+)
 from .errors import (
+    TRANSIENT_STATUSES,
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorError,
@@ -77,7 +83,6 @@ _DIALECT: Final = {
     "commentPrefix": "#",
     "dateTimeFormat": "RFC3339",
 }
-_TRANSIENT_STATUSES: Final = frozenset({429, 502, 503, 504})
 _MAX_SERVER_MESSAGE: Final = 300
 _RFC3339: Final = re.compile(
     r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})"
@@ -452,7 +457,7 @@ def error_for_status(status: int, body: bytes, secrets: Iterable[str] = ()) -> I
         else:
             what = "bucket or organization"
         return IngestorNotFoundError(f"InfluxDB {what} not found{detail}", origin=origin)
-    if status in _TRANSIENT_STATUSES:
+    if status in TRANSIENT_STATUSES:
         return IngestorConnectionError(
             f"InfluxDB is not available (HTTP {status}){detail}", origin=origin
         )
@@ -488,18 +493,13 @@ class FluxBackend:
 
         Raises:
             InvalidNameError: unusable organization or bucket name.
-            ValueError: the URL is not http(s)://host[:port][/path].
+            InvalidURLError: the URL breaks the rule of `influx_url`.
 
         """
-        parsed = URL(url)
-        if parsed.scheme not in {"http", "https"} or not parsed.host:
-            msg = "InfluxDB URL must be http(s)://host[:port]"
-            raise ValueError(msg)
         self._session = session
-        self._url = str(parsed.with_user(None).with_password(None)).rstrip("/")
-        # A path in the URL is kept: InfluxDB may sit behind a reverse proxy prefix.
-        self._endpoint = URL(self._url + QUERY_PATH)
-        self._where = f"{parsed.host}:{parsed.port}"
+        self._url = str(influx_url(url))
+        self._endpoint = influx_url(url, QUERY_PATH)
+        self._where = f"{self._endpoint.host}:{self._endpoint.port}"
         self._org = validate_name(org, "organization")
         self._bucket = validate_name(bucket, "bucket")
         self._secrets = (token,) if token else ()

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
-from yarl import URL
 
 from .aggregate import (
     EPOCH,
@@ -32,13 +31,19 @@ from .aggregate import (
     period_bounds,
     rfc3339,
 )
-from .backend import EVENT_FIELDS, MEASUREMENT, SERVICE_METRICS_MEASUREMENT, InfluxResult
+from .backend import (
+    EVENT_FIELDS,
+    MEASUREMENT,
+    SERVICE_METRICS_MEASUREMENT,
+    InfluxResult,
+    influx_url,
+)
 from .errors import (
+    TRANSIENT_STATUSES,
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorNotFoundError,
     IngestorResponseError,
-    InvalidNameError,
     Origin,
     error_for_exception,
     quote,
@@ -277,12 +282,13 @@ class InfluxQLBackend:
         username/password as HTTP Basic auth (InfluxDB 1.x). Never in the URL.
 
         Raises:
-            InvalidNameError: unusable URL, database or retention policy name.
+            InvalidNameError: unusable database or retention policy name.
+            InvalidURLError: the URL breaks the rule of `influx_url`.
             ValueError: both a token and a username/password given.
 
         """
         self._session = session
-        self._endpoint = _query_endpoint(url)
+        self._endpoint = influx_url(url, "/query")
         self._database = validate_name(database, "database")
         self._retention_policy = (
             None
@@ -425,7 +431,7 @@ class InfluxQLBackend:
             msg = "no InfluxQL /query endpoint at this URL (HTTP 404)"
             raise IngestorNotFoundError(msg, origin=Origin.INFLUXDB)
         detail = f": {self._quote(text)}" if text else ""
-        if status in (502, 503, 504):
+        if status in TRANSIENT_STATUSES:
             msg = f"InfluxDB at {self._where} is unavailable (HTTP {status}){detail}"
             raise IngestorConnectionError(msg, origin=Origin.INFLUXDB)
         msg = f"InfluxDB answered HTTP {status}{detail}"
@@ -567,18 +573,3 @@ def _merge_series(
 def _series_key(item: Mapping[str, Any]) -> str:
     identity = [item.get("name"), item.get("tags"), item.get("columns")]
     return json.dumps(identity, sort_keys=True, default=str)
-
-
-def _query_endpoint(url: str) -> URL:
-    """`<url>/query`, keeping a reverse-proxy path prefix; credentials in the URL are dropped."""
-    try:
-        parsed = URL(url)
-    except (TypeError, ValueError) as err:
-        msg = "InfluxDB URL is not a URL"
-        raise InvalidNameError(msg) from err
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        msg = "InfluxDB URL must look like http(s)://host[:port][/path]"
-        raise InvalidNameError(msg)
-    base = parsed.with_user(None).with_query(None).with_fragment(None)
-    path = base.path.rstrip("/")
-    return base.with_path(f"{path}/query")

@@ -1,0 +1,86 @@
+"""A loopback HTTP server that records every request and answers what the test sets.
+
+For faults no real server produces on demand (a status, a body, a stall), shared by the tests
+of both InfluxDB backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+
+@dataclass
+class Captured:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Loopback:
+    """The server's address, its current handler, what it received; `release` ends stalls."""
+
+    url: str = ""
+    handler: Handler | None = None
+    requests: list[Captured] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def start_loopback() -> tuple[Loopback, web.AppRunner]:
+    """Listen on a free port of 127.0.0.1; the caller cleans the runner up."""
+    state = Loopback()
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        state.requests.append(
+            Captured(
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                await request.read(),
+            )
+        )
+        assert state.handler is not None
+        return await state.handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    state.url = f"http://127.0.0.1:{port}"
+    return state, runner
+
+
+def json_answer(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Handler:
+    """A handler answering `body` as JSON."""
+
+    async def handle(_request: web.Request) -> web.StreamResponse:
+        return web.json_response(body, status=status, headers=headers)
+
+    return handle
+
+
+def raw_answer(body: bytes, status: int = 200, content_type: str = "application/json") -> Handler:
+    """A handler answering `body` as it is."""
+
+    async def handle(_request: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, status=status, content_type=content_type)
+
+    return handle
