@@ -70,6 +70,7 @@ LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
 # column type"), and one failing result fails them all. `service_metrics` is nobody's schema
 # to rely on (an `error` field may well hold a message), so only its numeric values are read:
 # a foreign type leaves those figures unknown, as a failing InfluxQL statement does.
+# (`types.isType` needs Flux 0.141, InfluxDB 2.2.)
 _NUMERIC_TYPES: Final = ("int", "uint", "float")
 UNKNOWN_SERVICE: Final = "unknown"
 
