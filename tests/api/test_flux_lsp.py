@@ -117,6 +117,9 @@ def test_the_check_flags_a_misspelled_function_and_a_wrong_argument(
     messages = " / ".join(str(d["message"]) for d in diagnostics[WRONG_ARGUMENT])
     assert "unexpected argument count" in messages
     assert "missing required argument n" in messages
+    for text in (MISSPELLED, WRONG_ARGUMENT):
+        with pytest.raises(CompileError):
+            run_flux(text, {}, 0)
 
 
 def test_the_double_refuses_what_libflux_refuses(diagnostics: dict[str, Diagnostics]) -> None:
