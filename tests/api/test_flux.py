@@ -27,8 +27,10 @@ from custom_components.ha_ingestor.api.errors import (
 )
 from custom_components.ha_ingestor.api.flux import (
     FluxBackend,
+    Record,
     build_refresh_query,
     parse_annotated_csv,
+    result_from_records,
 )
 from custom_components.ha_ingestor.api.models import (
     Period,
@@ -259,6 +261,28 @@ async def test_service_metrics_of_a_foreign_type_leave_the_event_figures(
     assert result.metrics == ProcessingMetrics(
         error_rate=2.0, success_rate=None, processing_time_ms=None
     )
+
+
+def test_metric_values_that_are_no_numbers_are_no_figures() -> None:
+    # What a server without the type filter would answer: still a snapshot, never an error.
+    records: dict[str, list[Record]] = {
+        "metric_sums": [
+            {"_field": "error", "_value": "write timeout"},
+            {"_field": "write_errors", "_value": True},
+            {"_field": "write_attempts", "_value": 40},
+        ],
+        "metric_latest": [
+            {"_field": "success_rate", "_value": "high", "_time": NOW, "service": "ws"},
+            {"_field": "processing_time_ms", "_value": 12.5, "_time": NOW, "service": "ws"},
+        ],
+    }
+
+    result = result_from_records(records, Period.HOUR_1, TrendWindow.MINUTES_5, NOW, None)
+
+    assert result.metrics == ProcessingMetrics(
+        error_rate=None, success_rate=None, processing_time_ms=12.5
+    )
+    assert result.events.events_in_period == 0
 
 
 async def test_a_tag_named_result_does_not_rename_a_result(
