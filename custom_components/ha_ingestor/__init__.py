@@ -17,6 +17,7 @@ from .coordinator import (
 )
 from .devices import async_remove_config_entry_device, async_sync_devices
 from .services import async_setup_services
+from .storage_coordinator import StorageCoordinator, create_storage_source
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -55,13 +56,27 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -
                 translation_placeholders=cause.translation_placeholders,
             ) from cause
         raise
-    entry.runtime_data = HaIngestorRuntimeData(coordinator=coordinator, client=client)
+    source = create_storage_source(hass, entry)
+    storage = None if source is None else StorageCoordinator(hass, entry, source)
+    entry.runtime_data = HaIngestorRuntimeData(
+        coordinator=coordinator, client=client, storage=storage
+    )
     # Devices first (the platforms' entities attach to them), then once per refresh, before
     # the platforms' own listeners add entities for new services.
     async_sync_devices(hass, entry)
     entry.async_on_unload(coordinator.async_add_listener(lambda: async_sync_devices(hass, entry)))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if storage is not None:
+        # Not awaited: the slow figures must never hold up or fail the set-up.
+        entry.async_create_background_task(
+            hass, storage.async_start(), f"{DOMAIN} storage figures {entry.entry_id}"
+        )
     return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> None:
+    """Forget the entry's saved storage samples."""
+    await StorageCoordinator.async_remove_history_of(hass, entry)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> bool:

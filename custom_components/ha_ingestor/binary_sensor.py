@@ -21,6 +21,12 @@ from .entity import (
     HaIngestorServiceEntity,
     enum_value,
 )
+from .storage_coordinator import FIGURE_SERIES, FIGURE_SIZE
+from .storage_entity import (
+    HaIngestorStorageEntity,
+    HaIngestorStorageEntityDescription,
+    async_add_storage_entities,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 
     from .api.models import ServiceState, Snapshot
     from .coordinator import HaIngestorConfigEntry
+    from .storage_coordinator import StorageState
 
 PARALLEL_UPDATES = 0
 
@@ -115,6 +122,52 @@ SERVICE_BINARY_SENSORS: Final[tuple[HaIngestorServiceBinarySensorEntityDescripti
 )
 
 
+# --- Storage growth (its own coordinator, every 15 minutes) ----------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorStorageBinarySensorEntityDescription(
+    HaIngestorStorageEntityDescription, BinarySensorEntityDescription
+):
+    """A binary sensor of the storage figures."""
+
+
+def _storage_alert_attributes(state: StorageState) -> Mapping[str, Any]:
+    budget = state.thresholds.budget_bytes
+    return {
+        "reasons": list(state.alert.reasons),
+        "size_growth_percent_per_day": state.growth.size_percent_per_day,
+        "series_growth_percent_per_day": state.growth.series_percent_per_day,
+        "growth_threshold_percent_per_day": state.thresholds.growth_percent_per_day,
+        "budget_bytes": budget,
+        "budget_days": state.thresholds.budget_days if budget is not None else None,
+        "days_until_budget": state.alert.days_until_budget,
+    }
+
+
+STORAGE_BINARY_SENSORS: Final[tuple[HaIngestorStorageBinarySensorEntityDescription, ...]] = (
+    HaIngestorStorageBinarySensorEntityDescription(
+        key="alert_storage_growth",
+        translation_key="alert_storage_growth",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        figures=frozenset({FIGURE_SIZE, FIGURE_SERIES}),
+        attr_fn=_storage_alert_attributes,
+    ),
+)
+
+
+class HaIngestorStorageBinarySensor(HaIngestorStorageEntity, BinarySensorEntity):
+    """On while the event store grows too fast or nears its size budget."""
+
+    entity_description: HaIngestorStorageBinarySensorEntityDescription
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """Unknown until enough history or a size against a budget is known."""
+        return None if (state := self.state_data) is None else state.alert.active
+
+
 async def async_setup_entry(
     hass: HomeAssistant,  # noqa: ARG001  (the signature Home Assistant calls)
     entry: HaIngestorConfigEntry,
@@ -129,6 +182,9 @@ async def async_setup_entry(
             HaIngestorServiceBinarySensor(entry, description, state)
             for description in SERVICE_BINARY_SENSORS
         ),
+    )
+    async_add_storage_entities(
+        entry, async_add_entities, STORAGE_BINARY_SENSORS, HaIngestorStorageBinarySensor
     )
 
 

@@ -75,7 +75,9 @@ def services_configured(data: Mapping[str, Any]) -> bool:
     return bool(data.get(CONF_ADMIN_API_URL) or service_urls(data))
 
 
-def create_influx_backend(hass: HomeAssistant, data: Mapping[str, Any]) -> InfluxBackend:
+def create_influx_backend(
+    hass: HomeAssistant, data: Mapping[str, Any], request_timeout: timedelta = REQUEST_TIMEOUT
+) -> InfluxBackend:
     """The InfluxDB backend the entry data describes (it must have a URL).
 
     Raises:
@@ -85,7 +87,7 @@ def create_influx_backend(hass: HomeAssistant, data: Mapping[str, Any]) -> Influ
     url: str = data[CONF_URL]
     verify_ssl = bool(data.get(CONF_VERIFY_SSL, True))
     bucket = data.get(CONF_BUCKET, DEFAULT_BUCKET)
-    timeout = REQUEST_TIMEOUT.total_seconds()
+    timeout = request_timeout.total_seconds()
     if data.get(CONF_BACKEND, DEFAULT_BACKEND) == Backend.INFLUXQL:
         # A user name means InfluxDB 1.x basic auth; otherwise the token, if any.
         username = data.get(CONF_USERNAME)

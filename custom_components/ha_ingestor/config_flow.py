@@ -56,6 +56,9 @@ from .const import (
     CONF_ORGANIZATION,
     CONF_PERIOD,
     CONF_SOURCE_MODE,
+    CONF_STORAGE_BUDGET_DAYS,
+    CONF_STORAGE_BUDGET_GB,
+    CONF_STORAGE_GROWTH_PERCENT,
     CONF_TREND_WINDOW,
     CONF_UPDATE_INTERVAL,
     DEFAULT_BACKEND,
@@ -457,6 +460,10 @@ def _options_schema(known_services: list[str]) -> vol.Schema:
                 ): threshold_selectors[key]
                 for key in THRESHOLD_KEYS
             },
+            # Optional without defaults: an absent key means the default (or no budget).
+            vol.Optional(CONF_STORAGE_GROWTH_PERCENT): number(0.1, 1000, 0.1, "%"),
+            vol.Optional(CONF_STORAGE_BUDGET_GB): number(0.1, 1_000_000, 0.1, "GB"),
+            vol.Optional(CONF_STORAGE_BUDGET_DAYS): number(1, 3650, 1, "d"),
             vol.Optional(CONF_MONITORED_SERVICES): SelectSelector(
                 SelectSelectorConfig(
                     options=known_services,

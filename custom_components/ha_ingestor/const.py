@@ -81,6 +81,20 @@ DEFAULT_THRESHOLDS: Final = Thresholds()
 # Every request is bounded well below the shortest update interval.
 REQUEST_TIMEOUT: Final = timedelta(seconds=10)
 
+# Storage figures (size, series, retention): their own, slower schedule and time limits.
+CONF_STORAGE_GROWTH_PERCENT: Final = "storage_growth_percent"
+CONF_STORAGE_BUDGET_GB: Final = "storage_budget_gb"
+CONF_STORAGE_BUDGET_DAYS: Final = "storage_budget_days"
+STORAGE_OPTION_DEFAULTS: Final[dict[str, float | None]] = {
+    CONF_STORAGE_GROWTH_PERCENT: 10.0,
+    CONF_STORAGE_BUDGET_GB: None,
+    CONF_STORAGE_BUDGET_DAYS: 30.0,
+}
+STORAGE_UPDATE_INTERVAL: Final = timedelta(minutes=15)
+# Cardinality of a large database takes longer than a statistics query.
+STORAGE_REQUEST_TIMEOUT: Final = timedelta(seconds=30)
+STORAGE_REFRESH_TIMEOUT: Final = timedelta(seconds=90)
+
 # Repair issues (issue registry ids).
 ISSUE_BUCKET_NOT_FOUND: Final = "bucket_not_found"
 ISSUE_ADMIN_API_KEY_REQUIRED: Final = "admin_api_key_required"

@@ -41,6 +41,7 @@ from .const import (
     ISSUE_BUCKET_NOT_FOUND,
     LOGGER,
     MAX_TREND_WINDOWS,
+    STORAGE_OPTION_DEFAULTS,
     THRESHOLD_KEYS,
 )
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
 
     from .api.client import FetchResult, IngestorClient
+    from .storage_coordinator import StorageCoordinator
 
 
 @dataclass(kw_only=True, slots=True)
@@ -59,6 +61,8 @@ class HaIngestorRuntimeData:
 
     coordinator: HaIngestorCoordinator
     client: IngestorClient
+    # None when InfluxDB is not asked (no address, or the services-only mode).
+    storage: StorageCoordinator | None = None
 
 
 type HaIngestorConfigEntry = ConfigEntry[HaIngestorRuntimeData]
@@ -73,6 +77,7 @@ def options_with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
         CONF_UPDATE_INTERVAL: DEFAULT_UPDATE_INTERVAL,
         **{key: getattr(DEFAULT_THRESHOLDS, key) for key in THRESHOLD_KEYS},
         CONF_MONITORED_SERVICES: [],
+        **STORAGE_OPTION_DEFAULTS,
     }
     result.update({key: value for key, value in options.items() if key in result})
     return result

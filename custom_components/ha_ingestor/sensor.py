@@ -15,7 +15,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, UnitOfTime
 from homeassistant.helpers import entity_registry as er
 
 from .api.models import DataSource, ServiceStatus
@@ -28,9 +28,21 @@ from .entity import (
     enum_value,
     influxdb_answered,
 )
+from .storage_coordinator import (
+    FIGURE_OLDEST_POINT,
+    FIGURE_RETENTION,
+    FIGURE_SERIES,
+    FIGURE_SIZE,
+)
+from .storage_entity import (
+    HaIngestorStorageEntity,
+    HaIngestorStorageEntityDescription,
+    async_add_storage_entities,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -38,6 +50,7 @@ if TYPE_CHECKING:
 
     from .api.models import Alert, ServiceState, Snapshot
     from .coordinator import HaIngestorConfigEntry
+    from .storage_coordinator import StorageState
 
 PARALLEL_UPDATES = 0
 
@@ -204,6 +217,109 @@ SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
     ),
 )
 
+# --- Storage figures (their own coordinator, every 15 minutes) -------------------------------
+
+BYTES_PER_MB: Final = 1_000_000
+MEGABYTES_PER_DAY: Final = "MB/d"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorStorageSensorEntityDescription(
+    HaIngestorStorageEntityDescription, SensorEntityDescription
+):
+    """A sensor of the storage figures."""
+
+    value_fn: Callable[[StorageState], StateType | datetime]
+
+
+def _size_growth(state: StorageState) -> float | None:
+    rate = state.growth.size_bytes_per_day
+    return None if rate is None else rate / BYTES_PER_MB
+
+
+def _retention_days(state: StorageState) -> float | None:
+    retention = state.figures.retention
+    return None if retention is None else retention / timedelta(days=1)
+
+
+def _series_attributes(state: StorageState) -> dict[str, Any]:
+    top = state.figures.top_measurement
+    return {
+        "top_measurement": None if top is None else top[0],
+        "top_measurement_series": None if top is None else top[1],
+        "growth_per_day": state.growth.series_per_day,
+        "growth_percent_per_day": state.growth.series_percent_per_day,
+    }
+
+
+STORAGE_SENSORS: Final[tuple[HaIngestorStorageSensorEntityDescription, ...]] = (
+    HaIngestorStorageSensorEntityDescription(
+        key="storage_size",
+        translation_key="storage_size",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        figures=frozenset({FIGURE_SIZE}),
+        value_fn=lambda s: s.figures.size_bytes,
+    ),
+    HaIngestorStorageSensorEntityDescription(
+        key="storage_growth",
+        translation_key="storage_growth",
+        native_unit_of_measurement=MEGABYTES_PER_DAY,
+        suggested_display_precision=2,
+        state_class=SensorStateClass.MEASUREMENT,
+        figures=frozenset({FIGURE_SIZE}),
+        value_fn=_size_growth,
+        attr_fn=lambda s: {"percent_per_day": s.growth.size_percent_per_day},
+    ),
+    HaIngestorStorageSensorEntityDescription(
+        key="series_cardinality",
+        translation_key="series_cardinality",
+        state_class=SensorStateClass.MEASUREMENT,
+        figures=frozenset({FIGURE_SERIES}),
+        value_fn=lambda s: s.figures.series,
+        attr_fn=_series_attributes,
+    ),
+    HaIngestorStorageSensorEntityDescription(
+        key="retention",
+        translation_key="retention",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.DAYS,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        figures=frozenset({FIGURE_RETENTION}),
+        value_fn=_retention_days,
+        # A duration sensor cannot say "for ever": its state is then unknown, and this says why.
+        attr_fn=lambda s: {
+            "infinite": s.figures.retention_infinite if s.figures.retention_known else None
+        },
+    ),
+    HaIngestorStorageSensorEntityDescription(
+        key="oldest_point",
+        translation_key="oldest_point",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        figures=frozenset({FIGURE_OLDEST_POINT}),
+        value_fn=lambda s: s.figures.oldest_point,
+    ),
+)
+
+
+class HaIngestorStorageSensor(HaIngestorStorageEntity, SensorEntity):
+    """A storage figure of the bucket/database."""
+
+    entity_description: HaIngestorStorageSensorEntityDescription
+
+    @property
+    @override
+    def native_value(self) -> StateType | datetime:
+        """The figure of the latest storage refresh."""
+        if (state := self.state_data) is None:
+            return None
+        return self.entity_description.value_fn(state)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -224,6 +340,7 @@ async def async_setup_entry(
             HaIngestorServiceSensor(entry, description, state) for description in SERVICE_SENSORS
         ),
     )
+    async_add_storage_entities(entry, async_add_entities, STORAGE_SENSORS, HaIngestorStorageSensor)
 
 
 class HaIngestorSensor(HaIngestorEntity, SensorEntity):

@@ -165,6 +165,8 @@ def mock_sources() -> Generator[dict[str, MagicMock]]:
         patch(f"{MODULE}.clients.FluxBackend", autospec=True) as flux,
         patch(f"{MODULE}.clients.InfluxQLBackend", autospec=True) as influxql,
         patch(f"{MODULE}.clients.ServicesClient", autospec=True) as services,
+        # The storage figures have their own tests (test_storage.py) against real servers.
+        patch(f"{MODULE}.create_storage_source", return_value=None),
     ):
         yield {"flux": flux, "influxql": influxql, "services": services}
 

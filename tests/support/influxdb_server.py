@@ -52,6 +52,9 @@ class InfluxDBServer:
     process: subprocess.Popen[bytes] | None = None
     # With auth on, the first request must be `CREATE USER ... WITH ALL PRIVILEGES`.
     auth_enabled: bool = False
+    # Self-monitoring into `_internal` (influxd's default is on, every 10 s); off unless asked
+    # for, so the other tests' servers write nothing of their own.
+    monitor_interval: str | None = None
 
     @property
     def url(self) -> str:
@@ -75,7 +78,8 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   log-enabled = false
   auth-enabled = {"true" if self.auth_enabled else "false"}
 [monitor]
-  store-enabled = false
+  store-enabled = {"true" if self.monitor_interval else "false"}
+  store-interval = "{self.monitor_interval or "10s"}"
 [continuous_queries]
   enabled = false
 """,
@@ -165,10 +169,10 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
 
 @contextlib.contextmanager
-def running_influxdb() -> Iterator[InfluxDBServer]:
+def running_influxdb(monitor_interval: str | None = None) -> Iterator[InfluxDBServer]:
     """Context manager: a started server in a temporary directory, stopped at the end."""
     with tempfile.TemporaryDirectory(prefix="influxd-") as tmp:
-        server = InfluxDBServer(Path(tmp))
+        server = InfluxDBServer(Path(tmp), monitor_interval=monitor_interval)
         server.start()
         try:
             yield server

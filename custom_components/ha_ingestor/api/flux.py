@@ -13,7 +13,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
@@ -520,30 +520,17 @@ class FluxBackend:
         """The configured bucket."""
         return self._bucket
 
+    @property
+    def org(self) -> str:
+        """The configured organization."""
+        return self._org
+
     async def _query(self, flux: str) -> tuple[str, str | None]:
         """POST one Flux program; the CSV text and the server's version header."""
         payload = json.dumps({"query": flux, "type": "flux", "dialect": _DIALECT}).encode()
-        try:
-            async with self._session.post(
-                self._endpoint,
-                params={"org": self._org},
-                data=payload,
-                headers=self._headers,
-                timeout=self._timeout,
-            ) as response:
-                body = await response.read()
-                status = response.status
-                version = response.headers.get(VERSION_HEADER)
-        except (aiohttp.ClientError, OSError) as err:
-            raise error_for_exception(
-                err,
-                where=f"InfluxDB at {self._where}",
-                origin=Origin.INFLUXDB,
-                timeout=self._timeout.total,
-                secrets=self._secrets,
-            ) from err
-        if not 200 <= status < 300:  # noqa: PLR2004
-            raise error_for_status(status, body, self._secrets)
+        body, version = await self._request(
+            "POST", self._endpoint, params={"org": self._org}, data=payload, headers=self._headers
+        )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -561,6 +548,50 @@ class FluxBackend:
         """Prove URL, token, org and bucket with one bounded read (never lists buckets)."""
         text, _version = await self._query(build_validate_query(self._bucket))
         self._parse(text)
+
+    async def async_tables(self, flux: str) -> dict[str, list[Record]]:
+        """Records of any other Flux program, by result name (the storage figures use it)."""
+        text, _version = await self._query(flux)
+        return self._parse(text)
+
+    async def async_get(
+        self, path: str, params: dict[str, str] | None = None, *, authorized: bool = True
+    ) -> bytes:
+        """The body of a GET to another path of the server, typed errors as for queries.
+
+        `authorized=False` leaves the token out, for `/metrics`, which needs none.
+        """
+        headers = {"Authorization": self._headers["Authorization"]} if authorized else {}
+        body, _version = await self._request(
+            "GET", URL(self._url + path), params=params, headers=headers
+        )
+        return body
+
+    async def _request(
+        self,
+        method: str,
+        url: URL,
+        **kwargs: Any,  # noqa: ANN401  (aiohttp's request options)
+    ) -> tuple[bytes, str | None]:
+        """One exchange: the body of a 2xx answer and the version header, else a typed error."""
+        try:
+            async with self._session.request(
+                method, url, timeout=self._timeout, **kwargs
+            ) as response:
+                body = await response.read()
+                status = response.status
+                version = response.headers.get(VERSION_HEADER)
+        except (aiohttp.ClientError, OSError) as err:
+            raise error_for_exception(
+                err,
+                where=f"InfluxDB at {self._where}",
+                origin=Origin.INFLUXDB,
+                timeout=self._timeout.total,
+                secrets=self._secrets,
+            ) from err
+        if not 200 <= status < 300:  # noqa: PLR2004
+            raise error_for_status(status, body, self._secrets)
+        return body, version
 
     def _parse(self, text: str) -> dict[str, list[Record]]:
         """The CSV's tables; an error the server wrote into it is quoted with secrets masked."""

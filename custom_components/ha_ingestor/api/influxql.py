@@ -313,6 +313,11 @@ class InfluxQLBackend:
         """Where it points, never how it authenticates."""
         return f"InfluxQLBackend(url={str(self._endpoint)!r}, database={self._database!r})"
 
+    @property
+    def database(self) -> str:
+        """The configured database."""
+        return self._database
+
     async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
         """Every figure of one refresh from one `/query` request.
 
@@ -366,6 +371,13 @@ class InfluxQLBackend:
             msg = "InfluxDB answered no statement"
             raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
         self._raise_statement_error(results[0])
+
+    async def async_statements(self, query: str) -> dict[int, dict[str, Any]]:
+        """The raw result of each statement of any other query, by statement id.
+
+        A statement's own error stays in its result; only request-level failures raise.
+        """
+        return await self._query(query)
 
     async def async_close(self) -> None:
         """Nothing to release: the session belongs to the caller."""
