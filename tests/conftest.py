@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -34,3 +35,12 @@ def influxdb_server() -> Iterator[InfluxDBServer]:
             yield server
     finally:
         pytest_socket.disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture
+def database(influxdb_server: InfluxDBServer, socket_enabled: None) -> Iterator[str]:
+    """A fresh database on the session's influxd, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    influxdb_server.create_database(name)
+    yield name
+    influxdb_server.query(f'DROP DATABASE "{name}"')

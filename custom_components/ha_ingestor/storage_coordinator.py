@@ -36,6 +36,7 @@ from .api.storage import (
     StorageThresholds,
     evaluate_storage_alert,
 )
+from .clients import create_influx_backend
 from .const import (
     CONF_SOURCE_MODE,
     CONF_STORAGE_BUDGET_DAYS,
@@ -47,7 +48,6 @@ from .const import (
     STORAGE_REQUEST_TIMEOUT,
     STORAGE_UPDATE_INTERVAL,
 )
-from .clients import create_influx_backend
 from .coordinator import options_with_defaults
 
 if TYPE_CHECKING:

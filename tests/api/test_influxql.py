@@ -11,7 +11,6 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,7 +52,7 @@ from tests.support.events import (
     to_ns,
     truncate_to_ms,
 )
-from tests.support.influxdb_server import InfluxDBServer, free_port
+from tests.support.influxdb_server import InfluxDBServer, free_port, running_auth_influxdb
 from tests.support.loopback import Handler, Loopback
 from tests.support.loopback import json_answer as _json
 from tests.support.loopback import raw_answer as _raw
@@ -97,14 +96,6 @@ async def client(socket_enabled: None) -> AsyncIterator[Client]:
     async with aiohttp.ClientSession(trace_configs=[trace]) as session:
         yield Client(session, requests)
     assert session.closed
-
-
-@pytest.fixture
-def database(influxdb_server: InfluxDBServer, socket_enabled: None) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex[:10]}"
-    influxdb_server.create_database(name)
-    yield name
-    influxdb_server.query(f'DROP DATABASE "{name}"')
 
 
 @dataclass(frozen=True)
@@ -451,29 +442,10 @@ def test_query_text_holds_no_caller_text() -> None:
 # --- authentication (a second influxd with auth enabled) -------------------------------------
 
 
-def _admin(server: InfluxDBServer, q: str, user: str = "admin", password: str = PASSWORD) -> None:
-    data = urllib.parse.urlencode({"q": q}).encode()
-    request = urllib.request.Request(f"{server.url}/query", data=data)  # noqa: S310
-    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {credentials}")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        body = json.loads(response.read())
-    assert "error" not in body["results"][0], body
-
-
 @pytest.fixture
 def auth_server(tmp_path: Path, socket_enabled: None) -> Iterator[InfluxDBServer]:
-    server = InfluxDBServer(tmp_path, auth_enabled=True)
-    server.start()
-    try:
-        _admin(server, f"CREATE USER admin WITH PASSWORD '{PASSWORD}' WITH ALL PRIVILEGES")
-        _admin(server, 'CREATE DATABASE "events"')
-        _admin(server, f"CREATE USER reader WITH PASSWORD '{PASSWORD}'")
-        _admin(server, 'GRANT READ ON "events" TO "reader"')
-        _admin(server, f"CREATE USER outsider WITH PASSWORD '{PASSWORD}'")
+    with running_auth_influxdb(tmp_path, PASSWORD) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_basic_auth_reads(auth_server: InfluxDBServer, client: Client) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import csv
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -1263,6 +1264,7 @@ class Influx2Double:
         self._runner: web.AppRunner | None = None
         self._released = asyncio.Event()
         self._previous_handler: Any = None
+        self.storage = StorageEndpoints(self)
 
     @property
     def url(self) -> str:
@@ -1333,6 +1335,8 @@ class Influx2Double:
         app.router.add_get("/ping", self._ping)
         app.router.add_post("/api/v2/write", self._write)
         app.router.add_post("/api/v2/query", self._query)
+        app.router.add_get("/api/v2/buckets", self.storage.buckets)
+        app.router.add_get("/metrics", self.storage.metrics)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
@@ -1474,7 +1478,9 @@ class Influx2Double:
             return org
         try:
             source, annotations, header = self._read_query(request, request["raw_body"])
-            results = run_flux(source, org.buckets, self.clock())
+            results = self.storage.run(source, org)
+            if results is None:
+                results = run_flux(source, org.buckets, self.clock())
         except FluxError as err:
             return _error(err.status, err.code, str(err))
         body = encode_csv(results, annotations, header=header)
@@ -1490,3 +1496,224 @@ async def running_double(**kwargs: Any) -> AsyncIterator[Influx2Double]:
         yield double
     finally:
         await double.stop()
+
+
+# --------------------------------------------------------------------------------------
+# Storage figures: the bucket API, `influxdb.cardinality()` & co., and `/metrics`
+# --------------------------------------------------------------------------------------
+
+_FLUX_STR = r'"((?:[^"\\]|\\.)*)"'
+_FLUX_TIME = r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)"
+_YIELD = rf" \|> yield\(name: {_FLUX_STR}\)"
+# The storage programs the integration sends, statement by statement, and nothing else.
+_STORAGE_STATEMENTS: dict[str, re.Pattern[str]] = {
+    "cardinality": re.compile(
+        rf"influxdb\.cardinality\(bucket: {_FLUX_STR}, start: {_FLUX_TIME}"
+        rf"(?:, predicate: \(r\) => r\._measurement == {_FLUX_STR})?\){_YIELD}"
+    ),
+    "measurements": re.compile(
+        rf"schema\.measurements\(bucket: {_FLUX_STR}, start: {_FLUX_TIME}\){_YIELD}"
+    ),
+    "oldest": re.compile(
+        rf"from\(bucket: {_FLUX_STR}\) \|> range\(start: {_FLUX_TIME}\)"
+        rf" \|> filter\(fn: \(r\) => r\._measurement == {_FLUX_STR}\) \|> first\(\)"
+        r' \|> keep\(columns: \["_time"\]\) \|> group\(\) \|> sort\(columns: \["_time"\]\)'
+        rf" \|> limit\(n: 1\){_YIELD}"
+    ),
+}
+_PACKAGES = {"influxdb": "influxdata/influxdb", "schema": "influxdata/influxdb/schema"}
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def _flux_unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def shard_group_ns(retention_seconds: int) -> int:
+    """InfluxDB 2.x's default shard group duration for a bucket's retention period."""
+    if retention_seconds == 0 or retention_seconds > 180 * 86_400:
+        return 7 * _DAY_NS
+    if retention_seconds > 2 * 86_400:
+        return _DAY_NS
+    return 3_600 * 1_000_000_000
+
+
+def go_float(value: float) -> str:
+    """Go's strconv.FormatFloat(v, 'g', -1, 64), as the Prometheus client writes gauges."""
+    if value == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(float(value))).normalize().as_tuple()
+    text = "".join(map(str, digits))
+    point = len(text) + int(exponent)
+    exp = point - 1
+    eprec = len(text) if 6 > len(text) >= point else 6
+    prefix = "-" if sign else ""
+    if exp < -4 or exp >= eprec:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    return prefix + format(Decimal(repr(float(abs(value)))).normalize(), "f")
+
+
+@dataclass
+class StorageEndpoints:
+    """What InfluxDB 2.7 says about its buckets' storage, computed from the stored points.
+
+    Faults: `faults` maps a path (`/api/v2/buckets`, `/metrics`) to the HTTP status it answers
+    instead (404 is what `--metrics-disabled` gives), `stall` to seconds it waits first.
+    """
+
+    double: Influx2Double
+    retention_seconds: dict[tuple[str, str], int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    stall: dict[str, float] = field(default_factory=dict)
+
+    def bucket_id(self, org: Organization, bucket: str) -> str:
+        """A stable 16-hex-digit id, as InfluxDB gives every bucket."""
+        return hashlib.sha256(f"{org.id}/{bucket}".encode()).hexdigest()[:16]
+
+    def shards(self) -> list[tuple[str, int, int]]:
+        """(bucket id, shard id, bytes) of every shard holding points.
+
+        The size is a model, not TSM's compression: each series' key once per shard plus
+        16 bytes per point (time and value), so it follows the data written.
+        """
+        result: list[tuple[str, int, int]] = []
+        shard_id = 0
+        for org in self.double.orgs.values():
+            for name, bucket in sorted(org.buckets.items()):
+                group = shard_group_ns(self.retention_seconds.get((org.name, name), 0))
+                sizes: dict[int, int] = {}
+                for (measurement, tags, field_name), values in bucket.series.items():
+                    key = len(measurement) + len(field_name) + sum(len(k) + len(v) for k, v in tags)
+                    for start in {t // group for t in values}:
+                        points = sum(1 for t in values if t // group == start)
+                        sizes[start] = sizes.get(start, 0) + key + 16 * points
+                for start in sorted(sizes):
+                    shard_id += 1
+                    result.append((self.bucket_id(org, name), shard_id, sizes[start]))
+        return result
+
+    async def _faulted(self, request: web.Request) -> web.Response | None:
+        if (seconds := self.stall.get(request.path)) is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.double._released.wait(), seconds)
+        if (status := self.faults.get(request.path)) is not None:
+            return _error(status, "forbidden" if status == 403 else "not found", "fault")
+        return None
+
+    async def buckets(self, request: web.Request) -> web.Response:
+        """GET /api/v2/buckets?org=&name=: the buckets the token may see."""
+        denied = self.double._authorize(request) or await self._faulted(request)
+        if denied is not None:
+            return denied
+        org = self.double._org(request)
+        if isinstance(org, web.Response):
+            return org
+        wanted = request.query.get("name")
+        found = []
+        for name in sorted(org.buckets):
+            if wanted is not None and name != wanted:
+                continue
+            every = self.retention_seconds.get((org.name, name), 0)
+            found.append(
+                {
+                    "id": self.bucket_id(org, name),
+                    "orgID": org.id,
+                    "type": "user",
+                    "name": name,
+                    "retentionRules": [
+                        {
+                            "type": "expire",
+                            "everySeconds": every,
+                            "shardGroupDurationSeconds": shard_group_ns(every) // 1_000_000_000,
+                        }
+                    ],
+                    "labels": [],
+                }
+            )
+        return web.json_response({"links": {"self": "/api/v2/buckets"}, "buckets": found})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """GET /metrics: Prometheus text, no token needed (as in InfluxDB 2.7)."""
+        denied = await self._faulted(request)
+        if denied is not None:
+            return denied
+        lines = [
+            "# HELP storage_shard_disk_size Gauge of the disk size for the shard",
+            "# TYPE storage_shard_disk_size gauge",
+        ]
+        root = "/var/lib/influxdb2/engine"
+        lines.extend(
+            f'storage_shard_disk_size{{bucket="{bucket}",engine="tsm1",id="{shard}",'
+            f'path="{root}/data/{bucket}/autogen/{shard}",'
+            f'walPath="{root}/wal/{bucket}/autogen/{shard}"}} {go_float(size)}'
+            for bucket, shard, size in self.shards()
+        )
+        lines.append("# HELP go_goroutines Number of goroutines that currently exist.")
+        lines.append("# TYPE go_goroutines gauge")
+        lines.append("go_goroutines 42")
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    def run(self, source: str, org: Organization) -> list[tuple[str, Stream]] | None:
+        """Results of a storage program; None when `source` is not one (no import)."""
+        if not source.lstrip().startswith("import "):
+            return None
+        imported: set[str] = set()
+        results: list[tuple[str, Stream]] = []
+        for number, raw in enumerate(source.splitlines(), start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            if match := re.fullmatch(rf"import {_FLUX_STR}", line):
+                if match.group(1) not in _PACKAGES.values():
+                    msg = f'unknown import path "{match.group(1)}"'
+                    raise CompileError(msg, Pos(number, 1, len(line)))
+                imported.add(match.group(1))
+                continue
+            results.append(self._statement(line, number, imported, org))
+        if not results:
+            msg = "no streaming data"
+            raise CompileError(msg)
+        return results
+
+    def _statement(
+        self, line: str, number: int, imported: set[str], org: Organization
+    ) -> tuple[str, Stream]:
+        for kind, pattern in _STORAGE_STATEMENTS.items():
+            if (match := pattern.fullmatch(line)) is None:
+                continue
+            package = line.split(".", 1)[0]
+            if package in _PACKAGES and _PACKAGES[package] not in imported:
+                msg = f"undefined identifier {package}"
+                raise CompileError(msg, Pos(number, 1, len(package)))
+            groups = [None if g is None else _flux_unescape(g) for g in match.groups()]
+            bucket_name, start_text = groups[0] or "", groups[1] or ""
+            bucket = org.buckets.get(bucket_name)
+            if bucket is None:
+                msg = f'failed to initialize execute state: could not find bucket "{bucket_name}"'
+                raise FluxError(msg, status=404, code="not found")
+            start = _parse_rfc3339(start_text)
+            stop = self.double.clock()
+            series = {
+                key: [t for t in values if start <= t < stop]
+                for key, values in bucket.series.items()
+            }
+            series = {key: times for key, times in series.items() if times}
+            name = groups[-1] or "_result"
+            if kind == "cardinality":
+                measurement = groups[2]
+                count = sum(1 for key in series if measurement in (None, key[0]))
+                table = Table(
+                    [("_start", TIME), ("_stop", TIME), ("_value", LONG)],
+                    ["_start", "_stop"],
+                    [{"_start": start, "_stop": stop, "_value": count}],
+                )
+                return name, [table]
+            if kind == "measurements":
+                names = sorted({key[0] for key in series})
+                return name, [Table([("_value", STRING)], [], [{"_value": m} for m in names])]
+            firsts = [min(times) for key, times in series.items() if key[0] == groups[2]]
+            rows: list[dict[str, Value]] = [{"_time": min(firsts)}] if firsts else []
+            return name, [Table([("_time", TIME)], [], rows)]
+        msg = "this double runs only the integration's storage programs"
+        raise CompileError(msg, Pos(number, 1, len(line)))

@@ -128,17 +128,32 @@ bind-address = "127.0.0.1:{self.rpc_port}"
             self.process.wait(timeout=10)
         self.process = None
 
-    def query(self, q: str, database: str | None = None) -> dict[str, object]:
-        """Run InfluxQL over HTTP (set-up helper for tests, not the code under test)."""
+    def query(
+        self, q: str, database: str | None = None, credentials: tuple[str, str] | None = None
+    ) -> dict[str, object]:
+        """Run InfluxQL over HTTP (set-up helper for tests, not the code under test).
+
+        With `credentials` (user, password) a statement error raises, as set-up must not fail.
+        """
+        import base64  # noqa: PLC0415
         import json  # noqa: PLC0415
 
         params = {"q": q, "epoch": "ns"}
         if database:
             params["db"] = database
-        data = urllib.parse.urlencode(params).encode()
-        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=10) as response:  # noqa: S310
+        request = urllib.request.Request(  # noqa: S310
+            f"{self.url}/query", data=urllib.parse.urlencode(params).encode()
+        )
+        if credentials is not None:
+            pair = base64.b64encode(":".join(credentials).encode()).decode()
+            request.add_header("Authorization", f"Basic {pair}")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             result: dict[str, object] = json.loads(response.read())
-            return result
+        results = result.get("results")
+        if credentials is not None and isinstance(results, list) and "error" in results[0]:
+            msg = f"{q[:40]} failed: {results[0]['error']}"
+            raise RuntimeError(msg)
+        return result
 
     def create_database(self, name: str) -> None:
         """CREATE DATABASE (idempotent)."""
@@ -166,6 +181,28 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         except urllib.error.HTTPError as err:
             msg = f"write failed: {err.code} {err.read()[:500]!r}"
             raise RuntimeError(msg) from err
+
+
+@contextlib.contextmanager
+def running_auth_influxdb(
+    data_dir: Path, password: str, monitor_interval: str | None = None
+) -> Iterator[InfluxDBServer]:
+    """A started server with auth on: `admin` (all privileges), database `events`, `reader`
+    (READ on `events`) and `outsider` (no rights), all with `password`."""
+    server = InfluxDBServer(data_dir, auth_enabled=True, monitor_interval=monitor_interval)
+    server.start()
+    try:
+        for query in (
+            f"CREATE USER admin WITH PASSWORD '{password}' WITH ALL PRIVILEGES",
+            'CREATE DATABASE "events"',
+            f"CREATE USER reader WITH PASSWORD '{password}'",
+            'GRANT READ ON "events" TO "reader"',
+            f"CREATE USER outsider WITH PASSWORD '{password}'",
+        ):
+            server.query(query, credentials=("admin", password))
+        yield server
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager

@@ -49,6 +49,8 @@ from .names import flux_duration, flux_string, validate_name
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from yarl import URL
+
 DEFAULT_TIMEOUT: Final = 30.0
 # How far back the newest event is looked for when the period holds none.
 FRESHNESS_LOOKBACK: Final = timedelta(days=7)
@@ -563,7 +565,7 @@ class FluxBackend:
         """
         headers = {"Authorization": self._headers["Authorization"]} if authorized else {}
         body, _version = await self._request(
-            "GET", URL(self._url + path), params=params, headers=headers
+            "GET", influx_url(self._url, path), params=params, headers=headers
         )
         return body
 

@@ -21,6 +21,7 @@ never guessed. Sources, per server:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -135,29 +136,37 @@ def _problem(err: Exception) -> str:
 # InfluxQL (InfluxDB 1.x)
 # --------------------------------------------------------------------------------------
 
-_RETENTION, _FIRST_A, _FIRST_B, _CARDINALITY, _DISK = range(5)
+_RETENTION, _FIRST_A, _FIRST_B, _CARDINALITY = range(4)
 
 
 def build_influxql_storage_query(database: str) -> str:
-    """The statements of one storage request, the likeliest to fail last.
+    """The statements of the main storage request, the likeliest to fail last.
 
-    influxd stops at the first failing statement: cardinality is 1.x only (InfluxDB 2.x and 3
-    refuse it) and `_internal` needs self-monitoring and the right to read it, so they go last.
+    influxd stops at the first failing statement, and cardinality is 1.x only (InfluxDB 2.x
+    and 3 refuse it), so it goes last.
     """
     on = influxql_identifier(database, "database")
     events = influxql_identifier(MEASUREMENT)
-    shard = ".".join(influxql_identifier(name) for name in ("_internal", "monitor", "shard"))
-    since = f"now() - {int(SHARD_SAMPLE_WINDOW.total_seconds())}s"
     return "; ".join(
         (
             f"SHOW RETENTION POLICIES ON {on}",
             *(f"SELECT FIRST({influxql_identifier(f)}) FROM {events}" for f in EVENT_FIELDS),
             f"SHOW SERIES EXACT CARDINALITY ON {on}",
-            (
-                f'SELECT LAST("diskBytes") FROM {shard} WHERE "database" = '
-                f'{influxql_string(database)} AND time > {since} GROUP BY "id"'
-            ),
         )
+    )
+
+
+def build_influxql_disk_query(database: str) -> str:
+    """The newest `diskBytes` of each of the database's shards, from `_internal`.
+
+    A request of its own: influxd authorizes every statement of a request before it runs
+    any, so a user without read access to `_internal` would lose every other figure too.
+    """
+    shard = ".".join(influxql_identifier(name) for name in ("_internal", "monitor", "shard"))
+    since = f"now() - {int(SHARD_SAMPLE_WINDOW.total_seconds())}s"
+    return (
+        f'SELECT LAST("diskBytes") FROM {shard} WHERE "database" = '
+        f'{influxql_string(database)} AND time > {since} GROUP BY "id"'
     )
 
 
@@ -225,16 +234,22 @@ class InfluxQLStorage:
         self._backend = backend
 
     async def async_fetch(self) -> StorageFigures:
-        """One request; each statement's failure leaves only its own figure unknown."""
-        try:
-            results = await self._backend.async_statements(
-                build_influxql_storage_query(self._backend.database)
-            )
-        except IngestorError as err:
-            return _nothing(err)
+        """Two requests at once; each statement's failure leaves only its own figure unknown."""
+        database = self._backend.database
+        main, disk = await asyncio.gather(
+            self._settled(build_influxql_storage_query(database)),
+            self._settled(build_influxql_disk_query(database)),
+        )
+        if isinstance(main, IngestorError):
+            return _nothing(main)
         problems: dict[str, str] = {}
 
-        def read[T](key: str, index: int, parse: Callable[[Mapping[str, Any]], T]) -> T | None:
+        def read[T](
+            key: str, results: _Settled, index: int, parse: Callable[[Mapping[str, Any]], T]
+        ) -> T | None:
+            if isinstance(results, IngestorError):
+                problems[key] = str(results)
+                return None
             result = results.get(index)
             if result is None:
                 problems[key] = "not executed: an earlier statement failed"
@@ -248,10 +263,10 @@ class InfluxQLStorage:
                 problems[key] = _problem(err)
                 return None
 
-        retention = read("retention", _RETENTION, _retention_of)
-        firsts = [read("oldest_point", i, _first_time) for i in (_FIRST_A, _FIRST_B)]
-        by_measurement = read("series", _CARDINALITY, _cardinality_of)
-        size = read("size", _DISK, _disk_bytes_of)
+        retention = read("retention", main, _RETENTION, _retention_of)
+        firsts = [read("oldest_point", main, i, _first_time) for i in (_FIRST_A, _FIRST_B)]
+        by_measurement = read("series", main, _CARDINALITY, _cardinality_of)
+        size = read("size", disk, 0, _disk_bytes_of)
         known_firsts = [t for t in firsts if t is not None]
         return StorageFigures(
             size_bytes=size,
@@ -262,6 +277,15 @@ class InfluxQLStorage:
             oldest_point=min(known_firsts) if known_firsts else None,
             problems=problems,
         )
+
+    async def _settled(self, query: str) -> _Settled:
+        try:
+            return await self._backend.async_statements(query)
+        except IngestorError as err:
+            return err
+
+
+type _Settled = dict[int, dict[str, Any]] | IngestorError
 
 
 def _nothing(err: IngestorError) -> StorageFigures:
