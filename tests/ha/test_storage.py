@@ -332,3 +332,50 @@ async def test_growth_history_is_restored_and_forgotten_with_the_entry(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_options_flow_sets_the_storage_thresholds(
+    hass: HomeAssistant, double: Influx2Double
+) -> None:
+    double.write(ORG, BUCKET, _lines(0, 3, T0))
+    entry = _flux_entry(double)
+    await _set_up(hass, entry)
+    storage = entry.runtime_data.storage
+    assert storage is not None
+    assert storage.thresholds.budget_bytes is None
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = {str(key): key for key in result["data_schema"].schema}
+    # Shown with their current values (the defaults), the budget empty.
+    assert schema[CONF_STORAGE_GROWTH_PERCENT].description["suggested_value"] == 10.0
+    assert schema[CONF_STORAGE_BUDGET_DAYS].description["suggested_value"] == 30.0
+    assert (schema[CONF_STORAGE_BUDGET_GB].description or {}).get("suggested_value") is None
+    chosen = {
+        CONF_STORAGE_GROWTH_PERCENT: 2.5,
+        CONF_STORAGE_BUDGET_GB: 1.5,
+        CONF_STORAGE_BUDGET_DAYS: 14,
+    }
+    answer = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {**{k: v for k, v in _current_options(result).items() if v is not None}, **chosen},
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert answer["type"] == "create_entry"
+    assert entry.options[CONF_STORAGE_BUDGET_GB] == 1.5
+    storage = entry.runtime_data.storage
+    assert storage is not None
+    assert storage.thresholds.growth_percent_per_day == 2.5
+    assert storage.thresholds.budget_bytes == 1_500_000_000
+    assert storage.thresholds.budget_days == 14
+    alert = _state(hass, entry, "binary_sensor", "alert_storage_growth")
+    assert alert.attributes["budget_bytes"] == 1_500_000_000
+    assert alert.attributes["growth_threshold_percent_per_day"] == 2.5
+
+
+def _current_options(result: Any) -> dict[str, Any]:
+    """The form's suggested values: what a user who only changes some fields submits."""
+    return {
+        str(key): (key.description or {}).get("suggested_value")
+        for key in result["data_schema"].schema
+    }
