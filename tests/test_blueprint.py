@@ -16,6 +16,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 import pytest
 import yaml
@@ -33,13 +34,14 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ha_ingestor.api.models import AlertKey, Revision
+from custom_components.ha_ingestor.api.storage import StorageFigures
 from custom_components.ha_ingestor.config_flow import (
     INFLUXDB_SCHEMA,
     INGESTOR_SCHEMA,
     _options_schema,
 )
 from custom_components.ha_ingestor.const import CONF_BUCKET, DOMAIN
-from tests.ha.conftest import ENTRY_DATA, UNIQUE_ID
+from tests.ha.conftest import ENTRY_DATA, NOW, UNIQUE_ID
 from tests.ha.recorded import RecordedStack
 
 if TYPE_CHECKING:
@@ -217,6 +219,11 @@ SERVICES = (
 )
 
 
+class _EveryStorageFigure:
+    async def async_fetch(self) -> StorageFigures:
+        return StorageFigures(size_bytes=1, series=1, retention_infinite=True, oldest_point=NOW)
+
+
 @pytest.fixture
 async def registered_entity_ids(
     hass: HomeAssistant, aioclient_mock: AiohttpClientMocker
@@ -228,8 +235,10 @@ async def registered_entity_ids(
     stack.install(aioclient_mock)
     entry = MockConfigEntry(domain=DOMAIN, unique_id=UNIQUE_ID, data=dict(ENTRY_DATA))
     entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    # A server that answers every storage figure: all storage entities are created.
+    with patch(f"{MODULE}.create_storage_source", return_value=_EveryStorageFigure()):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
     ids = {
         e.entity_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
     }
@@ -285,7 +294,7 @@ async def test_readme_lists_every_entity_of_the_main_device(
     registered_entity_ids: set[str],
 ) -> None:
     main = {e for e in registered_entity_ids if e.split(".", 1)[1].startswith("ha_ingestor_")}
-    assert len(main) == 18
+    assert len(main) == 24
     named = _entity_ids_named_in(README)
     assert main <= named, sorted(main - named)
 

@@ -429,3 +429,47 @@ def test_storage_alert() -> None:
     assert alert.days_until_budget == 20.0
     # A budget against a known size decides even without growth history.
     assert evaluate_storage_alert(figures, Growth(), budget).active is False
+
+
+class _Answers:
+    """A backend that answers given statement results: shapes influxd never sends."""
+
+    database = "events"
+
+    def __init__(
+        self, main: dict[int, dict[str, object]], disk: dict[int, dict[str, object]]
+    ) -> None:
+        self.answers = {"SHOW": main, "SELECT LAST": disk}
+
+    async def async_statements(self, query: str) -> dict[int, dict[str, object]]:
+        return self.answers["SHOW" if query.startswith("SHOW") else "SELECT LAST"]
+
+
+def _series(columns: list[str], *rows: list[object]) -> dict[str, object]:
+    return {"series": [{"name": "x", "columns": columns, "values": list(rows)}]}
+
+
+async def test_influxql_unreadable_answers_leave_their_figures_unknown() -> None:
+    minute = 60 * 1_000_000_000
+    main: dict[int, dict[str, object]] = {
+        0: _series(["name", "duration", "default"], ["a", "1h0m0s", False]),
+        1: {"series": "not a list"},
+        2: _series(["time", "first"], "not a row"),
+        # statement 3 (cardinality) missing: influxd stopped before it
+    }
+    # Shard 2's newest sample is older than shard 1's by more than a minute: it was dropped.
+    disk = {0: _series(["time", "last"], [10 * minute, 1_000], [8 * minute, 500], [10 * minute, 7])}
+    storage = InfluxQLStorage(_Answers(main, disk))  # type: ignore[arg-type]
+
+    figures = await storage.async_fetch()
+
+    assert figures.size_bytes == 1_007
+    assert figures.series is None
+    assert figures.oldest_point is None
+    assert not figures.retention_known
+    assert figures.problems["retention"] == "no default retention policy"
+    assert figures.problems["series"] == "not executed: an earlier statement failed"
+    assert "shape" in figures.problems["oldest_point"]
+
+    no_samples = InfluxQLStorage(_Answers(main, {0: {}}))  # type: ignore[arg-type]
+    assert "self-monitoring" in (await no_samples.async_fetch()).problems["size"]
