@@ -148,8 +148,13 @@ class RecordedStack:
         if (override := self.overrides.get((service, url.path))) is not None:
             status, body = override
             return AiohttpClientMockResponse(method, url, status=status, response=body)
-        if service == INFLUXDB:
+        if service == INFLUXDB and url.path == "/api/v2/query":
             return self._influx_answer(method, url, data)
+        if service == INFLUXDB:
+            # Nothing else of InfluxDB was recorded (the storage figures' bucket API, /metrics).
+            return AiohttpClientMockResponse(
+                method, url, status=404, json={"code": "not found", "message": "path not found"}
+            )
         body = self.payloads.get(service, {}).get(url.path)
         if body is None:
             return AiohttpClientMockResponse(method, url, status=404, json={"detail": "Not Found"})
