@@ -25,6 +25,10 @@ import pytest
 
 from custom_components.ha_ingestor.api.flux import build_refresh_query, build_validate_query
 from custom_components.ha_ingestor.api.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.storage import (
+    build_flux_cardinality_query,
+    build_flux_storage_query,
+)
 from tests.api.test_names import ATTACKS, every_short_string
 from tests.support.influx2_double import CompileError, FluxError, run_flux
 
@@ -55,6 +59,12 @@ def _queries() -> dict[str, str]:
         queries[f"refresh of bucket {name!r}"] = refresh
     for name in [*ATTACKS, *UNICODE_NAMES, *SHORT_NAMES]:
         queries[f"validate of bucket {name!r}"] = build_validate_query(name)
+    # The storage figures' programs (api/storage.py), measurement names as hostile as buckets.
+    for name in [BUCKET, *ATTACKS, *UNICODE_NAMES]:
+        queries[f"storage of bucket {name!r}"] = build_flux_storage_query(name)
+        queries[f"cardinality of measurement {name!r}"] = build_flux_cardinality_query(
+            BUCKET, [name, "weather"]
+        )
     return queries
 
 
