@@ -244,6 +244,16 @@ class Figures:
     aux_total_fetches: int = 0
     aux_failed_fetches: int = 0
     retention_status: str = "healthy"  # healthy | warning | critical
+    # R3 only (tests/support/simulator_r3.py): websocket-ingestion's `/health/detailed`
+    ws_connected: bool = True  # the connection manager's `is_running`
+    ws_subscribed: bool = True
+    ws_initialized: bool = True  # False: `/health/detailed` carries "not_initialized"
+    # R3 only: the async processor's queue, the entity filter and the build identity
+    queue_maxsize: int = 10000
+    filter_enabled: bool = False
+    filtered_events: int = 0
+    filter_passed_events: int = 0
+    git_sha: str = "unknown"
     # what the Admin API reports for InfluxDB when the simulator has no real one to probe
     influxdb_status: str = "pass"
 
@@ -536,8 +546,12 @@ class IngestorSimulator:
 
         return handle
 
+    def _json_404(self, name: str) -> bool:
+        """Whether `name` is a FastAPI service, whose unknown routes answer JSON."""
+        return name in {ADMIN_API, DATA_API}
+
     def _log_middleware(self, name: str) -> Any:
-        json_404 = name in {ADMIN_API, DATA_API}  # FastAPI services
+        json_404 = self._json_404(name)
 
         @web.middleware
         async def log(
@@ -1641,12 +1655,21 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
+def create_simulator(revision: Revision, api_key: str | None, **options: Any) -> IngestorSimulator:
+    """The simulator of `revision` (R3 lives in `simulator_r3`, which builds on this module)."""
+    if revision is Revision.R3:
+        from tests.support.simulator_r3 import IngestorSimulatorR3  # noqa: PLC0415
+
+        return IngestorSimulatorR3(api_key or "homeiq-admin-key", **options)
+    return IngestorSimulator(revision, api_key, **options)
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.support.simulator",
         description="Run a simulated HA Ingestor stack, optionally feeding InfluxDB, until Ctrl-C.",
     )
-    parser.add_argument("--revision", choices=["r1", "r2"], default="r2")
+    parser.add_argument("--revision", choices=["r1", "r2", "r3"], default="r3")
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--admin-port", type=int, default=0, help="0: a free port")
     parser.add_argument(
@@ -1692,7 +1715,7 @@ async def run(argv: Sequence[str] | None = None) -> None:
     args = _parse_args(argv)
     revision = Revision(args.revision)
     schema = Schema(args.schema or ("A" if revision is Revision.R1 else "B"))
-    simulator = IngestorSimulator(
+    simulator = create_simulator(
         revision,
         args.api_key,
         auxiliary=tuple(args.aux) if args.aux else DEFAULT_AUXILIARY,

@@ -95,6 +95,7 @@ class Revision(StrEnum):
 
     R1 = "r1"
     R2 = "r2"
+    R3 = "r3"  # HomeIQ 2.0: standard health shape, Admin API with a key and a rate limit
 
 
 class TrendDirection(StrEnum):
