@@ -27,6 +27,7 @@ from tests.support.simulator import (
 from tests.support.simulator_r3 import (
     ALERT_TTL,
     IngestorSimulatorR3,
+    ManualClock,
     WebhookAlert,
 )
 
@@ -39,23 +40,13 @@ KEY = "r3-key"
 STANDARD_KEYS = {"status", "service", "version", "git_sha", "build_time", "uptime_seconds"}
 
 
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def sim(clock: Clock) -> AsyncIterator[IngestorSimulatorR3]:
+async def sim(clock: ManualClock) -> AsyncIterator[IngestorSimulatorR3]:
     async with IngestorSimulatorR3(KEY, upstream_timeout=0.5, clock=clock) as simulator:
         yield simulator
 
@@ -196,7 +187,7 @@ async def test_admin_api_wants_a_key_moved_routes_are_404(sim: IngestorSimulator
 
 
 async def test_admin_api_rate_limit_answers_429_per_client_and_refills(
-    sim: IngestorSimulatorR3, clock: Clock
+    sim: IngestorSimulatorR3, clock: ManualClock
 ) -> None:
     admin = sim.admin_api_url
     statuses = [(await get(admin + "/api/info"))[0] for _ in range(21)]
@@ -214,7 +205,7 @@ async def test_admin_api_rate_limit_answers_429_per_client_and_refills(
 
 
 async def test_alertmanager_alerts_fire_resolve_and_expire(
-    sim: IngestorSimulatorR3, clock: Clock
+    sim: IngestorSimulatorR3, clock: ManualClock
 ) -> None:
     admin = sim.admin_api_url
     down = WebhookAlert("ServiceDown", "critical", fingerprint="6c1f0b1e2d3a4f59")

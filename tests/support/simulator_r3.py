@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
@@ -185,6 +185,18 @@ def webhook_body(alerts: Sequence[WebhookAlert]) -> Json:
     }
 
 
+class ManualClock:
+    """A monotonic clock a test moves by hand (`clock.now += 900`)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        """Start at `start` seconds."""
+        self.now = start
+
+    def __call__(self) -> float:
+        """The current reading."""
+        return self.now
+
+
 class _TokenBucket:
     """One client's bucket: `burst` tokens, refilled at `per_minute` a minute."""
 
@@ -245,11 +257,18 @@ class IngestorSimulatorR3(IngestorSimulator):
         self.burst = burst
         self.retention_api_key = retention_api_key
         self.clock = clock
+        # Wall-clock times (`received_at`) follow `clock`, so a test can age an alert.
+        self._wall_start = (datetime.now(UTC), clock())
         self._buckets: dict[str, _TokenBucket] = {}
         # fingerprint -> (alert as listed, clock of its last notification)
         self._alerts: dict[str, tuple[Json, float]] = {}
 
     # --- what tests read and change -----------------------------------------------------
+
+    def wall_now(self) -> datetime:
+        """The simulator's wall clock: real time, moved on with `clock`."""
+        start, started = self._wall_start
+        return start + timedelta(seconds=self.clock() - started)
 
     async def post_alerts(self, alerts: Sequence[WebhookAlert]) -> Json:
         """Deliver alerts through the Admin API's webhook, as AlertManager does."""
@@ -759,7 +778,7 @@ class IngestorSimulatorR3(IngestorSimulator):
                     "summary": annotations.get("summary", ""),
                     "description": annotations.get("description", ""),
                     "starts_at": raw.get("startsAt", ""),
-                    "received_at": broken_zulu(),
+                    "received_at": broken_zulu(self.wall_now()),
                     "labels": labels,
                 },
                 self.clock(),

@@ -20,7 +20,7 @@ from .errors import (
     IngestorTimeoutError,
     Origin,
 )
-from .models import DataSource, ProcessingMetrics, Snapshot, SourceMode
+from .models import DataSource, IngestionFigures, ProcessingMetrics, Snapshot, SourceMode
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -236,4 +236,6 @@ def _build(  # noqa: PLR0913 - one keyword per snapshot part
         influxdb_version=influx.version if influx is not None else None,
         ingestor_version=services.ingestor_version if services is not None else None,
         revision=services.revision if services is not None else None,
+        ingestion=services.ingestion if services is not None else IngestionFigures(),
+        firing_alerts=services.firing_alerts if services is not None else None,
     )

@@ -167,6 +167,51 @@ class ServiceState:
     uptime_seconds: float | None = None
     response_time_ms: float | None = None
     version: str | None = None
+    # The build a service reports in the R3 standard health shape ("unknown" is None).
+    git_sha: str | None = None
+
+
+# websocket-ingestion drops events once its queue is full: warn well before.
+BACKPRESSURE_PERCENT = 80.0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestionFigures:
+    """What R3's websocket-ingestion tells beyond R2: its event queue and its entity filter."""
+
+    queue_size: int | None = None
+    queue_maxsize: int | None = None
+    # None: the revision has no entity filter (or it did not answer); False: not configured.
+    filter_enabled: bool | None = None
+    filtered_events: int | None = None
+    # Share of the processed events the filter dropped on purpose, 0-100.
+    filtered_percent: float | None = None
+
+    @property
+    def queue_fill_percent(self) -> float | None:
+        """How full the queue is, 0-100."""
+        if self.queue_size is None or not self.queue_maxsize:
+            return None
+        return min(self.queue_size / self.queue_maxsize * 100, 100.0)
+
+    @property
+    def backpressure(self) -> bool | None:
+        """Whether the queue is close to full (events are about to be dropped)."""
+        fill = self.queue_fill_percent
+        return None if fill is None else fill >= BACKPRESSURE_PERCENT
+
+
+@dataclass(frozen=True, slots=True)
+class FiringAlert:
+    """One AlertManager alert the R3 Admin API lists as firing."""
+
+    fingerprint: str
+    name: str
+    severity: str | None = None
+    service: str | None = None
+    summary: str | None = None
+    starts_at: datetime | None = None
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +258,9 @@ class Snapshot:
     influxdb_version: str | None = None
     ingestor_version: str | None = None
     revision: Revision | None = None
+    ingestion: IngestionFigures = field(default_factory=IngestionFigures)
+    # AlertManager alerts firing now (R3); None where the revision has none or none was read.
+    firing_alerts: tuple[FiringAlert, ...] | None = None
     # True only when `services` is the whole stack (the Admin API's listings answered, or
     # only direct service URLs are configured): a service missing from it is really gone.
     services_complete: bool = False

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from .models import ServiceStatus
+from .models import FiringAlert, ServiceStatus
 
 # The seven status vocabularies in one table; words not listed are UNKNOWN.
 # docs/ingestor-contracts.md#status-vocabularies
@@ -56,6 +56,8 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # str(timedelta): "1:25:24.575842", "1 day, 1:25:24.57", "3 days, 0:00:01".
 _TIMEDELTA = re.compile(r"(?:(\d+) days?, )?(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)", re.ASCII)
 _HTTP_CODE = re.compile(r"HTTP (\d{3})", re.ASCII)
+_OFFSET = re.compile(r"T.*[+-]\d{2}:?\d{2}$", re.ASCII)
+_FRACTION = re.compile(r"(\.\d+)", re.ASCII)
 _PERCENT_MAX = 100.0
 _SERVER_ERROR = 500
 _PORT_MAX = 65535
@@ -131,8 +133,14 @@ def parse_timestamp(value: object) -> datetime | None:
     """
     if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
         return None
+    text = value.strip()
+    # R3's alert routes append "Z" to an offset already there ("...+00:00Z").
+    if text.endswith(("Z", "z")) and _OFFSET.search(text[:-1]):
+        text = text[:-1]
+    # AlertManager sends nanoseconds; Python reads at most microseconds.
+    text = _FRACTION.sub(lambda m: m.group(1)[:7], text)
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
@@ -431,16 +439,32 @@ class ApiInfo:
     version: str | None = None
     authentication: bool | None = None
     title: str | None = None
+    # R3 only: `data.rate_limit.requests_per_minute`.
+    rate_limit_per_minute: int | None = None
+
+    @property
+    def r3(self) -> bool:
+        """R3 reports a rate limit (and authentication as an object), R1/R2 never."""
+        return self.rate_limit_per_minute is not None
 
 
 def normalize_api_info(payload: object) -> ApiInfo:
-    """`GET /api/info` -> `data.version`, `data.authentication`, `data.title`."""
+    """`GET /api/info` -> `data.version`, `data.authentication`, `data.title`.
+
+    `authentication` is a bool at R1/R2 and `{"api_key_required": bool, ...}` at R3.
+    """
     data = _dict(_dict(payload).get("data"))
     authentication = data.get("authentication")
+    if isinstance(authentication, dict):
+        authentication = authentication.get("api_key_required")
+    rate_limit = _dict(data.get("rate_limit"))
     return ApiInfo(
         version=parse_text(data.get("version")),
         authentication=authentication if isinstance(authentication, bool) else None,
         title=parse_text(data.get("title")),
+        rate_limit_per_minute=parse_count(rate_limit.get("requests_per_minute"))
+        if rate_limit or isinstance(data.get("authentication"), dict)
+        else None,
     )
 
 
@@ -467,6 +491,15 @@ class ServiceHealth:
     uptime_seconds: float | None = None
     version: str | None = None
     timestamp: datetime | None = None
+    git_sha: str | None = None
+    # The R3 standard shape (libs/homeiq-resilience): `git_sha` and `build_time` are always
+    # there, and the HTTP status is always 200 whatever `status` says.
+    standard: bool = False
+
+
+def _known_text(value: object) -> str | None:
+    text = parse_text(value)
+    return None if text is None or text.lower() == "unknown" else text
 
 
 def normalize_service_health(payload: object) -> ServiceHealth:
@@ -492,6 +525,8 @@ def normalize_service_health(payload: object) -> ServiceHealth:
         uptime_seconds=parse_uptime(uptime),
         version=parse_text(body.get("version")),
         timestamp=parse_timestamp(body.get("timestamp")),
+        git_sha=_known_text(body.get("git_sha")),
+        standard="git_sha" in body and "build_time" in body,
     )
 
 
@@ -523,6 +558,91 @@ def normalize_websocket_health(payload: object) -> WebsocketHealth:
     )
 
 
+def is_websocket_stub(payload: object) -> bool:
+    """R3's websocket `/health`: the standard shape without `subscription` (says nothing)."""
+    body = _dict(payload)
+    return normalize_service_health(body).standard and "subscription" not in body
+
+
+_MAX_FAILED_CONNECTIONS = 5
+
+
+def normalize_websocket_detailed(payload: object) -> WebsocketHealth:
+    """R3 websocket `/health/detailed`: the R2 body without `reason`, judged by what it says.
+
+    Not connected or not subscribed means no event reaches InfluxDB: unhealthy, whatever the
+    service's own word (it says only "degraded" for an unsubscribed connection).
+    """
+    body = _dict(payload)
+    base = normalize_websocket_health(body)
+    connection = body.get("connection")
+    subscription = body.get("subscription")
+    status, message = base.health.status, None
+    if not isinstance(connection, dict) or not isinstance(subscription, dict):
+        status, message = ServiceStatus.UNHEALTHY, "health check failed"
+    elif connection.get("status") == "not_initialized":
+        # Events may flow regardless (contracts quirk 8): the stalled alert tells.
+        status, message = ServiceStatus.DEGRADED, "not initialised"
+    elif connection.get("is_running") is False:
+        status, message = ServiceStatus.UNHEALTHY, "not connected"
+    elif subscription.get("is_subscribed") is False:
+        status, message = ServiceStatus.UNHEALTHY, "not subscribed"
+    elif (base.failed_connections or 0) > _MAX_FAILED_CONNECTIONS:
+        status, message = ServiceStatus.DEGRADED, "multiple connection failures"
+    elif status is ServiceStatus.DEGRADED:
+        message = "no events received"
+    return replace(base, health=replace(base.health, status=status, message=message))
+
+
+@dataclass(frozen=True, slots=True)
+class FilterStats:
+    """R3 websocket `GET /api/v1/filter/stats`."""
+
+    enabled: bool | None = None
+    filtered_events: int | None = None
+    filtered_percent: float | None = None
+
+
+def normalize_filter_stats(payload: object) -> FilterStats:
+    """Disabled (the default) filters nothing: 0 events; `filter_rate` is a 0-1 fraction."""
+    body = _dict(payload)
+    enabled = body.get("enabled")
+    if enabled is False:
+        return FilterStats(enabled=False, filtered_events=0, filtered_percent=0.0)
+    if enabled is not True:
+        return FilterStats()
+    stats = _dict(body.get("statistics"))
+    return FilterStats(
+        enabled=True,
+        filtered_events=parse_count(stats.get("filtered_count")),
+        filtered_percent=parse_fraction_percent(stats.get("filter_rate")),
+    )
+
+
+def normalize_alerts_active(payload: object) -> tuple[FiringAlert, ...] | None:
+    """R3 Admin API `GET /api/alerts/active`: a list of firing AlertManager alerts."""
+    if not isinstance(payload, list):
+        return None
+    alerts: dict[str, FiringAlert] = {}
+    for item in payload:
+        entry = _dict(item)
+        labels = _dict(entry.get("labels"))
+        name = parse_text(entry.get("alertname")) or parse_text(labels.get("alertname"))
+        if name is None or entry.get("status", "firing") != "firing":
+            continue
+        fingerprint = parse_text(entry.get("fingerprint")) or name
+        alerts[fingerprint] = FiringAlert(
+            fingerprint=fingerprint,
+            name=name,
+            severity=_known_text(entry.get("severity")),
+            service=_known_text(entry.get("service")),
+            summary=parse_text(entry.get("summary")),
+            starts_at=parse_timestamp(entry.get("starts_at")),
+            received_at=parse_timestamp(entry.get("received_at")),
+        )
+    return tuple(alerts.values())
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessingFigures:
     """Error, success and latency figures one service reported (percent, ms)."""
@@ -532,6 +652,8 @@ class ProcessingFigures:
     processing_time_ms: float | None = None
     last_event: datetime | None = None
     uptime_seconds: float | None = None
+    queue_size: int | None = None
+    queue_maxsize: int | None = None
 
 
 def normalize_event_rate(payload: object) -> ProcessingFigures:
@@ -556,6 +678,8 @@ def normalize_event_rate(payload: object) -> ProcessingFigures:
         last_event=parse_timestamp(connection.get("last_event_time"))
         or parse_timestamp(stats.get("last_processing_time")),
         uptime_seconds=parse_uptime(body.get("uptime_seconds")),
+        queue_size=parse_count(stats.get("queue_size")),
+        queue_maxsize=parse_count(stats.get("queue_maxsize")),
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ from .errors import (
 )
 from .models import (
     EventStatistics,
+    FiringAlert,
+    IngestionFigures,
     ProcessingMetrics,
     Revision,
     ServiceState,
@@ -38,7 +41,6 @@ from .models import (
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterable, Mapping
-    from datetime import datetime
 
     from .models import Period
 
@@ -50,6 +52,7 @@ ADMIN_API = "admin-api"
 WEBSOCKET_INGESTION = "websocket-ingestion"
 ENRICHMENT_PIPELINE = "enrichment-pipeline"
 DATA_API = "data-api"
+DATA_RETENTION = "data-retention"
 
 # Host ports of docker-compose, used only for names the Admin API reports.
 # docs/ingestor-contracts.md#r1-and-r2-deployment
@@ -57,6 +60,7 @@ DEFAULT_PORTS: dict[str, int] = {
     WEBSOCKET_INGESTION: 8001,
     ENRICHMENT_PIPELINE: 8002,
     "sports-data": 8005,
+    "sports-api": 8005,
     DATA_API: 8006,
     "weather-api": 8009,
     "carbon-intensity-service": 8010,
@@ -79,7 +83,23 @@ _NOT_DEPLOYED = (
     "nodename nor servname",
     "Temporary failure in name resolution",
     "No address associated with hostname",
+    # R3's Admin API runs on Alpine: musl's texts (contracts R3 quirk 23).
+    "[Name does not resolve]",
+    "[Try again]",
 )
+# R3 Admin API paths its rate limiter does not count (60 a minute per client address).
+_RATE_LIMIT_EXEMPT = frozenset({"/health", "/api/health", "/api/v1/health"})
+# How long to leave the rate-limited paths alone after a 429 without `Retry-After`.
+_DEFAULT_BACKOFF = 60.0
+_MAX_BACKOFF = 600.0
+ALERTS_ACTIVE = "/api/alerts/active"
+# R3's Admin API forgets a firing alert 900 s after AlertManager's last notification, and
+# AlertManager repeats one only every 30 min (critical) or 4 h: hold it across that gap.
+_ALERT_TTL = 900.0
+_ALERT_REPEAT = {"critical": 1800.0}
+_ALERT_REPEAT_DEFAULT = 4 * 3600.0
+_ALERT_GRACE = 300.0
+_RETENTION_NOT_CONFIGURED = "API key not configured"
 # R1 `/api/v1/health` names dependencies for display.
 _DISPLAY_NAMES = {
     "InfluxDB": "influxdb",
@@ -109,6 +129,8 @@ class ServicesResult:
     # `services` is the whole stack: the Admin API's listings all answered (or only direct
     # service URLs are configured, which are always listed).
     services_complete: bool = False
+    ingestion: IngestionFigures = field(default_factory=IngestionFigures)
+    firing_alerts: tuple[FiringAlert, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +144,7 @@ class _Reply:
     body: object = None
     error: IngestorError | None = None
     elapsed_ms: float | None = None
+    retry_after: float | None = None  # a 429's `Retry-After`, in seconds
 
     @property
     def answered(self) -> bool:
@@ -141,6 +164,14 @@ class _Reply:
     def refused(self) -> bool:
         return self.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)
 
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == HTTPStatus.TOO_MANY_REQUESTS
+
+
+# An endpoint not asked this refresh (gone at the revision seen before).
+_NOT_ASKED = _Reply(None)
+
 
 @dataclass(frozen=True, slots=True)
 class _AdminReplies:
@@ -149,6 +180,15 @@ class _AdminReplies:
     health_services: _Reply
     health: _Reply
     info: _Reply
+    alerts: _Reply = _NOT_ASKED
+    rate_limited: bool = False
+
+    @property
+    def listings(self) -> tuple[_Reply, ...]:
+        """The replies that together list the whole stack (R3 has no `/api/v1/services`)."""
+        if self.services is _NOT_ASKED:
+            return (self.stats, self.health_services)
+        return (self.services, self.stats, self.health_services)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +196,15 @@ class _ServiceReplies:
     name: str
     health: _Reply
     extra: _Reply | None = None
+    # R3: websocket `/health/detailed` and `/api/v1/filter/stats`, data-retention's stats.
+    detailed: _Reply | None = None
+    more: _Reply | None = None
+
+    @property
+    def r3(self) -> bool:
+        return self.detailed is not None or (
+            self.health.answered and normalize.normalize_service_health(self.health.body).standard
+        )
 
 
 def _success(status: int) -> bool:
@@ -195,6 +244,13 @@ class ServicesClient:
         self._stats_timeout = aiohttp.ClientTimeout(total=stats_timeout)
         # URLs derived from the previous refresh's reports, so a refresh is one round.
         self._derived: dict[str, str] = {}
+        # The revision the previous refresh saw: R3 drops and adds Admin API endpoints.
+        self._revision: Revision | None = None
+        # R3 rate limit: no rate-limited Admin API call before this (monotonic) time, and
+        # the last good reply of each such path meanwhile ("slow down", not an outage).
+        self._backoff_until = 0.0
+        self._last_good: dict[str, _Reply] = {}
+        self._alerts = _AlertMemory()
 
     @property
     def admin_api_url(self) -> str | None:
@@ -219,6 +275,7 @@ class ServicesClient:
             async with self._session.get(url, headers=headers, timeout=timeout) as resp:
                 raw = await resp.read()
                 status = resp.status
+                retry_after = _seconds(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, OSError) as err:
             return _Reply(
                 None,
@@ -250,26 +307,54 @@ class ServicesClient:
             error = IngestorResponseError(
                 f"{what}: HTTP {status} with an unreadable body", origin=Origin.SERVICES
             )
-        return _Reply(status, body, error, elapsed)
+        return _Reply(status, body, error, elapsed, retry_after)
 
     async def _admin_get(
         self, admin: str, path: str, limit: aiohttp.ClientTimeout | None = None
     ) -> _Reply:
-        return await self._get(f"{admin}{path}", f"Admin API {path}", auth=True, limit=limit)
+        """One Admin API call; R3's 429 backs off and keeps the path's last good reply."""
+        key = path.partition("?")[0]
+        limited = key not in _RATE_LIMIT_EXEMPT
+        if limited and time.monotonic() < self._backoff_until:
+            return self._last_good.get(key, _Reply(HTTPStatus.TOO_MANY_REQUESTS))
+        reply = await self._get(f"{admin}{path}", f"Admin API {path}", auth=True, limit=limit)
+        if reply.rate_limited:
+            self._backoff_until = time.monotonic() + _retry_after(reply)
+            return self._last_good.get(key, reply)
+        if reply.ok and limited:
+            self._last_good[key] = reply
+        return reply
 
     async def _fetch_admin(self, period: Period) -> _AdminReplies | None:
         if (admin := self._admin) is None:
             return None
-        stats, services, health_services, health, info = await asyncio.gather(
+        was_backing_off = time.monotonic() < self._backoff_until
+        # R3 moved `/api/v1/services` to data-api (404, yet rate-limited) and added the
+        # AlertManager alerts: asked once a refresh has seen R3.
+        r3 = self._revision is Revision.R3
+
+        async def unless(gone: bool, path: str) -> _Reply:  # noqa: FBT001
+            return _NOT_ASKED if gone else await self._admin_get(admin, path)
+
+        stats, services, health_services, health, info, alerts = await asyncio.gather(
             # `Period` is a whitelist: the Admin API puts `period` into Flux unchecked
             # (docs/ingestor-contracts.md#quirk-period-injection).
             self._admin_get(admin, f"/api/v1/stats?period={period.value}", self._stats_timeout),
-            self._admin_get(admin, "/api/v1/services"),
+            unless(r3, "/api/v1/services"),
             self._admin_get(admin, "/api/v1/health/services"),
             self._admin_get(admin, "/api/v1/health"),
             self._admin_get(admin, "/api/info"),
+            unless(not r3, ALERTS_ACTIVE),
         )
-        return _AdminReplies(stats, services, health_services, health, info)
+        return _AdminReplies(
+            stats,
+            services,
+            health_services,
+            health,
+            info,
+            alerts,
+            rate_limited=was_backing_off or time.monotonic() < self._backoff_until,
+        )
 
     async def _fetch_service(self, name: str, url: str) -> _ServiceReplies:
         health = self._get(f"{url}/health", name)
@@ -279,9 +364,26 @@ class ServicesClient:
         elif name == ENRICHMENT_PIPELINE:
             extra = self._get(f"{url}/api/v1/stats", name)
         if extra is None:
-            return _ServiceReplies(name, await health)
-        health_reply, extra_reply = await asyncio.gather(health, extra)
-        return _ServiceReplies(name, health_reply, extra_reply)
+            replies = _ServiceReplies(name, await health)
+        else:
+            health_reply, extra_reply = await asyncio.gather(health, extra)
+            replies = _ServiceReplies(name, health_reply, extra_reply)
+        return await self._fetch_r3(replies, url)
+
+    async def _fetch_r3(self, replies: _ServiceReplies, url: str) -> _ServiceReplies:
+        """What R3 moved or added, asked once `/health` showed R3's standard shape."""
+        if not replies.r3:
+            return replies
+        name = replies.name
+        if name == WEBSOCKET_INGESTION:
+            detailed, filter_stats = await asyncio.gather(
+                self._get(f"{url}/health/detailed", name),
+                self._get(f"{url}/api/v1/filter/stats", name),
+            )
+            return replace(replies, detailed=detailed, more=filter_stats)
+        if name == DATA_RETENTION:
+            return replace(replies, more=await self._get(f"{url}/backup/stats", name))
+        return replies
 
     async def _fetch_services(self, urls: Mapping[str, str]) -> list[_ServiceReplies]:
         return list(
@@ -290,8 +392,10 @@ class ServicesClient:
 
     # --- Public -------------------------------------------------------------------------------
 
-    async def async_fetch(self, period: Period) -> ServicesResult:
+    async def async_fetch(self, period: Period, now: datetime | None = None) -> ServicesResult:
         """Everything the services know for `period`, in one parallel round.
+
+        `now` (default: the wall clock) ages the AlertManager alerts.
 
         When the user gave per-service URLs, those services are asked together with the
         Admin API, and the others are known only through the Admin API's reports. Without
@@ -319,7 +423,9 @@ class ServicesClient:
                 direct += await self._fetch_services(missing)
         # Derived URLs count only while the Admin API reports their services.
         direct = [r for r in direct if r.name in self._service_urls or r.name in derived]
-        return self._assemble(admin, reported, direct)
+        result = self._assemble(admin, reported, direct, now)
+        self._revision = result.revision or self._revision
+        return result
 
     async def async_validate(self) -> normalize.ApiInfo:
         """Prove the Admin API (or, without one, every given service URL) answers.
@@ -376,6 +482,7 @@ class ServicesClient:
         admin: _AdminReplies | None,
         reported: _Reported,
         direct: list[_ServiceReplies],
+        now: datetime | None = None,
     ) -> ServicesResult:
         states: dict[str, ServiceState] = {}
         for state in reported.states:
@@ -395,6 +502,8 @@ class ServicesClient:
                 _admin_state(admin, reported, admin_error, version=info.version),
                 direct=True,
             )
+            if info.r3:
+                reported.revision = Revision.R3
         if not any(r.health.answered for r in direct):
             _raise_without_source(admin, reported, admin_error, direct)
         ws_entry = reported.entry(WEBSOCKET_INGESTION)
@@ -416,15 +525,24 @@ class ServicesClient:
                 *(e.processing_time_ms for e in reported.influx_entries),
             ),
         )
-        listings = () if admin is None else (admin.services, admin.stats, admin.health_services)
+        listings = () if admin is None else admin.listings
+        revision = (
+            Revision.R3
+            if Revision.R3 in (figures.revision, reported.revision)
+            else figures.revision or reported.revision
+        )
         return ServicesResult(
+            ingestion=figures.ingestion,
+            firing_alerts=self._alerts.update(
+                admin.alerts if admin is not None else None, now or datetime.now(UTC)
+            ),
             services_complete=all(r.ok for r in listings),
             events=events,
             metrics=metrics,
             services=tuple(states[name] for name in sorted(states)),
             admin_api_connected=admin_connected,
             ingestor_version=info.version,
-            revision=figures.revision or reported.revision,
+            revision=revision,
             admin_api_error=admin_error,
         )
 
@@ -606,6 +724,8 @@ def _admin_state(
         status = ServiceStatus.DEGRADED if readable else ServiceStatus.UNHEALTHY
         more = len(unreadable) - 1
         message = str(unreadable[0].error) + (f" (and {more} more)" if more else "")
+    if message is None and admin.rate_limited:
+        message = "rate limit reached (HTTP 429): asking less often, showing the last values"
     return ServiceState(
         name=ADMIN_API,
         status=status,
@@ -621,6 +741,40 @@ def _admin_state(
 
 
 def _direct_state(replies: _ServiceReplies) -> ServiceState:
+    return _r3_state(replies, _health_state(replies))
+
+
+def _r3_state(replies: _ServiceReplies, state: ServiceState) -> ServiceState:
+    """R3: websocket health from `/health/detailed` (its `/health` is a stub).
+
+    data-retention's statistics refused for want of a key are "not configured", not a failure.
+    """
+    detailed, more = replies.detailed, replies.more
+    if detailed is not None and detailed.ok and isinstance(detailed.body, dict):
+        health = normalize.normalize_websocket_detailed(detailed.body).health
+        return replace(state, status=health.status, message=health.message)
+    if detailed is not None and state.reachable:
+        return replace(
+            state,
+            status=ServiceStatus.UNHEALTHY if detailed.unreadable else ServiceStatus.UNKNOWN,
+            message=f"/health/detailed: {detailed.error or 'unreadable'}",
+        )
+    if (
+        replies.name == DATA_RETENTION
+        and more is not None
+        and more.status == HTTPStatus.INTERNAL_SERVER_ERROR
+        and normalize.parse_text(_detail(more.body)) == _RETENTION_NOT_CONFIGURED
+    ):
+        note = f"statistics not configured ({_RETENTION_NOT_CONFIGURED})"
+        return replace(state, message=f"{state.message}; {note}" if state.message else note)
+    return state
+
+
+def _detail(body: object) -> object:
+    return body.get("detail") if isinstance(body, dict) else None
+
+
+def _health_state(replies: _ServiceReplies) -> ServiceState:
     reply = replies.health
     if not reply.answered:
         return ServiceState(
@@ -655,6 +809,7 @@ def _direct_state(replies: _ServiceReplies) -> ServiceState:
         uptime_seconds=health.uptime_seconds,
         response_time_ms=reply.elapsed_ms,
         version=health.version,
+        git_sha=health.git_sha,
     )
 
 
@@ -669,6 +824,7 @@ class _Figures:
     processing_time_ms: float | None = None
     revision: Revision | None = None
     websocket_answered: bool = False
+    ingestion: IngestionFigures = field(default_factory=IngestionFigures)
     _r2_figures: normalize.ProcessingFigures | None = None
     _r1_figures: normalize.ProcessingFigures | None = None
 
@@ -680,22 +836,41 @@ class _Figures:
                 self._r1_figures = normalize.normalize_enrichment_stats(replies.extra.body)
                 self.revision = self.revision or Revision.R1
         elif replies.name == DATA_API and replies.health.answered:
-            self.revision = Revision.R2 if self.revision is None else self.revision
+            newer = Revision.R3 if replies.r3 else Revision.R2
+            self.revision = newer if self.revision in (None, Revision.R2) else self.revision
         self._combine()
 
     def _read_websocket(self, replies: _ServiceReplies) -> None:
-        if replies.health.answered:
+        # R3's `/health` is a stub: its figures are in `/health/detailed`.
+        page = replies.detailed if replies.detailed is not None else replies.health
+        if page.answered:
             self.websocket_answered = True
-            ws = normalize.normalize_websocket_health(replies.health.body)
+            ws = normalize.normalize_websocket_health(page.body)
             self.events_per_minute = ws.events_per_minute
             self.last_event = ws.last_event
         extra = replies.extra
         if extra is not None and extra.ok:
             self._r2_figures = normalize.normalize_event_rate(extra.body)
-            self.revision = Revision.R2
+            self.revision = Revision.R3 if replies.r3 else Revision.R2
         elif extra is not None and extra.status == HTTPStatus.NOT_FOUND:
             # /api/v1/event-rate exists from R2 on (docs/ingestor-contracts.md#telling-r1-from-r2).
             self.revision = Revision.R1
+        if replies.r3:
+            self.revision = Revision.R3
+            self._read_ingestion(replies)
+
+    def _read_ingestion(self, replies: _ServiceReplies) -> None:
+        queue = self._r2_figures
+        filtered = normalize.FilterStats()
+        if replies.more is not None and replies.more.ok:
+            filtered = normalize.normalize_filter_stats(replies.more.body)
+        self.ingestion = IngestionFigures(
+            queue_size=queue.queue_size if queue is not None else None,
+            queue_maxsize=queue.queue_maxsize if queue is not None else None,
+            filter_enabled=filtered.enabled,
+            filtered_events=filtered.filtered_events,
+            filtered_percent=filtered.filtered_percent,
+        )
 
     def _combine(self) -> None:
         sources = [f for f in (self._r2_figures, self._r1_figures) if f is not None]
@@ -734,6 +909,7 @@ def _merge(old: ServiceState | None, new: ServiceState, *, direct: bool = False)
         uptime_seconds=first_known(new.uptime_seconds, old.uptime_seconds),
         response_time_ms=first_known(new.response_time_ms, old.response_time_ms),
         version=new.version or old.version,
+        git_sha=new.git_sha or old.git_sha,
     )
 
 
@@ -741,3 +917,45 @@ def _merge_into(
     states: dict[str, ServiceState], new: ServiceState, *, direct: bool = False
 ) -> None:
     states[new.name] = _merge(states.get(new.name), new, direct=direct)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after(reply: _Reply) -> float:
+    """Seconds to leave the rate-limited paths alone: the server's `Retry-After`, bounded."""
+    if reply.retry_after is None:
+        return _DEFAULT_BACKOFF
+    return min(max(reply.retry_after, 1.0), _MAX_BACKOFF)
+
+
+class _AlertMemory:
+    """The firing AlertManager alerts, without the R3 Admin API's 15-minute gaps.
+
+    The Admin API drops a resolved alert at once and a firing one 900 s after its last
+    notification (`received_at`). So an alert that vanishes before that was resolved; one that
+    vanishes after it is held as firing until AlertManager's next repeat could have renewed it.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[FiringAlert, datetime]] = {}
+        self._seen = False
+
+    def update(self, reply: _Reply | None, now: datetime) -> tuple[FiringAlert, ...] | None:
+        """The alerts firing now; None while the Admin API never listed alerts."""
+        listed = normalize.normalize_alerts_active(reply.body) if reply and reply.ok else None
+        if listed is None:
+            return tuple(a for a, _ in self._held.values()) if self._seen else None
+        self._seen = True
+        held = {a.fingerprint: (a, a.received_at or now) for a in listed}
+        for key, (alert, notified) in self._held.items():
+            age = (now - notified).total_seconds()
+            repeat = _ALERT_REPEAT.get(alert.severity or "", _ALERT_REPEAT_DEFAULT)
+            if key not in held and _ALERT_TTL <= age < repeat + _ALERT_GRACE:
+                held[key] = (alert, notified)
+        self._held = held
+        return tuple(a for a, _ in held.values())
