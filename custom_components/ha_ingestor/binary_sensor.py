@@ -13,13 +13,15 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 )
 from homeassistant.const import EntityCategory
 
-from .api.models import AlertKey
+from .api.models import BACKPRESSURE_PERCENT, AlertKey
 from .devices import async_add_platform_entities
 from .entity import (
     HaIngestorEntity,
     HaIngestorEntityDescription,
     HaIngestorServiceEntity,
+    async_add_when_offered,
     enum_value,
+    offered_by_r3,
 )
 from .storage_coordinator import FIGURE_SERIES, FIGURE_SIZE
 from .storage_entity import (
@@ -109,6 +111,18 @@ BINARY_SENSORS: Final[tuple[HaIngestorBinarySensorEntityDescription, ...]] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         is_on_fn=lambda s: s.admin_api_connected,
     ),
+    # HomeIQ 2.0 (R3) only: its event queue close to full, so events are about to be dropped.
+    HaIngestorBinarySensorEntityDescription(
+        key="alert_ingestion_backpressure",
+        translation_key="alert_ingestion_backpressure",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        is_on_fn=lambda s: s.ingestion.backpressure,
+        attr_fn=lambda s: {
+            "value": s.ingestion.queue_fill_percent,
+            "warning_threshold": BACKPRESSURE_PERCENT,
+        },
+        exists_fn=offered_by_r3,
+    ),
 )
 
 SERVICE_BINARY_SENSORS: Final[tuple[HaIngestorServiceBinarySensorEntityDescription, ...]] = (
@@ -177,7 +191,7 @@ async def async_setup_entry(
     async_add_platform_entities(
         entry,
         async_add_entities,
-        (HaIngestorBinarySensor(entry, description) for description in BINARY_SENSORS),
+        (HaIngestorBinarySensor(entry, d) for d in BINARY_SENSORS if d.exists_fn is None),
         lambda state: (
             HaIngestorServiceBinarySensor(entry, description, state)
             for description in SERVICE_BINARY_SENSORS
@@ -185,6 +199,9 @@ async def async_setup_entry(
     )
     async_add_storage_entities(
         entry, async_add_entities, STORAGE_BINARY_SENSORS, HaIngestorStorageBinarySensor
+    )
+    async_add_when_offered(
+        entry, async_add_entities, BINARY_SENSORS, lambda d: HaIngestorBinarySensor(entry, d)
     )
 
 

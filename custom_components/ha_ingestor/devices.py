@@ -142,8 +142,9 @@ def service_device_info(entry: HaIngestorConfigEntry, state: ServiceState) -> De
         entry_type=DeviceEntryType.SERVICE,
         configuration_url=configuration_url.get(state.name),
         sw_version=state.version,
+        hw_version=state.git_sha,  # the build (R3 reports its git commit)
     )
-    return _known(info, "sw_version")
+    return _known(info, "sw_version", "hw_version")
 
 
 def known_services(snapshot: Snapshot) -> set[str] | None:

@@ -5,18 +5,53 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, override
 
+from homeassistant.core import callback
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api.models import DataSource, Snapshot
+from .api.models import DataSource, Revision, Snapshot
 from .coordinator import HaIngestorConfigEntry, HaIngestorCoordinator
 from .devices import entry_key, main_device_info, service_device_info
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from enum import StrEnum
 
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
     from .api.models import ServiceState
+
+
+def offered_by_r3(snapshot: Snapshot | None) -> bool:
+    """Figures only HomeIQ 2.0 (R3) reports: queue, entity filter, AlertManager alerts."""
+    return snapshot is not None and snapshot.revision is Revision.R3
+
+
+@callback
+def async_add_when_offered[D: HaIngestorEntityDescription](
+    entry: HaIngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: Iterable[D],
+    entity: Callable[[D], HaIngestorEntity],
+) -> None:
+    """Add the entity of each description once the ingestor's revision offers it.
+
+    The revision is known from the first refresh that reached the ingestor, which may come
+    after set-up (the ingestor was down); an entity is never added twice.
+    """
+    coordinator = entry.runtime_data.coordinator
+    pending = [d for d in descriptions if d.exists_fn is not None]
+
+    @callback
+    def add_offered() -> None:
+        ready = [d for d in pending if d.exists_fn is not None and d.exists_fn(coordinator.data)]
+        if ready:
+            pending[:] = [d for d in pending if d not in ready]
+            async_add_entities(entity(d) for d in ready)
+
+    add_offered()
+    if pending:
+        entry.async_on_unload(coordinator.async_add_listener(add_offered))
 
 
 def enum_value(member: StrEnum | None) -> str | None:
@@ -34,6 +69,8 @@ class HaIngestorEntityDescription(EntityDescription):
     """What every entity of the main device may have: state attributes read from the snapshot."""
 
     attr_fn: Callable[[Snapshot], Mapping[str, Any]] | None = None
+    # Set for entities only some revisions offer: created once it says True.
+    exists_fn: Callable[[Snapshot | None], bool] | None = None
 
 
 class HaIngestorEntity(CoordinatorEntity[HaIngestorCoordinator]):

@@ -25,8 +25,10 @@ from .entity import (
     HaIngestorEntity,
     HaIngestorEntityDescription,
     HaIngestorServiceEntity,
+    async_add_when_offered,
     enum_value,
     influxdb_answered,
+    offered_by_r3,
 )
 from .storage_coordinator import (
     FIGURE_OLDEST_POINT,
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
     from homeassistant.helpers.typing import StateType
 
-    from .api.models import Alert, ServiceState, Snapshot
+    from .api.models import Alert, FiringAlert, ServiceState, Snapshot
     from .coordinator import HaIngestorConfigEntry
     from .storage_coordinator import StorageState
 
@@ -116,6 +118,21 @@ def _alert_summary(alert: Alert) -> dict[str, Any]:
         "severity": enum_value(alert.severity),
         "message": alert.message,
     }
+
+
+def _firing_alert(alert: FiringAlert) -> dict[str, Any]:
+    return {
+        "name": alert.name,
+        "severity": alert.severity,
+        "service": alert.service,
+        "summary": alert.summary,
+        "starts_at": alert.starts_at.isoformat() if alert.starts_at is not None else None,
+    }
+
+
+def _firing_count(snapshot: Snapshot) -> int | None:
+    alerts = snapshot.firing_alerts
+    return None if alerts is None else len(alerts)
 
 
 SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
@@ -203,6 +220,46 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=lambda s: s.query_duration_ms,
+    ),
+    # HomeIQ 2.0 (R3) only.
+    HaIngestorSensorEntityDescription(
+        key="ingestion_queue_fill",
+        translation_key="ingestion_queue_fill",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda s: s.ingestion.queue_fill_percent,
+        attr_fn=lambda s: {
+            "queue_size": s.ingestion.queue_size,
+            "queue_maxsize": s.ingestion.queue_maxsize,
+        },
+        exists_fn=offered_by_r3,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="events_filtered",
+        translation_key="events_filtered",
+        # A counter since the ingestor started: a restart starts it again at 0.
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=lambda s: s.ingestion.filtered_events,
+        attr_fn=lambda s: {"filter_enabled": s.ingestion.filter_enabled},
+        exists_fn=offered_by_r3,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="events_filtered_rate",
+        translation_key="events_filtered_rate",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda s: s.ingestion.filtered_percent,
+        exists_fn=offered_by_r3,
+    ),
+    HaIngestorSensorEntityDescription(
+        key="alertmanager_alerts_firing",
+        translation_key="alertmanager_alerts_firing",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_firing_count,
+        attr_fn=lambda s: {ATTR_ALERTS: [_firing_alert(a) for a in s.firing_alerts or ()]},
+        exists_fn=offered_by_r3,
     ),
 )
 
@@ -335,12 +392,13 @@ async def async_setup_entry(
     async_add_platform_entities(
         entry,
         async_add_entities,
-        (HaIngestorSensor(entry, description) for description in SENSORS),
+        (HaIngestorSensor(entry, d) for d in SENSORS if d.exists_fn is None),
         lambda state: (
             HaIngestorServiceSensor(entry, description, state) for description in SERVICE_SENSORS
         ),
     )
     async_add_storage_entities(entry, async_add_entities, STORAGE_SENSORS, HaIngestorStorageSensor)
+    async_add_when_offered(entry, async_add_entities, SENSORS, lambda d: HaIngestorSensor(entry, d))
 
 
 class HaIngestorSensor(HaIngestorEntity, SensorEntity):
