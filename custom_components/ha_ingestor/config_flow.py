@@ -82,6 +82,12 @@ if TYPE_CHECKING:
 
     from .coordinator import HaIngestorConfigEntry
 
+# HomeIQ 2.0 (R3) maps its Admin API to host port 8004, older ingestors to 8003: an address
+# without a port (or the suggested one) is tried at both, the newer first.
+ADMIN_API_PORTS: Final = (8004, 8003)
+# InfluxDB organizations the ingestor's compose files create: newer (HomeIQ) first.
+KNOWN_ORGANIZATIONS: Final = ("homeiq", DEFAULT_ORGANIZATION)
+
 _URL_SELECTOR: Final = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _SECRET_SELECTOR: Final = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _TEXT_SELECTOR: Final = TextSelector()
@@ -205,7 +211,8 @@ def _influx_error(err: IngestorError, data: Mapping[str, Any]) -> dict[str, str]
 def _services_error(err: IngestorError, data: Mapping[str, Any]) -> dict[str, str]:
     """The form field and error a failed services validation shows."""
     if isinstance(err, IngestorAuthenticationError):
-        return {CONF_API_KEY: "invalid_auth"}
+        # HomeIQ 2.0 always wants a key: say so, rather than "refused".
+        return {CONF_API_KEY: "invalid_auth" if data.get(CONF_API_KEY) else "api_key_required"}
     url_field = CONF_ADMIN_API_URL if data.get(CONF_ADMIN_API_URL) else "base"
     if isinstance(err, IngestorSSLError):
         return {url_field: "ssl_error"}
@@ -214,25 +221,85 @@ def _services_error(err: IngestorError, data: Mapping[str, Any]) -> dict[str, st
     return {url_field: "cannot_connect"}
 
 
-async def _async_validate_influxdb(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
+def admin_api_candidates(url: str, suggested: str | None = None) -> list[str]:
+    """The Admin API addresses to try for what the user entered, in order."""
+    parsed = URL(url)
+    if parsed.explicit_port is not None and url != suggested:
+        return [url]
+    return [str(parsed.with_port(port)).rstrip("/") for port in ADMIN_API_PORTS]
+
+
+def suggested_admin_api_url(data: Mapping[str, Any]) -> str | None:
+    """The documented default: the Admin API on the InfluxDB's host, at the newer port."""
+    if not (url := data.get(CONF_URL)) or not _is_http_url(url):
+        return None
+    return str(URL(url).with_port(ADMIN_API_PORTS[0]).with_path("")).rstrip("/")
+
+
+async def _async_validate_admin_candidates(
+    hass: HomeAssistant, data: dict[str, Any], suggested: str | None
+) -> dict[str, str]:
+    """Validate the services, trying the Admin API at 8004 then 8003 where the port is open.
+
+    The first address that answers at all (even refusing the key) is kept in `data`.
+    """
+    url = data.get(CONF_ADMIN_API_URL)
+    if not url or not _is_http_url(url):
+        return await async_validate_input(hass, data, influxdb=False)
+    errors: dict[str, str] = {}
+    for candidate in admin_api_candidates(url, suggested):
+        errors = await async_validate_input(
+            hass, {**data, CONF_ADMIN_API_URL: candidate}, influxdb=False
+        )
+        if errors.get(CONF_ADMIN_API_URL) != "cannot_connect":
+            data[CONF_ADMIN_API_URL] = candidate
+            return errors
+    return errors
+
+
+async def _async_validate_influxdb(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, str]:
+    """Validate InfluxDB; an unknown default organization is retried as the other default.
+
+    HomeIQ 2.0 creates `homeiq`, older ingestors `ha-ingestor`: the one that works is kept.
+    """
+    errors, org_missing = await _async_validate_influxdb_once(hass, data)
+    organization = data.get(CONF_ORGANIZATION, DEFAULT_ORGANIZATION)
+    if org_missing and organization in KNOWN_ORGANIZATIONS:
+        for other in KNOWN_ORGANIZATIONS:
+            if (
+                other != organization
+                and not (
+                    await _async_validate_influxdb_once(hass, {**data, CONF_ORGANIZATION: other})
+                )[0]
+            ):
+                data[CONF_ORGANIZATION] = other
+                return {}
+    return errors
+
+
+async def _async_validate_influxdb_once(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> tuple[dict[str, str], bool]:
+    """Field errors, and whether InfluxDB said the organization does not exist."""
     try:
         influx_url(data[CONF_URL])
     except InvalidURLError:
-        return {CONF_URL: "invalid_url"}
+        return {CONF_URL: "invalid_url"}, False
     try:
         backend = create_influx_backend(hass, data)
     except InvalidNameError:
-        return {CONF_BUCKET: "invalid_bucket_name"}
+        return {CONF_BUCKET: "invalid_bucket_name"}, False
     try:
         await backend.async_validate()
     except IngestorError as err:
-        return _influx_error(err, data)
+        org_missing = isinstance(err, IngestorNotFoundError) and "organization" in str(err)
+        return _influx_error(err, data), org_missing
     except Exception:  # noqa: BLE001 - whatever else fails must end in a form error
         LOGGER.exception("Unexpected error while validating InfluxDB")
-        return {"base": "unknown"}
+        return {"base": "unknown"}, False
     finally:
         await backend.async_close()
-    return {}
+    return {}, False
 
 
 async def _async_validate_services(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
@@ -255,7 +322,7 @@ async def _async_validate_services(hass: HomeAssistant, data: Mapping[str, Any])
 
 async def async_validate_input(
     hass: HomeAssistant,
-    data: Mapping[str, Any],
+    data: dict[str, Any],
     *,
     influxdb: bool = True,
     services: bool = True,
@@ -273,7 +340,7 @@ async def async_validate_input(
 
 
 async def _async_validate_reauth(
-    hass: HomeAssistant, data: Mapping[str, Any], entered: Mapping[str, Any]
+    hass: HomeAssistant, data: dict[str, Any], entered: Mapping[str, Any]
 ) -> dict[str, str]:
     """Check the new secrets where they were entered, and only there.
 
@@ -339,7 +406,9 @@ class HaIngestorConfigFlow(ConfigFlow, domain=DOMAIN):
             if not data.get(CONF_URL) and not services_configured(data):
                 errors["base"] = "no_source"
             else:
-                errors = await async_validate_input(self.hass, data, influxdb=False)
+                errors = await _async_validate_admin_candidates(
+                    self.hass, data, suggested_admin_api_url(self._influxdb)
+                )
             if not errors:
                 if not data.get(CONF_URL):
                     await self.async_set_unique_id(unique_id_for(data))
