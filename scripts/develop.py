@@ -332,6 +332,11 @@ PREFERRED_PORTS: Final = {
 }
 
 
+# HomeIQ 2.0 (R3) maps its Admin API to 8004 (R1/R2: 8003), with a key (a local demo value).
+R3_ADMIN_PORT: Final = 8004
+R3_DEMO_API_KEY: Final = "homeiq-demo-key"
+
+
 def choose_ports(
     names: Iterable[str], in_use: Callable[[int], bool] = port_in_use
 ) -> dict[str, int]:
@@ -400,7 +405,7 @@ class Demo:
 
     paths: Paths
     fresh: bool = False
-    revision: str = "r2"
+    revision: str = "r3"
     show_ha_output: bool = False
     started: float = field(default_factory=time.monotonic)
     stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -449,14 +454,19 @@ class Demo:
         from custom_components.ha_ingestor.api.models import Revision  # noqa: PLC0415
         from custom_components.ha_ingestor.const import SERVICE_URL_KEYS  # noqa: PLC0415
         from tests.support.events import Schema  # noqa: PLC0415
-        from tests.support.simulator import EventWriter, IngestorSimulator  # noqa: PLC0415
+        from tests.support.simulator import EventWriter, create_simulator  # noqa: PLC0415
 
         assert self.influx_url is not None  # noqa: S101
         revision = Revision(self.revision)
         names = [n for n in PREFERRED_PORTS if n != "influxdb"]
-        simulator = IngestorSimulator(
-            revision, influx_url=self.influx_url, ports=choose_ports(names)
-        )
+        ports = choose_ports(names)
+        if revision is Revision.R3:
+            # HomeIQ 2.0 maps its Admin API to 8004 and always wants a key.
+            ports.pop("admin-api", None)
+            if not port_in_use(R3_ADMIN_PORT):
+                ports["admin-api"] = R3_ADMIN_PORT
+        api_key = R3_DEMO_API_KEY if revision is Revision.R3 else None
+        simulator = create_simulator(revision, api_key, influx_url=self.influx_url, ports=ports)
         await simulator.start()
         self.stack.push_async_callback(self._stop_simulator, simulator)
         writer = EventWriter(
@@ -483,6 +493,7 @@ class Demo:
         by_service = simulator.service_urls
         self.ingestor_values = {
             "admin_api_url": simulator.admin_api_url,
+            **({"api_key": api_key} if api_key else {}),
             **{
                 key: by_service[name]
                 for key, name in SERVICE_URL_KEYS.items()
@@ -506,6 +517,7 @@ class Demo:
                 events_per_second=round(rate / 60, 2),
                 average_processing_time_ms=round(rng.uniform(1.2, 4.5), 2),
                 data_api_avg_query_time_ms=round(rng.uniform(6.0, 20.0), 1),
+                queue_size=rng.randint(0, 3000),  # R3's queue-fill sensor moves
             )
             await asyncio.sleep(STORY_STEP)
 
@@ -745,7 +757,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="start the demo (what scripts/develop does)")
     run.add_argument("--fresh", action="store_true", help="forget ./config first")
     run.add_argument(
-        "--revision", choices=("r1", "r2"), default="r2", help="ingestor generation to simulate"
+        "--revision",
+        choices=("r1", "r2", "r3"),
+        default="r3",
+        help="ingestor generation to simulate (r3: HomeIQ 2.0)",
     )
     run.add_argument(
         "--show-ha-output", action="store_true", help="print Home Assistant's console output"
