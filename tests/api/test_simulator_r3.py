@@ -1,4 +1,4 @@
-"""The R3 (HomeIQ 2.0) simulator reproduces the contracts' checklist, faults included."""
+"""The R3 (HomeIQ 2.0) simulator reproduces docs/ingestor-contracts-r3.md, faults included."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Payload examples quoted from the R3 (HomeIQ 2.0) contracts, ingestor-interfaces-r3.md.
+"""Payload examples of HomeIQ 2.0 (R3), as docs/ingestor-contracts-r3.md describes them.
 
 Shared by the tests of the normalisers and of the R3 simulator, which must agree with them.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Section 3.1: the standard `/health` of websocket-ingestion (a stub) and of data-api.
+# the standard `/health` of websocket-ingestion (a stub) and of data-api.
 WEBSOCKET_HEALTH_STUB: dict[str, Any] = {
     "status": "healthy",
     "service": "websocket-ingestion",
@@ -32,7 +32,7 @@ DATA_API_HEALTH_R3: dict[str, Any] = {
     "timestamp": "2026-08-06T18:00:12.310442+00:00",
 }
 
-# Section 4.2.2: websocket-ingestion `GET /health/detailed`, and its not-initialised variant.
+# websocket-ingestion `GET /health/detailed`, and its not-initialised variant.
 WEBSOCKET_DETAILED: dict[str, Any] = {
     "status": "healthy",
     "service": "websocket-ingestion",
@@ -64,7 +64,7 @@ WEBSOCKET_DETAILED_NOT_INITIALISED: dict[str, Any] = {
     "subscription": {"status": "not_initialized"},
 }
 
-# Section 4.2.4: `GET /api/v1/filter/stats`, enabled.
+# `GET /api/v1/filter/stats`, enabled.
 FILTER_STATS_ENABLED: dict[str, Any] = {
     "enabled": True,
     "statistics": {
@@ -81,7 +81,7 @@ FILTER_STATS_ENABLED: dict[str, Any] = {
     "message": None,
 }
 
-# Section 4.3.8: `GET /api/alerts/active` (one alert) and `/count`.
+# `GET /api/alerts/active` (one alert) and `/count`.
 ALERTS_ACTIVE: list[dict[str, Any]] = [
     {
         "fingerprint": "6c1f0b1e2d3a4f59",
@@ -112,7 +112,7 @@ ALERTS_COUNT: dict[str, Any] = {
     "timestamp": "2026-08-06T18:00:31.000512+00:00Z",
 }
 
-# Section 4.3.9: `GET /api/info`.
+# `GET /api/info`.
 API_INFO_R3: dict[str, Any] = {
     "success": True,
     "data": {

@@ -1,6 +1,6 @@
 """The HomeIQ 2.0 (R3) ingestor on loopback, beside the R1/R2 simulator it extends.
 
-Payloads follow /work/shared/docs/ingestor-interfaces-r3.md (its §8 checklist): every
+Payloads follow docs/ingestor-contracts-r3.md (its simulator checklist): every
 `/health` is the standard shape answering HTTP 200; websocket-ingestion's `/health` is a stub
 that always says healthy while `/health/detailed` carries the truth; the Admin API wants a
 Bearer key on its statistics, rate-limits every client address (token bucket, 429 with

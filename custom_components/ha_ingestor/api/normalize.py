@@ -581,7 +581,7 @@ def normalize_websocket_detailed(payload: object) -> WebsocketHealth:
     if not isinstance(connection, dict) or not isinstance(subscription, dict):
         status, message = ServiceStatus.UNHEALTHY, "health check failed"
     elif connection.get("status") == "not_initialized":
-        # Events may flow regardless (contracts quirk 8): the stalled alert tells.
+        # Events may flow regardless (docs/ingestor-contracts-r3.md): the stalled alert tells.
         status, message = ServiceStatus.DEGRADED, "not initialised"
     elif connection.get("is_running") is False:
         status, message = ServiceStatus.UNHEALTHY, "not connected"

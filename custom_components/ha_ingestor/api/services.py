@@ -83,7 +83,7 @@ _NOT_DEPLOYED = (
     "nodename nor servname",
     "Temporary failure in name resolution",
     "No address associated with hostname",
-    # R3's Admin API runs on Alpine: musl's texts (contracts R3 quirk 23).
+    # R3's Admin API runs on Alpine: musl's texts (docs/ingestor-contracts-r3.md).
     "[Name does not resolve]",
     "[Try again]",
 )
