@@ -306,3 +306,14 @@ async def test_validate_without_key_says_a_key_is_required(
 ) -> None:
     with pytest.raises(IngestorAuthenticationError, match="needs an API key"):
         await client(session, r3, key=None).async_validate()
+
+
+async def test_a_garbled_detailed_health_is_unhealthy_not_the_stubs_healthy(
+    session: aiohttp.ClientSession, r3: IngestorSimulatorR3
+) -> None:
+    await r3.set_fault(WEBSOCKET_INGESTION, Fault.GARBLED, paths=["/health/detailed"])
+    result = await client(session, r3).async_fetch(Period.HOUR_1)
+    status, message = state(result, WEBSOCKET_INGESTION)
+    assert status is ServiceStatus.UNHEALTHY
+    assert message is not None
+    assert message.startswith("/health/detailed: ")
