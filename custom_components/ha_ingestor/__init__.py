@@ -16,6 +16,7 @@ from .coordinator import (
     HaIngestorRuntimeData,
 )
 from .devices import async_remove_config_entry_device, async_sync_devices
+from .frontend import async_register_card
 from .services import async_setup_services
 from .storage_coordinator import StorageCoordinator, create_storage_source
 
@@ -31,8 +32,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001
-    """Register the actions once, for every entry."""
+    """Register the actions and the data-flow card once, for every entry."""
     async_setup_services(hass)
+    await async_register_card(hass)
     return True
 
 

@@ -1,0 +1,453 @@
+// HA Ingestor data-flow card: the ingestor's services as a graph, coloured and labelled by
+// their status entities, edges along the ingestion path labelled with the event rate.
+//
+// Plain ES module, no build step: the integration serves this file and adds it to every
+// frontend page. Everything it draws comes from the device registry (the `via_device`
+// links the integration maintains) and the entity registry, so it follows whatever
+// services the ingestor's revision runs.
+//
+//   type: custom:ha-ingestor-flow-card
+//   entry_id: 01JHAINGESTOR0000000000000   # optional: the config entry to follow
+//   device_id: 3f1c...                      # optional: or the "HA Ingestor" device
+//   title: HA Ingestor                      # optional: empty hides the header
+
+const CARD_TYPE = "ha-ingestor-flow-card";
+const DOMAIN = "ha_ingestor";
+// The device whose ancestors form the ingestion path: what the events flow into.
+const SINK_MODEL = "influxdb";
+// Wide enough for a name on two lines; with the gap, what a column needs.
+const NODE_WIDTH = 150;
+const COLUMN_GAP = 64;
+
+const STATUS_BY_STATE = {
+  healthy: "ok",
+  degraded: "warning",
+  unhealthy: "error",
+  on: "ok",
+  off: "error",
+  unknown: "unknown",
+  unavailable: "unavailable",
+};
+// A shape per status, so the colour is never the only signal.
+const GLYPH = { ok: "✓", warning: "!", error: "✕", unknown: "?", unavailable: "–" };
+
+const STYLE = `
+  :host { display: block; }
+  ha-card { overflow: hidden; }
+  .header {
+    display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between;
+    gap: 4px 16px; padding: 12px 16px 0;
+  }
+  .title { font-size: var(--ha-card-header-font-size, 1.25rem); color: var(--ha-card-header-color, var(--primary-text-color)); }
+  .source { font-size: 0.875rem; color: var(--secondary-text-color); }
+  .message { padding: 16px; color: var(--secondary-text-color); }
+  .flow { position: relative; display: flex; padding: 16px; }
+  .flow.horizontal { flex-direction: row; align-items: center; gap: ${COLUMN_GAP}px; justify-content: center; }
+  .flow.vertical { flex-direction: column; align-items: stretch; gap: 44px; }
+  .layer { position: relative; z-index: 1; display: flex; gap: 12px; }
+  .horizontal .layer { flex-direction: column; }
+  .vertical .layer { flex-direction: row; flex-wrap: wrap; justify-content: center; }
+  svg.edges { position: absolute; inset: 0; width: 100%; height: 100%; z-index: 0; pointer-events: none; overflow: visible; }
+  .edge { fill: none; stroke: var(--divider-color, rgba(127, 127, 127, 0.4)); stroke-width: 1.5; stroke-dasharray: 4 4; }
+  .edge.ingest { stroke: var(--primary-color); stroke-width: 2.5; stroke-dasharray: 8 6; animation: flow 1.2s linear infinite; }
+  .edge.ingest.idle { animation: none; stroke: var(--disabled-text-color, var(--secondary-text-color)); }
+  @keyframes flow { to { stroke-dashoffset: -14; } }
+  @media (prefers-reduced-motion: reduce) { .edge.ingest { animation: none; } }
+  .rate {
+    position: absolute; z-index: 2; transform: translate(-50%, -50%); white-space: nowrap;
+    font-size: 0.75rem; padding: 1px 6px; border-radius: 8px;
+    color: var(--primary-text-color); background: var(--card-background-color, var(--ha-card-background, white));
+    border: 1px solid var(--divider-color, rgba(127, 127, 127, 0.4));
+  }
+  .node {
+    --status-color: var(--disabled-text-color, #9e9e9e);
+    box-sizing: border-box; width: ${NODE_WIDTH}px; min-height: 56px; margin: 0; padding: 8px 10px;
+    display: flex; flex-direction: column; align-items: flex-start; gap: 4px; text-align: start;
+    font: inherit; color: var(--primary-text-color); cursor: pointer;
+    background: var(--card-background-color, var(--ha-card-background, white));
+    border: 1px solid var(--divider-color, rgba(127, 127, 127, 0.4));
+    border-left: 6px solid var(--status-color); border-radius: 10px;
+  }
+  .node:hover { background: var(--secondary-background-color); }
+  .node:focus-visible { outline: 2px solid var(--primary-color); outline-offset: 2px; }
+  .node[disabled] { cursor: default; }
+  .node.ok { --status-color: var(--success-color, #43a047); }
+  .node.warning { --status-color: var(--warning-color, #ffa600); }
+  .node.error { --status-color: var(--error-color, #db4437); }
+  .name { font-weight: 500; font-size: 0.9rem; line-height: 1.2; overflow-wrap: anywhere; }
+  .status { display: inline-flex; align-items: center; gap: 6px; font-size: 0.8rem; color: var(--secondary-text-color); }
+  .badge {
+    display: inline-flex; align-items: center; justify-content: center; width: 16px; height: 16px;
+    border-radius: 50%; font-size: 0.7rem; font-weight: 700; line-height: 1;
+    color: var(--text-primary-color, white); background: var(--status-color);
+  }
+  .node.root .status { color: var(--primary-text-color); }
+`;
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function hasOurIdentifier(device) {
+  return (device.identifiers || []).some((identifier) => identifier[0] === DOMAIN);
+}
+
+/** The config entries that have HA Ingestor devices, in a stable order. */
+function ingestorEntries(hass) {
+  const entries = new Set();
+  for (const device of Object.values(hass.devices || {})) {
+    if (hasOurIdentifier(device)) {
+      for (const entryId of device.config_entries || []) entries.add(entryId);
+    }
+  }
+  return [...entries].sort();
+}
+
+function followedEntry(hass, config) {
+  if (config.entry_id) return config.entry_id;
+  if (config.device_id) {
+    const device = (hass.devices || {})[config.device_id];
+    return device ? device.primary_config_entry || (device.config_entries || [])[0] : undefined;
+  }
+  return ingestorEntries(hass)[0];
+}
+
+/**
+ * The graph of one entry, from the registries only: nodes (devices with their entities),
+ * the root (the "HA Ingestor" device every `via_device` chain ends at) and the ingestion path.
+ */
+function buildGraph(hass, entryId) {
+  const devices = Object.values(hass.devices || {}).filter(
+    (d) => hasOurIdentifier(d) && (d.config_entries || []).includes(entryId),
+  );
+  if (!devices.length) return undefined;
+  const byId = new Map(devices.map((d) => [d.id, d]));
+  const entities = new Map(devices.map((d) => [d.id, []]));
+  for (const entity of Object.values(hass.entities || {})) {
+    if (entity.platform === DOMAIN && entities.has(entity.device_id)) {
+      entities.get(entity.device_id).push(entity);
+    }
+  }
+  const parentOf = (d) => (byId.has(d.via_device_id) && d.via_device_id !== d.id ? d.via_device_id : undefined);
+  const tops = devices.filter((d) => parentOf(d) === undefined);
+  // The main device: the top the most devices hang from (normally the only top).
+  const descendants = (id, seen = new Set()) => {
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    return devices.filter((d) => parentOf(d) === id).reduce((n, d) => n + 1 + descendants(d.id, seen), 0);
+  };
+  const root = tops.sort((a, b) => descendants(b.id) - descendants(a.id))[0] || devices[0];
+  const depth = new Map([[root.id, 0]]);
+  const parent = new Map();
+  const queue = [root.id];
+  while (queue.length) {
+    const id = queue.shift();
+    for (const d of devices) {
+      if (parentOf(d) === id && !depth.has(d.id)) {
+        depth.set(d.id, depth.get(id) + 1);
+        parent.set(d.id, id);
+        queue.push(d.id);
+      }
+    }
+  }
+  // Devices cut off from the root (a link not yet written, a cycle) hang from it directly.
+  for (const d of devices) {
+    if (!depth.has(d.id)) {
+      depth.set(d.id, 1);
+      parent.set(d.id, root.id);
+    }
+  }
+  const sink = devices.find((d) => d.id !== root.id && String(d.model || "").toLowerCase() === SINK_MODEL);
+  const path = new Set();
+  for (let id = sink && sink.id; id !== undefined && id !== root.id; id = parent.get(id)) path.add(id);
+  return { devices, entities, root, depth, parent, path };
+}
+
+function byKey(list, key) {
+  return list.find((e) => e.translation_key === key);
+}
+
+function statusEntity(hass, list) {
+  const status = byKey(list, "service_status");
+  if (status) return status.entity_id;
+  const connectivity = list.find(
+    (e) => e.entity_id.startsWith("binary_sensor.") && hass.states[e.entity_id]?.attributes.device_class === "connectivity",
+  );
+  return connectivity && connectivity.entity_id;
+}
+
+function formatState(hass, stateObj) {
+  if (typeof hass.formatEntityState === "function") return hass.formatEntityState(stateObj);
+  return stateObj.state;
+}
+
+function unavailableLabel(hass, state) {
+  const text = hass.localize && hass.localize(`state.default.${state}`);
+  return text || (state === "unavailable" ? "Unavailable" : "Unknown");
+}
+
+/** Status class and text of a service node. */
+function serviceStatus(hass, entityId) {
+  const stateObj = entityId && hass.states[entityId];
+  if (!stateObj) return { status: "unknown", label: unavailableLabel(hass, "unknown") };
+  const status = STATUS_BY_STATE[stateObj.state] || "unknown";
+  return { status, label: formatState(hass, stateObj) };
+}
+
+/** Status of the root: the alerts the integration evaluates, counted. */
+function alertStatus(hass, entityId) {
+  const stateObj = entityId && hass.states[entityId];
+  if (!stateObj || ["unknown", "unavailable"].includes(stateObj.state)) {
+    const state = stateObj ? stateObj.state : "unknown";
+    return { status: STATUS_BY_STATE[state], label: unavailableLabel(hass, state) };
+  }
+  const count = Number(stateObj.state);
+  if (!count) return { status: "ok", label: "No alerts" };
+  const alerts = stateObj.attributes.alerts || [];
+  const status = alerts.some((a) => a.severity === "error") ? "error" : "warning";
+  return { status, label: count === 1 ? "1 alert" : `${count} alerts` };
+}
+
+function deviceName(device) {
+  return device.name_by_user || device.name || device.model || device.id;
+}
+
+class HaIngestorFlowCard extends HTMLElement {
+  static getStubConfig(hass) {
+    const entryId = hass && ingestorEntries(hass)[0];
+    return entryId ? { entry_id: entryId } : {};
+  }
+
+  constructor() {
+    super();
+    this.attachShadow({ mode: "open" });
+    this._config = {};
+    this._key = undefined;
+    this._width = 0;
+    this._frame = 0;
+  }
+
+  setConfig(config) {
+    if (!config || typeof config !== "object") throw new Error("Invalid configuration");
+    for (const key of ["entry_id", "device_id", "title"]) {
+      if (config[key] !== undefined && config[key] !== null && typeof config[key] !== "string") {
+        throw new Error(`${key} must be a string`);
+      }
+    }
+    this._config = config;
+    this._key = undefined;
+    this._update();
+  }
+
+  set hass(hass) {
+    this._hass = hass;
+    this._update();
+  }
+
+  get hass() {
+    return this._hass;
+  }
+
+  getCardSize() {
+    return 5;
+  }
+
+  getGridOptions() {
+    return { columns: 12, min_columns: 6 };
+  }
+
+  connectedCallback() {
+    this._resize = new ResizeObserver((entries) => {
+      const width = Math.round(entries[0].contentRect.width);
+      if (width !== this._width) {
+        this._width = width;
+        this._layout();
+      }
+    });
+    this._resize.observe(this);
+  }
+
+  disconnectedCallback() {
+    if (this._resize) this._resize.disconnect();
+    cancelAnimationFrame(this._frame);
+  }
+
+  /** Rebuild the graph when the registries change; redraw only when what it shows changed. */
+  _update() {
+    const hass = this._hass;
+    if (!hass) return;
+    if (this._graphFor !== hass.devices || this._entitiesFor !== hass.entities || this._graphConfig !== this._config) {
+      this._graphFor = hass.devices;
+      this._entitiesFor = hass.entities;
+      this._graphConfig = this._config;
+      this._entryId = followedEntry(hass, this._config);
+      this._graph = this._entryId && buildGraph(hass, this._entryId);
+    }
+    const view = this._view();
+    const key = JSON.stringify(view);
+    if (key === this._key) return;
+    this._key = key;
+    this._render(view);
+  }
+
+  /** Everything the card shows, as plain data (its JSON decides whether to redraw). */
+  _view() {
+    const hass = this._hass;
+    const title = this._config.title ?? "HA Ingestor";
+    const graph = this._graph;
+    if (!graph) {
+      const message = this._entryId
+        ? `No HA Ingestor devices found for config entry ${this._entryId}.`
+        : "No HA Ingestor entry found. Set one up, or give entry_id or device_id.";
+      return { title, message };
+    }
+    const rootEntities = graph.entities.get(graph.root.id);
+    const rateEntity = byKey(rootEntities, "events_per_minute");
+    const rateState = rateEntity && hass.states[rateEntity.entity_id];
+    const rate = rateState ? formatState(hass, rateState) : undefined;
+    const idle = !rateState || !(Number(rateState.state) > 0);
+    const sourceEntity = byKey(rootEntities, "data_source");
+    const sourceState = sourceEntity && hass.states[sourceEntity.entity_id];
+    const alertsEntity = byKey(rootEntities, "active_alerts");
+    const nodes = graph.devices.map((device) => {
+      const isRoot = device.id === graph.root.id;
+      const entityId = isRoot
+        ? (alertsEntity || rateEntity || {}).entity_id
+        : statusEntity(hass, graph.entities.get(device.id));
+      const { status, label } = isRoot ? alertStatus(hass, entityId) : serviceStatus(hass, entityId);
+      return {
+        id: device.id,
+        name: isRoot ? "Home Assistant" : deviceName(device),
+        depth: graph.depth.get(device.id),
+        parent: graph.parent.get(device.id),
+        ingest: graph.path.has(device.id),
+        root: isRoot,
+        entityId,
+        status,
+        label,
+      };
+    });
+    nodes.sort((a, b) => a.depth - b.depth || b.ingest - a.ingest || a.name.localeCompare(b.name));
+    return {
+      title,
+      source: sourceState ? formatState(hass, sourceState) : undefined,
+      rate: graph.path.size ? rate : undefined,
+      rootRate: graph.path.size ? undefined : rate,
+      idle,
+      nodes,
+    };
+  }
+
+  _render(view) {
+    const header = view.title
+      ? `<div class="header"><span class="title">${escapeHtml(view.title)}</span>${
+          view.source ? `<span class="source">Source: ${escapeHtml(view.source)}</span>` : ""
+        }</div>`
+      : "";
+    let body;
+    if (view.message) {
+      body = `<div class="message">${escapeHtml(view.message)}</div>`;
+    } else {
+      const layers = [];
+      for (const node of view.nodes) (layers[node.depth] ||= []).push(node);
+      body = `<div class="flow"><svg class="edges" aria-hidden="true"></svg>${layers
+        .filter(Boolean)
+        .map((layer) => `<div class="layer">${layer.map((n) => this._node(n, view)).join("")}</div>`)
+        .join("")}</div>`;
+    }
+    this.shadowRoot.innerHTML = `<style>${STYLE}</style><ha-card>${header}${body}</ha-card>`;
+    this._nodes = view.nodes || [];
+    this._rate = view.rate;
+    this._idle = view.idle;
+    for (const button of this.shadowRoot.querySelectorAll(".node[data-entity-id]")) {
+      button.addEventListener("click", () => this._moreInfo(button.dataset.entityId));
+    }
+    this._layout();
+  }
+
+  _node(node, view) {
+    const extra = node.root && view.rootRate ? `<span class="status">${escapeHtml(view.rootRate)}</span>` : "";
+    const entity = node.entityId ? ` data-entity-id="${escapeHtml(node.entityId)}"` : " disabled";
+    return `<button type="button" class="node ${node.status}${node.root ? " root" : ""}"
+      data-device-id="${escapeHtml(node.id)}" data-status="${node.status}"${entity}
+      aria-label="${escapeHtml(`${node.name}: ${node.label}`)}">
+      <span class="name">${escapeHtml(node.name)}</span>
+      <span class="status"><span class="badge" aria-hidden="true">${GLYPH[node.status]}</span><span class="label">${escapeHtml(node.label)}</span></span>
+      ${extra}
+    </button>`;
+  }
+
+  _moreInfo(entityId) {
+    this.dispatchEvent(new CustomEvent("hass-more-info", { detail: { entityId }, bubbles: true, composed: true }));
+  }
+
+  /** Columns side by side when they fit, else rows that wrap; then the edges. */
+  _layout() {
+    const flow = this.shadowRoot.querySelector(".flow");
+    if (!flow) return;
+    const columns = flow.querySelectorAll(".layer").length;
+    const needed = columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP + 32;
+    const horizontal = (this._width || this.clientWidth) >= needed;
+    flow.classList.toggle("horizontal", horizontal);
+    flow.classList.toggle("vertical", !horizontal);
+    cancelAnimationFrame(this._frame);
+    this._frame = requestAnimationFrame(() => this._drawEdges(flow, horizontal));
+  }
+
+  _drawEdges(flow, horizontal) {
+    for (const old of flow.querySelectorAll(".rate")) old.remove();
+    const svg = flow.querySelector("svg.edges");
+    const origin = flow.getBoundingClientRect();
+    const boxes = new Map();
+    for (const el of flow.querySelectorAll(".node")) {
+      const r = el.getBoundingClientRect();
+      boxes.set(el.dataset.deviceId, {
+        left: r.left - origin.left,
+        right: r.right - origin.left,
+        top: r.top - origin.top,
+        bottom: r.bottom - origin.top,
+      });
+    }
+    const paths = [];
+    for (const node of this._nodes) {
+      const from = boxes.get(node.parent);
+      const to = boxes.get(node.id);
+      if (!from || !to) continue;
+      let x1, y1, x2, y2, d;
+      if (horizontal) {
+        [x1, y1, x2, y2] = [from.right, (from.top + from.bottom) / 2, to.left, (to.top + to.bottom) / 2];
+        const dx = (x2 - x1) / 2;
+        d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+      } else {
+        [x1, y1, x2, y2] = [(from.left + from.right) / 2, from.bottom, (to.left + to.right) / 2, to.top];
+        const dy = (y2 - y1) / 2;
+        d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
+      }
+      const cls = node.ingest ? `edge ingest${this._idle ? " idle" : ""}` : "edge";
+      paths.push(`<path class="${cls}" data-to="${escapeHtml(node.id)}" d="${d}"></path>`);
+      if (node.ingest && this._rate !== undefined) {
+        const label = document.createElement("span");
+        label.className = "rate";
+        label.dataset.to = node.id;
+        label.title = "Events per minute";
+        label.textContent = this._rate;
+        label.style.left = `${(x1 + x2) / 2}px`;
+        label.style.top = `${(y1 + y2) / 2}px`;
+        flow.appendChild(label);
+      }
+    }
+    svg.innerHTML = paths.join("");
+  }
+}
+
+if (!customElements.get(CARD_TYPE)) {
+  customElements.define(CARD_TYPE, HaIngestorFlowCard);
+  window.customCards = window.customCards || [];
+  window.customCards.push({
+    type: CARD_TYPE,
+    name: "HA Ingestor data flow",
+    description: "The HA Ingestor's services as a live graph: status per service, event rate per edge.",
+    preview: true,
+    documentationURL: "https://github.com/ha-ingestor/ha-ingestor-hass#data-flow-card",
+  });
+}
