@@ -394,6 +394,31 @@ class HomeAssistantClient:
         msg = f"http/config/promote failed: {error}"
         raise HomeAssistantSetupError(msg)
 
+    async def save_dashboard(
+        self, url_path: str, title: str, config: Mapping[str, Any], icon: str | None = None
+    ) -> bool:
+        """Store `config` as a storage-mode dashboard, created first if absent; True if created."""
+        (listed,) = await self.websocket([{"type": "lovelace/dashboards/list"}])
+        created = not any(d.get("url_path") == url_path for d in listed.get("result") or [])
+        commands: list[dict[str, Any]] = []
+        if created:
+            commands.append(
+                {
+                    "type": "lovelace/dashboards/create",
+                    "url_path": url_path,
+                    "title": title,
+                    "show_in_sidebar": True,
+                    "require_admin": False,
+                    **({"icon": icon} if icon else {}),
+                }
+            )
+        commands.append({"type": "lovelace/config/save", "url_path": url_path, "config": config})
+        for command, result in zip(commands, await self.websocket(commands), strict=True):
+            if not result.get("success"):
+                msg = f"{command['type']} failed: {result.get('error')}"
+                raise HomeAssistantSetupError(msg)
+        return created
+
     async def recovery_mode(self) -> bool:
         """Whether Home Assistant runs in recovery mode (it loads no custom integration)."""
         return bool((await self.request("GET", "/api/config")).get("recovery_mode"))

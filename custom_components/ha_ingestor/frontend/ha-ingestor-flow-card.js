@@ -15,9 +15,8 @@ const CARD_TYPE = "ha-ingestor-flow-card";
 const DOMAIN = "ha_ingestor";
 // The device whose ancestors form the ingestion path: what the events flow into.
 const SINK_MODEL = "influxdb";
-// Wide enough for a name on two lines; with the gap, what a column needs.
+// Wide enough for a name on two lines; two fit side by side on a phone.
 const NODE_WIDTH = 150;
-const COLUMN_GAP = 64;
 
 const STATUS_BY_STATE = {
   healthy: "ok",
@@ -28,8 +27,15 @@ const STATUS_BY_STATE = {
   unknown: "unknown",
   unavailable: "unavailable",
 };
-// A shape per status, so the colour is never the only signal.
-const GLYPH = { ok: "✓", warning: "!", error: "✕", unknown: "?", unavailable: "–" };
+// A shape per status, so the colour is never the only signal (Material Design Icons paths:
+// check, exclamation, close, help, minus).
+const GLYPH = {
+  ok: "M21,7L9,19L3.5,13.5L4.91,12.09L9,16.17L19.59,5.59L21,7Z",
+  warning: "M11,4H13V14H11V4M11,18H13V20H11V18Z",
+  error: "M19,6.41L17.59,5L12,10.59L6.41,5L5,6.41L10.59,12L5,17.59L6.41,19L12,13.41L17.59,19L19,17.59L13.41,12L19,6.41Z",
+  unknown: "M10,19H13V22H10V19M12,2C17.35,2.22 19.68,7.62 16.5,11.67C15.67,12.67 14.33,13.33 13.67,14.17C13,15 13,16 13,17H10C10,15.33 10,13.92 10.67,12.92C11.33,11.92 12.67,11.33 13.5,10.67C15.92,8.43 15.32,5.26 12,5A3,3 0 0,0 9,8H6A6,6 0 0,1 12,2Z",
+  unavailable: "M19,13H5V11H19V13Z",
+};
 
 const STYLE = `
   :host { display: block; }
@@ -41,12 +47,13 @@ const STYLE = `
   .title { font-size: var(--ha-card-header-font-size, 1.25rem); color: var(--ha-card-header-color, var(--primary-text-color)); }
   .source { font-size: 0.875rem; color: var(--secondary-text-color); }
   .message { padding: 16px; color: var(--secondary-text-color); }
-  .flow { position: relative; display: flex; padding: 16px; }
-  .flow.horizontal { flex-direction: row; align-items: center; gap: ${COLUMN_GAP}px; justify-content: center; }
-  .flow.vertical { flex-direction: column; align-items: stretch; gap: 44px; }
-  .layer { position: relative; z-index: 1; display: flex; gap: 12px; }
-  .horizontal .layer { flex-direction: column; }
-  .vertical .layer { flex-direction: row; flex-wrap: wrap; justify-content: center; }
+  .flow { position: relative; display: flex; flex-direction: column; gap: 44px; padding: 16px 12px; }
+  .layer { position: relative; z-index: 1; display: flex; flex-wrap: wrap; justify-content: center; gap: 16px; }
+  .group { display: flex; flex-wrap: wrap; justify-content: center; gap: 10px; max-width: 100%; }
+  .group.siblings {
+    padding: 8px; border-radius: 14px;
+    border: 1px dashed var(--divider-color, rgba(127, 127, 127, 0.4));
+  }
   svg.edges { position: absolute; inset: 0; width: 100%; height: 100%; z-index: 0; pointer-events: none; overflow: visible; }
   .edge { fill: none; stroke: var(--divider-color, rgba(127, 127, 127, 0.4)); stroke-width: 1.5; stroke-dasharray: 4 4; }
   .edge.ingest { stroke: var(--primary-color); stroke-width: 2.5; stroke-dasharray: 8 6; animation: flow 1.2s linear infinite; }
@@ -76,11 +83,8 @@ const STYLE = `
   .node.error { --status-color: var(--error-color, #db4437); }
   .name { font-weight: 500; font-size: 0.9rem; line-height: 1.2; overflow-wrap: anywhere; }
   .status { display: inline-flex; align-items: center; gap: 6px; font-size: 0.8rem; color: var(--secondary-text-color); }
-  .badge {
-    display: inline-flex; align-items: center; justify-content: center; width: 16px; height: 16px;
-    border-radius: 50%; font-size: 0.7rem; font-weight: 700; line-height: 1;
-    color: var(--text-primary-color, white); background: var(--status-color);
-  }
+  .badge { flex: none; width: 16px; height: 16px; border-radius: 50%; background: var(--status-color); }
+  .badge path { fill: var(--text-primary-color, white); }
   .node.root .status { color: var(--primary-text-color); }
 `;
 
@@ -327,7 +331,15 @@ class HaIngestorFlowCard extends HTMLElement {
         label,
       };
     });
-    nodes.sort((a, b) => a.depth - b.depth || b.ingest - a.ingest || a.name.localeCompare(b.name));
+    const parents = new Set(nodes.map((n) => n.parent));
+    // Devices with children last: their edges leave from a group's bottom row, crossing none.
+    nodes.sort(
+      (a, b) =>
+        a.depth - b.depth ||
+        b.ingest - a.ingest ||
+        parents.has(a.id) - parents.has(b.id) ||
+        a.name.localeCompare(b.name),
+    );
     return {
       title,
       source: sourceState ? formatState(hass, sourceState) : undefined,
@@ -348,11 +360,27 @@ class HaIngestorFlowCard extends HTMLElement {
     if (view.message) {
       body = `<div class="message">${escapeHtml(view.message)}</div>`;
     } else {
+      // Layers top-down; within a layer, the children of one device form a group, so one
+      // edge reaches them all and the graph stays readable however many services there are.
       const layers = [];
-      for (const node of view.nodes) (layers[node.depth] ||= []).push(node);
+      for (const node of view.nodes) {
+        const layer = (layers[node.depth] ||= new Map());
+        const group = layer.get(node.parent) || [];
+        layer.set(node.parent, [...group, node]);
+      }
       body = `<div class="flow"><svg class="edges" aria-hidden="true"></svg>${layers
         .filter(Boolean)
-        .map((layer) => `<div class="layer">${layer.map((n) => this._node(n, view)).join("")}</div>`)
+        .map(
+          (layer) =>
+            `<div class="layer">${[...layer]
+              .map(
+                ([parent, group]) =>
+                  `<div class="group${group.length > 1 ? " siblings" : ""}" data-parent="${escapeHtml(parent || "")}">${group
+                    .map((n) => this._node(n, view))
+                    .join("")}</div>`,
+              )
+              .join("")}</div>`,
+        )
         .join("")}</div>`;
     }
     this.shadowRoot.innerHTML = `<style>${STYLE}</style><ha-card>${header}${body}</ha-card>`;
@@ -372,7 +400,7 @@ class HaIngestorFlowCard extends HTMLElement {
       data-device-id="${escapeHtml(node.id)}" data-status="${node.status}"${entity}
       aria-label="${escapeHtml(`${node.name}: ${node.label}`)}">
       <span class="name">${escapeHtml(node.name)}</span>
-      <span class="status"><span class="badge" aria-hidden="true">${GLYPH[node.status]}</span><span class="label">${escapeHtml(node.label)}</span></span>
+      <span class="status"><svg class="badge" viewBox="-4 -4 32 32" aria-hidden="true"><path d="${GLYPH[node.status]}"></path></svg><span class="label">${escapeHtml(node.label)}</span></span>
       ${extra}
     </button>`;
   }
@@ -381,54 +409,44 @@ class HaIngestorFlowCard extends HTMLElement {
     this.dispatchEvent(new CustomEvent("hass-more-info", { detail: { entityId }, bubbles: true, composed: true }));
   }
 
-  /** Columns side by side when they fit, else rows that wrap; then the edges. */
+  /** Edges are drawn once the browser has laid the nodes out, and again at every resize. */
   _layout() {
     const flow = this.shadowRoot.querySelector(".flow");
     if (!flow) return;
-    const columns = flow.querySelectorAll(".layer").length;
-    const needed = columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP + 32;
-    const horizontal = (this._width || this.clientWidth) >= needed;
-    flow.classList.toggle("horizontal", horizontal);
-    flow.classList.toggle("vertical", !horizontal);
     cancelAnimationFrame(this._frame);
-    this._frame = requestAnimationFrame(() => this._drawEdges(flow, horizontal));
+    this._frame = requestAnimationFrame(() => this._drawEdges(flow));
   }
 
-  _drawEdges(flow, horizontal) {
+  /** One edge from each device to the group of its children; the rate on the ingestion path. */
+  _drawEdges(flow) {
     for (const old of flow.querySelectorAll(".rate")) old.remove();
     const svg = flow.querySelector("svg.edges");
     const origin = flow.getBoundingClientRect();
-    const boxes = new Map();
-    for (const el of flow.querySelectorAll(".node")) {
+    const box = (el) => {
       const r = el.getBoundingClientRect();
-      boxes.set(el.dataset.deviceId, {
-        left: r.left - origin.left,
-        right: r.right - origin.left,
-        top: r.top - origin.top,
-        bottom: r.bottom - origin.top,
-      });
-    }
+      return { x: (r.left + r.right) / 2 - origin.left, top: r.top - origin.top, bottom: r.bottom - origin.top };
+    };
+    const nodes = new Map([...flow.querySelectorAll(".node")].map((el) => [el.dataset.deviceId, el]));
+    const ingest = new Set(this._nodes.filter((n) => n.ingest).map((n) => n.id));
     const paths = [];
-    for (const node of this._nodes) {
-      const from = boxes.get(node.parent);
-      const to = boxes.get(node.id);
-      if (!from || !to) continue;
-      let x1, y1, x2, y2, d;
-      if (horizontal) {
-        [x1, y1, x2, y2] = [from.right, (from.top + from.bottom) / 2, to.left, (to.top + to.bottom) / 2];
-        const dx = (x2 - x1) / 2;
-        d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
-      } else {
-        [x1, y1, x2, y2] = [(from.left + from.right) / 2, from.bottom, (to.left + to.right) / 2, to.top];
-        const dy = (y2 - y1) / 2;
-        d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
-      }
-      const cls = node.ingest ? `edge ingest${this._idle ? " idle" : ""}` : "edge";
-      paths.push(`<path class="${cls}" data-to="${escapeHtml(node.id)}" d="${d}"></path>`);
-      if (node.ingest && this._rate !== undefined) {
+    for (const group of flow.querySelectorAll(".group[data-parent]")) {
+      const parent = nodes.get(group.dataset.parent);
+      if (!parent || !group.firstElementChild) continue;
+      const from = box(parent);
+      // The ingestion path is drawn to its node; other children through their group's frame.
+      const children = [...group.children];
+      const next = children.find((el) => ingest.has(el.dataset.deviceId));
+      const onPath = next !== undefined;
+      const target = next || (children.length > 1 ? group : children[0]);
+      const to = box(target);
+      const [x1, y1, x2, y2] = [from.x, from.bottom, to.x, to.top];
+      const dy = (y2 - y1) / 2;
+      const cls = onPath ? `edge ingest${this._idle ? " idle" : ""}` : "edge";
+      paths.push(`<path class="${cls}" d="M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}"></path>`);
+      if (onPath && this._rate !== undefined) {
         const label = document.createElement("span");
         label.className = "rate";
-        label.dataset.to = node.id;
+        label.dataset.to = next.dataset.deviceId;
         label.title = "Events per minute";
         label.textContent = this._rate;
         label.style.left = `${(x1 + x2) / 2}px`;
