@@ -272,9 +272,18 @@ def _dashboard() -> dict[str, Any]:
     return dashboard
 
 
+def _cards(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cards of a view, masonry (`cards`) or sections (`sections[].cards`)."""
+    cards: list[dict[str, Any]] = list(view.get("cards", []))
+    for section in view.get("sections", []):
+        cards += section.get("cards", [])
+    return cards
+
+
 async def test_dashboard_shows_every_alert(registered_entity_ids: set[str]) -> None:
     dashboard = _dashboard()
-    cards = dashboard["views"][0]["cards"]
+    cards = _cards(dashboard["views"][0])
+    assert cards[0]["type"] == "custom:ha-ingestor-flow-card"
     shown = {
         condition["entity"]
         for card in cards
