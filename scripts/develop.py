@@ -396,6 +396,29 @@ def pick_showcase(entities: Iterable[EntityState]) -> EntityState | None:
     return live[0] if live else None
 
 
+# --- the dashboard ---------------------------------------------------------------------------
+
+# The example dashboard, created as a storage-mode dashboard of its own (not the Overview,
+# which stays Home Assistant's) and written again at every start, like configuration.yaml.
+DASHBOARD_FILE: Final = REPO / "examples" / "dashboard.yaml"
+DASHBOARD_URL_PATH: Final = "ha-ingestor"
+DASHBOARD_ICON: Final = "mdi:database-import"
+
+
+def load_dashboard(path: Path = DASHBOARD_FILE) -> dict[str, Any]:
+    """The example dashboard's configuration."""
+    import yaml  # noqa: PLC0415  (Home Assistant's requirement, inside the root)
+
+    config: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return config
+
+
+def dashboard_url(config: Mapping[str, Any], base_url: str = HA_URL) -> str:
+    """Where the dashboard's first view opens."""
+    views = config.get("views") or [{}]
+    return f"{base_url}/{DASHBOARD_URL_PATH}/{views[0].get('path', 0)}"
+
+
 # --- the demo --------------------------------------------------------------------------------
 
 
@@ -412,6 +435,7 @@ class Demo:
     ha: HomeAssistantProcess | None = None
     influx_url: str | None = None
     ingestor_values: dict[str, Any] = field(default_factory=dict)
+    dashboard: str = HA_URL
 
     def elapsed(self) -> str:
         """Seconds since start, for the status lines."""
@@ -592,6 +616,7 @@ class Demo:
                 )
                 if first:
                     await self.ensure_entry(client)
+                    await self.ensure_dashboard(client)
                     self.print_banner()
                     await self.wait_for_live_entities(client)
                 await self.remove_onboarding_leftovers(client, settle=onboarded)
@@ -634,6 +659,15 @@ class Demo:
             log(f"HA Ingestor refreshes every {DEMO_UPDATE_INTERVAL} s (options)")
         else:
             log(f"could not shorten the refresh interval: {options.get('type')}")
+
+    async def ensure_dashboard(self, client: HomeAssistantClient) -> None:
+        """The "HA Ingestor" dashboard, from examples/dashboard.yaml."""
+        config = load_dashboard()
+        created = await client.save_dashboard(
+            DASHBOARD_URL_PATH, config.get("title", "HA Ingestor"), config, DASHBOARD_ICON
+        )
+        self.dashboard = dashboard_url(config)
+        log(f"dashboard {'created' if created else 'updated'} from {DASHBOARD_FILE.name}")
 
     async def remove_onboarding_leftovers(
         self, client: HomeAssistantClient, *, settle: bool
@@ -682,7 +716,7 @@ class Demo:
         lines = [
             "",
             "=" * 72,
-            f"  Home Assistant is ready: {HA_URL}",
+            f"  Home Assistant is ready: {self.dashboard}",
             f"  Log in as:  {DEV_USERNAME}  /  {DEV_PASSWORD}",
             "  (a fixed demo login; every server listens on 127.0.0.1 only)",
             "  Settings -> Devices & services -> HA Ingestor -> device 'HA Ingestor'",

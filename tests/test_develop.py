@@ -376,3 +376,33 @@ async def test_run_flow_reports_a_refused_step(
             {"handler": DOMAIN},
             {"url": "http://127.0.0.1:9", "backend": "influxql", "verify_ssl": False},
         )
+
+
+async def test_demo_creates_the_dashboard_from_the_example(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_access_token: str,
+    socket_enabled: None,
+) -> None:
+    for component in ("http", "websocket_api", "lovelace"):
+        assert await async_setup_component(hass, component, {})
+    client = develop.HomeAssistantClient(await hass_client(), base_url="")
+    client.access_token = hass_access_token
+    demo = develop.Demo(develop.Paths(Path("/nonexistent")))
+    example = develop.load_dashboard()
+
+    await demo.ensure_dashboard(client)
+    # Again at the next start: the dashboard exists, its configuration is written again.
+    await demo.ensure_dashboard(client)
+
+    listed, stored = await client.websocket([
+        {"type": "lovelace/dashboards/list"},
+        {"type": "lovelace/config", "url_path": develop.DASHBOARD_URL_PATH},
+    ])  # fmt: skip
+    dashboards = [d for d in listed["result"] if d["url_path"] == develop.DASHBOARD_URL_PATH]
+    assert len(dashboards) == 1
+    assert dashboards[0]["title"] == "HA Ingestor"
+    assert dashboards[0]["mode"] == "storage"
+    assert stored["result"] == example
+    first_view = example["views"][0]["path"]
+    assert demo.dashboard == f"{develop.HA_URL}/{develop.DASHBOARD_URL_PATH}/{first_view}"
