@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,31 +23,16 @@ from tests.support.home_assistant import (
     running_home_assistant,
 )
 from tests.support.influxdb_server import free_port
+from tests.support.scripts import load_script
 from tests.support.simulator import EventWriter, IngestorSimulator
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
     from tests.support.influxdb_server import InfluxDBServer
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "develop.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("develop_script", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up while the class body is built.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-develop = _load()
+develop = load_script("develop", "develop_script")
 
 
 # --- configuration.yaml and the stored HTTP settings ------------------------------------------

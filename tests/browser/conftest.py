@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 from custom_components.ha_ingestor.api.models import Revision
+from tests.browser.ui import CHROMIUM, CHROMIUM_ARGS
 from tests.support.events import Schema, event_line, generate_events
 from tests.support.home_assistant import RunningHomeAssistant, User, running_home_assistant
 from tests.support.influxdb_server import free_port
@@ -27,16 +28,6 @@ if TYPE_CHECKING:
 
     from tests.support.influxdb_server import InfluxDBServer
 
-CHROMIUM: Final = Path("/usr/bin/chromium")
-CHROMIUM_ARGS: Final = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 # scripts/test sets it on the target it installed the browser on: there a missing piece
 # is a failure, elsewhere (the minimum target, a bare `pytest`) a skip.
 REQUIRED_ENV: Final = "HA_INGESTOR_BROWSER"

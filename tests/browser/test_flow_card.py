@@ -12,7 +12,8 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from tests.browser.test_setup_in_the_ui import EN, WAIT_MS, _log_in
+from tests.browser.test_setup_in_the_ui import EN
+from tests.browser.ui import WAIT_MS, log_in
 from tests.support.simulator import Fault
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ async def test_the_flow_card_shows_each_service_live(  # noqa: PLR0915
     assert set(status_of) == set(services)
     assert {"websocket-ingestion", "influxdb", "data-api"} <= set(services)
     try:
-        await _log_in(page, home_assistant)
+        await log_in(page, home_assistant.url, home_assistant.user)
         await page.goto(f"{home_assistant.url}/{DASHBOARD}/flow")
 
         # A node per service, plus Home Assistant at the root.

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from tests.browser.ui import WAIT_MS, add_integration, field, log_in
 from tests.support.home_assistant import REPO
 from tests.support.influxdb_server import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from playwright.async_api import Locator, Page
+    from playwright.async_api import Page
 
     from tests.browser.conftest import Seeded
     from tests.support.home_assistant import RunningHomeAssistant
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 SCREENSHOT: Final = Path("/tmp/ha-ingestor-browser.png")  # noqa: S108
 FAILURE_SCREENSHOT: Final = Path("/tmp/ha-ingestor-browser-failure.png")  # noqa: S108
-# Generous for a cold cache; every wait is bounded by it.
-WAIT_MS: Final = 20_000
 MAIN_DEVICE: Final = "HA Ingestor"
 
 # What the user reads is what the integration's English translation says.
@@ -54,28 +53,6 @@ def no_stale_screenshots() -> None:
 def _number(value: int) -> re.Pattern[str]:
     """The value as a whole number of its own in a row's text (137, not 1370)."""
     return re.compile(rf"(?<![\d.,]){value}(?![\d.,])")
-
-
-def _field(page: Page, label: str) -> Locator:
-    """The text input of a flow form field, by its translated label."""
-    return page.get_by_role("textbox", name=label, exact=True)
-
-
-async def _log_in(page: Page, home_assistant: RunningHomeAssistant) -> None:
-    from playwright.async_api import expect  # noqa: PLC0415
-
-    await page.goto(home_assistant.url)
-    await _field(page, "Username").fill(home_assistant.user.username)
-    await page.get_by_label("Password", exact=True).fill(home_assistant.user.password)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page).not_to_have_url(re.compile(r"/auth/"), timeout=WAIT_MS)
-
-
-async def _add_integration(page: Page, home_assistant: RunningHomeAssistant) -> None:
-    await page.goto(f"{home_assistant.url}/config/integrations/dashboard")
-    await page.get_by_role("button", name="Add integration").click()
-    await page.get_by_placeholder("Search for a brand name").fill("HA Ingestor")
-    await page.get_by_text("HA Ingestor", exact=True).click()
 
 
 async def _main_device_id(home_assistant: RunningHomeAssistant) -> str:
@@ -111,16 +88,16 @@ async def test_user_sets_the_integration_up_in_the_ui(
     from playwright.async_api import expect  # noqa: PLC0415
 
     try:
-        await _log_in(page, home_assistant)
-        await _add_integration(page, home_assistant)
+        await log_in(page, home_assistant.url, home_assistant.user)
+        await add_integration(page, home_assistant.url)
 
         # The InfluxDB step, first with a port nobody listens on.
         influxdb = FLOW["step"]["user"]["data"]
-        url = _field(page, influxdb["url"])
+        url = field(page, influxdb["url"])
         await url.fill(f"http://127.0.0.1:{free_port()}")
         influxql = EN["selector"]["backend"]["options"]["influxql"]
         await page.get_by_role("radio", name=influxql, exact=True).check()
-        await _field(page, influxdb["bucket"]).fill(seeded.database)
+        await field(page, influxdb["bucket"]).fill(seeded.database)
         await _submit(page)
         cannot_connect = page.get_by_text(FLOW["error"]["cannot_connect"], exact=True)
         await expect(cannot_connect).to_be_visible(timeout=WAIT_MS)
@@ -132,7 +109,7 @@ async def test_user_sets_the_integration_up_in_the_ui(
 
         # The ingestor step.
         ingestor = FLOW["step"]["ingestor"]["data"]
-        await _field(page, ingestor["admin_api_url"]).fill(simulator.admin_api_url)
+        await field(page, ingestor["admin_api_url"]).fill(simulator.admin_api_url)
         await _submit(page)
         await page.get_by_role("button", name="Finish").click()
 
