@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-
-import pytest
 
 from tests.browser.ui import WAIT_MS, add_integration, field, log_in
 from tests.support.home_assistant import REPO
@@ -22,6 +19,7 @@ from tests.support.influxdb_server import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from playwright.async_api import Page
 
@@ -29,8 +27,6 @@ if TYPE_CHECKING:
     from tests.support.home_assistant import RunningHomeAssistant
     from tests.support.simulator import IngestorSimulator
 
-SCREENSHOT: Final = Path("/tmp/ha-ingestor-browser.png")  # noqa: S108
-FAILURE_SCREENSHOT: Final = Path("/tmp/ha-ingestor-browser-failure.png")  # noqa: S108
 MAIN_DEVICE: Final = "HA Ingestor"
 
 # What the user reads is what the integration's English translation says.
@@ -41,13 +37,6 @@ EN: Final[Mapping[str, Any]] = json.loads(
 )
 FLOW: Final = EN["config"]
 SENSORS: Final = EN["entity"]["sensor"]
-
-
-@pytest.fixture(autouse=True)
-def no_stale_screenshots() -> None:
-    """A screenshot left by an earlier run must not pass for this run's."""
-    SCREENSHOT.unlink(missing_ok=True)
-    FAILURE_SCREENSHOT.unlink(missing_ok=True)
 
 
 def _number(value: int) -> re.Pattern[str]:
@@ -84,6 +73,7 @@ async def test_user_sets_the_integration_up_in_the_ui(
     home_assistant: RunningHomeAssistant,
     seeded: Seeded,
     simulator: IngestorSimulator,
+    tmp_path: Path,
 ) -> None:
     from playwright.async_api import expect  # noqa: PLC0415
 
@@ -121,7 +111,7 @@ async def test_user_sets_the_integration_up_in_the_ui(
         (entry,) = await home_assistant.client.entries()
         assert entry["state"] == "loaded"
         assert entry["title"] == "HA Ingestor (127.0.0.1)"
-        await page.screenshot(path=SCREENSHOT, full_page=True)
+        await page.screenshot(path=tmp_path / "device-page.png", full_page=True)
     except BaseException:
-        await page.screenshot(path=FAILURE_SCREENSHOT, full_page=True)
+        await page.screenshot(path=tmp_path / "failure.png", full_page=True)
         raise
