@@ -39,6 +39,11 @@ async def log_in(page: Page, url: str, user: User) -> None:
     await page.get_by_label("Password", exact=True).fill(user.password)
     await page.get_by_role("button", name="Log in").click()
     await expect(page).not_to_have_url(re.compile(r"/auth/"), timeout=WAIT_MS)
+    # The frontend trades the login's code for tokens after the redirect; a page opened
+    # before it has stored them ("Keep me logged in") is sent back to the login.
+    await page.wait_for_function(
+        "() => localStorage.getItem('hassTokens') !== null", timeout=WAIT_MS
+    )
 
 
 async def add_integration(page: Page, url: str) -> None:
