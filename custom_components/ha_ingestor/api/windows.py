@@ -1,0 +1,318 @@
+"""Incremental refresh: per-window counts kept in memory, so a refresh reads only what changed.
+
+A full recount scans the whole period on the server every refresh. This store keeps what the
+statistics are made of and asks the server, in a steady state, only for three thin slices:
+
+* the **leaving** slice ``[previous start, start)``: what just fell out of the period, counted
+  per entity and per fine window, and subtracted. The period start is ``now - period`` to the
+  microsecond, so the slice is read instead of kept: no granularity of stored counts could make
+  an arbitrary start exact, a read of one refresh interval's worth of points does;
+* the **settling** slice ``[S_prev, S)``: fine windows (1 min, epoch aligned) that have just left
+  the overlap, per entity and per window. They are added to the settled totals and never read
+  again (``settled_windows`` keeps them for whoever compares windows, e.g. a delivery check);
+* the **head** ``[S, now)``, with ``S = floor(now - overlap, 1 min)``: re-read every refresh,
+  so a point that arrives up to ``overlap`` after its own timestamp is still counted. The trend's
+  fine windows and the newest event are re-read from ``S_prev``.
+
+What is kept (bounded, whatever the event rate): events per entity of the settled part and of
+the head (one integer per entity and domain each), events per fine window of the period (10,080
+integers at 7 days), the newest event, and the settling windows of the last refresh. At 7 days
+and 1,000 entities that is under 2 MiB (tests/api/test_windows.py measures it).
+
+A **full recount** (every figure from ``[start, now)``, split at ``S``) happens at the first
+refresh, after `invalidate` (InfluxDB failed, the caller changed period, trend window or
+source), when the clock went backwards, when the period is too short to leave a settled part,
+when the leaving slice would reach into the head (an interval longer than the period minus the
+overlap), and every `recount_every` as a safety net.
+
+Exactness: every point whose arrival is at most ``overlap`` after its own timestamp is counted
+exactly once while it is in the period and subtracted exactly once when it leaves, so the
+figures equal a full recount of the same moment. A point that arrives later than that, inside
+the previous refresh's period, is never added but is subtracted when it leaves: the figures are
+one lower per such point until the next full recount (at most `recount_every`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Final
+
+from .aggregate import EPOCH, EntityCount, as_utc, build_event_statistics, period_bounds
+from .models import TrendPoint, TrendWindow
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from .models import EventStatistics, Period
+
+# The finest trend window: every trend window is a whole number of fine windows.
+FINE: Final = TrendWindow.MINUTES_1.duration
+# How late (after its own timestamp) a point may arrive and still be counted exactly. The
+# ingestor writes in batches of at most 5 s (R2/R3) or 1,000 points; two minutes is ample.
+OVERLAP: Final = timedelta(minutes=2)
+RECOUNT_EVERY: Final = timedelta(hours=1)
+# How far back the newest event is looked for in a full recount (both backends).
+LOOKBACK: Final = timedelta(days=7)
+
+# (entity_id, domain tag or None): one server-side group of the per-entity statements.
+type EntityKey = tuple[str, str | None]
+
+LEAVE_ENTITIES: Final = "leave_entities"
+LEAVE_FINE: Final = "leave_fine"
+SETTLE: Final = "settle"
+HEAD: Final = "head"
+FINE_COUNTS: Final = "fine"
+LAST: Final = "last"
+
+
+class PartKind(Enum):
+    """What one part of a refresh asks the server for, over its time range."""
+
+    # Events per entity and domain.
+    ENTITIES = "entities"
+    # Events per entity and domain per fine window.
+    ENTITY_WINDOWS = "entity_windows"
+    # Events per fine window.
+    FINE = "fine"
+    # The newest event's time.
+    LAST = "last"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One statement (InfluxQL) or result (Flux) of a refresh: `[start, stop)`."""
+
+    name: str
+    kind: PartKind
+    start: datetime
+    stop: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one refresh asks the server for; `full` = a recount of the whole period."""
+
+    full: bool
+    now: datetime
+    start: datetime
+    settle_until: datetime
+    parts: tuple[Part, ...]
+
+    def part(self, name: str) -> Part | None:
+        """The part of that name, if this refresh has one."""
+        return next((p for p in self.parts if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One counted group: `entity` for the per-entity kinds, `window` (its start) for windows."""
+
+    count: int
+    entity: EntityKey | None = None
+    window: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the server answered for a plan, backend-neutral. A missing part has no rows."""
+
+    rows: Mapping[str, Sequence[Row]] = field(default_factory=dict)
+    last_event: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettledWindow:
+    """One fine window that will not be read again, with its events per entity."""
+
+    start: datetime
+    counts: Mapping[EntityKey, int]
+
+
+def floor_to(value: datetime, width: timedelta) -> datetime:
+    """`value` rounded down to a multiple of `width` since the Unix epoch."""
+    return EPOCH + ((as_utc(value) - EPOCH) // width) * width
+
+
+def window_of_stop(stop: datetime, width: timedelta = FINE) -> datetime:
+    """The start of the window a (possibly clipped) window stop labels, as Flux labels them."""
+    return floor_to(as_utc(stop) - timedelta(microseconds=1), width)
+
+
+def _add(target: dict[EntityKey, int], key: EntityKey, count: int) -> None:
+    total = target.get(key, 0) + count
+    if total:
+        target[key] = total
+    else:
+        target.pop(key, None)
+
+
+class WindowStore:
+    """The counts behind one period and trend window, kept between refreshes (module docstring).
+
+    Use: ``plan = store.plan(now)``; send the plan's parts; ``store.apply(plan, answer)``;
+    ``store.statistics()``. On any failure in between, call `invalidate`.
+    """
+
+    def __init__(
+        self,
+        period: Period,
+        window: TrendWindow,
+        *,
+        overlap: timedelta = OVERLAP,
+        recount_every: timedelta = RECOUNT_EVERY,
+        lookback: timedelta = LOOKBACK,
+    ) -> None:
+        """An empty store: its first plan is a full recount."""
+        if overlap <= timedelta(0):
+            msg = "overlap must be positive"
+            raise ValueError(msg)
+        self.period = period
+        self.window = window
+        self.overlap = overlap
+        self.recount_every = recount_every
+        self.lookback = lookback
+        self._valid = False
+        self._now = EPOCH
+        self._start = EPOCH
+        self._settled_until = EPOCH
+        self._last_full = EPOCH
+        self._settled: dict[EntityKey, int] = {}
+        self._head: dict[EntityKey, int] = {}
+        self._fine: dict[datetime, int] = {}
+        self._last_event: datetime | None = None
+        self.settled_windows: tuple[SettledWindow, ...] = ()
+
+    def invalidate(self) -> None:
+        """Forget everything: the next refresh is a full recount."""
+        self._valid = False
+        self._settled.clear()
+        self._head.clear()
+        self._fine.clear()
+        self._last_event = None
+        self.settled_windows = ()
+
+    def plan(self, now: datetime) -> Plan:
+        """What the refresh at `now` must read (module docstring)."""
+        start, now = period_bounds(self.period, now)
+        settle = max(floor_to(now - self.overlap, FINE), start)
+        if (
+            not self._valid
+            or now < self._now
+            or now - self._last_full >= self.recount_every
+            or start > self._settled_until
+            or settle <= start
+        ):
+            return self._full_plan(now, start, settle)
+        settle = max(settle, self._settled_until)
+        parts: list[Part] = []
+        if start > self._start:
+            parts += [
+                Part(LEAVE_ENTITIES, PartKind.ENTITIES, self._start, start),
+                Part(LEAVE_FINE, PartKind.FINE, self._start, start),
+            ]
+        if settle > self._settled_until:
+            parts.append(Part(SETTLE, PartKind.ENTITY_WINDOWS, self._settled_until, settle))
+        parts += [
+            Part(HEAD, PartKind.ENTITIES, settle, now),
+            Part(FINE_COUNTS, PartKind.FINE, self._settled_until, now),
+            Part(LAST, PartKind.LAST, self._settled_until, now),
+        ]
+        return Plan(full=False, now=now, start=start, settle_until=settle, parts=tuple(parts))
+
+    def _full_plan(self, now: datetime, start: datetime, settle: datetime) -> Plan:
+        parts = [Part(SETTLE, PartKind.ENTITIES, start, settle)] if settle > start else []
+        parts += [
+            Part(HEAD, PartKind.ENTITIES, settle, now),
+            Part(FINE_COUNTS, PartKind.FINE, start, now),
+            Part(LAST, PartKind.LAST, now - max(self.lookback, self.period.duration), now),
+        ]
+        return Plan(full=True, now=now, start=start, settle_until=settle, parts=tuple(parts))
+
+    def apply(self, plan: Plan, answer: Answer) -> None:
+        """Take in the server's answer to `plan` (the last plan made)."""
+        rows = answer.rows
+        fine_from = plan.start if plan.full else self._settled_until
+        if plan.full:
+            self.invalidate()
+            self._last_full = plan.now
+        for row in rows.get(LEAVE_ENTITIES, ()):
+            if row.entity is not None:
+                _add(self._settled, row.entity, -row.count)
+        self.settled_windows = self._settle(plan, rows.get(SETTLE, ()))
+        self._head = {}
+        for row in rows.get(HEAD, ()):
+            if row.entity is not None:
+                _add(self._head, row.entity, row.count)
+        self._update_fine(plan, fine_from, rows.get(LEAVE_FINE, ()), rows.get(FINE_COUNTS, ()))
+        known = self._last_event
+        if known is not None and known < plan.now - max(self.lookback, self.period.duration):
+            known = None
+        self._last_event = max(filter(None, (known, answer.last_event)), default=None)
+        self._now, self._start, self._settled_until = plan.now, plan.start, plan.settle_until
+        self._valid = True
+
+    def _update_fine(
+        self, plan: Plan, fine_from: datetime, leaving: Sequence[Row], fresh: Sequence[Row]
+    ) -> None:
+        """Subtract the leaving slice; windows from `fine_from` on take the fresh counts."""
+        for row in leaving:
+            if row.window is not None:
+                self._fine[row.window] = self._fine.get(row.window, 0) - row.count
+        first_kept = floor_to(plan.start, FINE)
+        self._fine = {
+            start: count
+            for start, count in self._fine.items()
+            if first_kept <= start < fine_from and count
+        }
+        for row in fresh:
+            if row.window is not None and row.count:
+                self._fine[row.window] = self._fine.get(row.window, 0) + row.count
+
+    def _settle(self, plan: Plan, rows: Sequence[Row]) -> tuple[SettledWindow, ...]:
+        by_window: dict[datetime, dict[EntityKey, int]] = {}
+        for row in rows:
+            if row.entity is None:
+                continue
+            _add(self._settled, row.entity, row.count)
+            if not plan.full and row.window is not None:
+                _add(by_window.setdefault(row.window, {}), row.entity, row.count)
+        return tuple(SettledWindow(start, counts) for start, counts in sorted(by_window.items()))
+
+    @property
+    def ready(self) -> bool:
+        """Whether the store holds a whole refresh (else `statistics` has nothing to say)."""
+        return self._valid
+
+    def entity_counts(self) -> list[EntityCount]:
+        """Events per entity and domain in the period (settled part plus head)."""
+        totals = dict(self._settled)
+        for key, count in self._head.items():
+            _add(totals, key, count)
+        return [
+            EntityCount(entity_id=entity_id, count=count, domain=domain)
+            for (entity_id, domain), count in totals.items()
+        ]
+
+    def trend(self) -> list[TrendPoint]:
+        """Events per trend window (its end, clipped to `now`), from the fine windows."""
+        width = self.window.duration
+        per_window: dict[datetime, int] = {}
+        for start, count in self._fine.items():
+            end = min(floor_to(start, width) + width, self._now)
+            per_window[end] = per_window.get(end, 0) + count
+        return [TrendPoint(time=end, count=count) for end, count in sorted(per_window.items())]
+
+    def statistics(self) -> EventStatistics:
+        """The event figures of the last applied refresh, as a full recount computes them."""
+        rows = self.entity_counts()
+        return build_event_statistics(
+            events_in_period=sum(row.count for row in rows),
+            last_event=self._last_event,
+            entity_counts=rows,
+            trend=self.trend(),
+            period=self.period,
+            window=self.window,
+            now=self._now,
+        )
