@@ -17,15 +17,20 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
+from custom_components.ha_ingestor.api.errors import IngestorNotFoundError
 from custom_components.ha_ingestor.api.flux import FluxBackend
 from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
 from custom_components.ha_ingestor.api.models import Period, ProcessingMetrics, TrendWindow
+from custom_components.ha_ingestor.api.windows import OVERLAP, WindowStore
 from tests.support.dataset import (
+    MARGIN,
+    SEED,
     Dataset,
     build_dataset,
     expected_event_statistics,
     expected_processing_metrics,
 )
+from tests.support.events import EventGenerator, Schema, event_line
 from tests.support.influx2_double import Influx2Double
 
 if TYPE_CHECKING:
@@ -49,12 +54,7 @@ def _unique(name: str) -> str:
 def _write_influxd(server: InfluxDBServer, database: str, data: Dataset) -> None:
     """Create the database and write the lines (plain HTTP, as an ingestor would)."""
     server.create_database(database)
-    params = urllib.parse.urlencode({"db": database, "precision": data.precision})
-    request = urllib.request.Request(  # noqa: S310
-        f"{server.url}/write?{params}", data="\n".join(data.lines).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        assert response.status == 204
+    _write_influxd_lines(server, database, data.lines, data.precision)
 
 
 @pytest.fixture
@@ -143,3 +143,123 @@ async def test_backends_agree_on_an_empty_database(
     assert from_flux.metrics == from_influxql.metrics == ProcessingMetrics()
     assert from_flux.events.events_in_period == 0
     assert from_flux.events.last_event is None
+
+
+def _write_both(
+    influxd: InfluxDBServer, double: Influx2Double, name: str, lines: list[str]
+) -> None:
+    _write_influxd_lines(influxd, name, lines, DATA.precision)
+    double.write(ORG, name, lines, DATA.precision)
+
+
+def _write_influxd_lines(
+    server: InfluxDBServer, database: str, lines: list[str], precision: str
+) -> None:
+    params = urllib.parse.urlencode({"db": database, "precision": precision})
+    request = urllib.request.Request(  # noqa: S310
+        f"{server.url}/write?{params}", data="\n".join(lines).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        assert response.status == 204
+
+
+@pytest.mark.parametrize(
+    ("period", "window"),
+    [
+        (Period.MINUTES_15, TrendWindow.MINUTES_1),
+        (Period.HOUR_1, TrendWindow.MINUTES_5),
+        (Period.HOURS_24, TrendWindow.HOUR_1),
+        (Period.DAYS_7, TrendWindow.HOUR_1),
+    ],
+)
+async def test_incremental_refreshes_equal_full_recounts_on_both_servers(
+    influxdb_server: InfluxDBServer,
+    double: Influx2Double,
+    session: aiohttp.ClientSession,
+    period: Period,
+    window: TrendWindow,
+) -> None:
+    """Incremental figures equal a full recount of the same moment, on both servers.
+
+    Refresh after refresh, while events keep arriving (some late, inside the overlap).
+    """
+    name = _unique("incremental")
+    refreshes = [NOW + timedelta(seconds=47 * k, microseconds=1013 * k) for k in range(6)]
+    # Points exactly at each refresh's period start (inclusive) and 1 us before it: the
+    # leaving slices must cut them right. Schema A keeps the microsecond.
+    generator = EventGenerator(SEED + 7)
+    edge_lines = [
+        event_line(replace(event, time=at - period.duration - delta), Schema.A)
+        for at in refreshes
+        for event, delta in zip(
+            generator.events_between(2, at - period.duration - MARGIN, at - period.duration),
+            (timedelta(0), timedelta(microseconds=1)),
+            strict=True,
+        )
+    ]
+    _write_influxd(influxdb_server, name, replace(DATA, lines=[*DATA.lines, *edge_lines]))
+    double.create_bucket(ORG, name)
+    double.write(ORG, name, [*DATA.lines, *edge_lines], DATA.precision)
+    store_ql, store_flux = WindowStore(period, window), WindowStore(period, window)
+    incremental = (
+        InfluxQLBackend(session, influxdb_server.url, name, windows=store_ql),
+        FluxBackend(session, double.url, TOKEN, ORG, name, windows=store_flux),
+    )
+    full = (
+        InfluxQLBackend(session, influxdb_server.url, name),
+        FluxBackend(session, double.url, TOKEN, ORG, name),
+    )
+    for k, at in enumerate(refreshes):
+        if k:
+            before = refreshes[k - 1]
+            on_time = generator.events_between(9, before, at)
+            # Late: stamped up to the overlap before this refresh, written only now.
+            late = generator.events_between(5, at - OVERLAP + timedelta(seconds=1), before)
+            schemas = itertools.cycle((Schema.A, Schema.B))
+            _write_both(
+                influxdb_server,
+                double,
+                name,
+                [event_line(e, s) for e, s in zip([*on_time, *late], schemas, strict=False)],
+            )
+        got = [await backend.async_fetch(period, window, at) for backend in incremental]
+        wanted = [await backend.async_fetch(period, window, at) for backend in full]
+        assert got[0].events == wanted[0].events, k
+        assert got[1].events == wanted[1].events, k
+        assert got[0].events == got[1].events, k
+        assert got[0].metrics == wanted[0].metrics
+        assert got[1].metrics == wanted[1].metrics
+        # The first refresh recounts; every later one is incremental.
+        assert store_ql.recounted is (k == 0)
+        assert store_flux.recounted is (k == 0)
+    assert got[0].events.events_in_period
+
+
+async def test_a_failed_refresh_is_followed_by_a_full_recount(
+    influxdb_server: InfluxDBServer, session: aiohttp.ClientSession
+) -> None:
+    """InfluxDB failing mid-way (here: the database is gone) empties the store."""
+    name = _unique("failing")
+    _write_influxd(influxdb_server, name, DATA)
+    store = WindowStore(Period.HOUR_1, TrendWindow.MINUTES_5)
+    backend = InfluxQLBackend(session, influxdb_server.url, name, windows=store)
+    first = await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+    await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW + timedelta(minutes=1))
+    assert not store.recounted
+    influxdb_server.query(f'DROP DATABASE "{name}"')
+    with pytest.raises(IngestorNotFoundError):
+        await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW + timedelta(minutes=2))
+    assert not store.ready
+    _write_influxd(influxdb_server, name, DATA)
+    again = await backend.async_fetch(Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
+    assert store.recounted
+    assert again.events == first.events
+    # Another period (the get_statistics action) is recounted and leaves the store alone.
+    other = await backend.async_fetch(Period.HOURS_6, TrendWindow.MINUTES_15, NOW)
+    assert (
+        other.events.events_in_period
+        == expected_event_statistics(
+            replace(DATA, period=Period.HOURS_6, window=TrendWindow.MINUTES_15)
+        ).events_in_period
+    )
+    assert store.ready

@@ -45,11 +45,15 @@ from .errors import (
 )
 from .models import Period, TrendPoint, TrendWindow
 from .names import flux_duration, flux_string, validate_name
+from .windows import Answer, PartKind, Row, fetch_windows, window_of_stop
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from yarl import URL
+
+    from .models import ProcessingMetrics
+    from .windows import Plan, WindowStore
 
 DEFAULT_TIMEOUT: Final = 30.0
 # How far back the newest event is looked for when the period holds none.
@@ -118,17 +122,7 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
     start, stop = period_bounds(period, now)
     lookback = stop - max(FRESHNESS_LOOKBACK, period.duration)
     source = f"from(bucket: {flux_string(bucket, 'bucket')})"
-    events_filter = (
-        f"filter(fn: (r) => r._measurement == {flux_string(MEASUREMENT, 'measurement')} "
-        f"and ({_field_predicate(EVENT_FIELDS)}))"
-    )
-    metrics_filter = (
-        "filter(fn: (r) => r._measurement == "
-        f"{flux_string(SERVICE_METRICS_MEASUREMENT, 'measurement')})"
-    )
-    numeric = " or ".join(
-        f"types.isType(v: r._value, type: {flux_string(name)})" for name in _NUMERIC_TYPES
-    )
+    events_filter = _events_filter()
     in_period = f"range(start: {rfc3339(start)}, stop: {rfc3339(stop)})"
     return "\n".join(
         (
@@ -145,31 +139,97 @@ def build_refresh_query(bucket: str, period: Period, window: TrendWindow, now: d
                 f" |> aggregateWindow(every: {flux_duration(window)}, fn: count, createEmpty: true)"
                 f' |> yield(name: "{RESULT_TREND}")'
             ),
-            # last() per series is pushed down to storage; only one row per series sorts.
             f"{source}",
             f"  |> range(start: {rfc3339(lookback)}, stop: {rfc3339(stop)})",
             f"  |> {events_filter}",
-            "  |> last()",
-            # Only the time is merged: no column of differing type can collide in group().
-            '  |> keep(columns: ["_time"])',
-            "  |> group()",
-            '  |> sort(columns: ["_time"], desc: true)',
-            "  |> limit(n: 1)",
+            *_newest_lines(),
             f'  |> yield(name: "{RESULT_LAST_EVENT}")',
-            f"metrics = {source}",
-            f"  |> {in_period}",
-            f"  |> {metrics_filter}",
-            f"  |> filter(fn: (r) => {numeric})",
-            "metrics",
-            f"  |> filter(fn: (r) => {_field_predicate(ATTEMPT_FIELDS + ERROR_FIELDS)})",
-            "  |> sum()",
-            f'  |> yield(name: "{RESULT_METRIC_SUMS}")',
-            "metrics",
-            f"  |> filter(fn: (r) => {_field_predicate(LATEST_FIELDS)})",
-            "  |> last()",
-            f'  |> yield(name: "{RESULT_METRIC_LATEST}")',
+            *_service_metrics_lines(source, in_period),
         )
     )
+
+
+def _service_metrics_lines(source: str, in_period: str) -> tuple[str, ...]:
+    """The `service_metrics` results (sums and latest values over the period).
+
+    Only numeric values are read: a foreign type costs these figures, never the query.
+    The program must `import "types"`.
+    """
+    metrics_filter = (
+        "filter(fn: (r) => r._measurement == "
+        f"{flux_string(SERVICE_METRICS_MEASUREMENT, 'measurement')})"
+    )
+    numeric = " or ".join(
+        f"types.isType(v: r._value, type: {flux_string(name)})" for name in _NUMERIC_TYPES
+    )
+    return (
+        f"metrics = {source}",
+        f"  |> {in_period}",
+        f"  |> {metrics_filter}",
+        f"  |> filter(fn: (r) => {numeric})",
+        "metrics",
+        f"  |> filter(fn: (r) => {_field_predicate(ATTEMPT_FIELDS + ERROR_FIELDS)})",
+        "  |> sum()",
+        f'  |> yield(name: "{RESULT_METRIC_SUMS}")',
+        "metrics",
+        f"  |> filter(fn: (r) => {_field_predicate(LATEST_FIELDS)})",
+        "  |> last()",
+        f'  |> yield(name: "{RESULT_METRIC_LATEST}")',
+    )
+
+
+def _events_filter() -> str:
+    return (
+        f"filter(fn: (r) => r._measurement == {flux_string(MEASUREMENT, 'measurement')} "
+        f"and ({_field_predicate(EVENT_FIELDS)}))"
+    )
+
+
+def _newest_lines() -> tuple[str, ...]:
+    """After a ranged, filtered source: the newest point's time, one row at most.
+
+    last() per series is pushed down to storage; only one row per series sorts. Only the
+    time is merged: no column of differing type can collide in group().
+    """
+    return (
+        "  |> last()",
+        '  |> keep(columns: ["_time"])',
+        "  |> group()",
+        '  |> sort(columns: ["_time"], desc: true)',
+        "  |> limit(n: 1)",
+    )
+
+
+_FINE_COUNTS: Final = (
+    f"aggregateWindow(every: {flux_duration(TrendWindow.MINUTES_1)}, fn: count, createEmpty: false)"
+)
+_WINDOW_STEPS: Final = {
+    PartKind.ENTITIES: '  |> group(columns: ["entity_id", "domain"]) |> count()',
+    PartKind.ENTITY_WINDOWS: f'  |> group(columns: ["entity_id", "domain"]) |> {_FINE_COUNTS}',
+    PartKind.FINE: f"  |> group() |> {_FINE_COUNTS}",
+}
+
+
+def build_window_query(bucket: str, plan: Plan, period: Period) -> str:
+    """The Flux of one `WindowStore` plan, then the `service_metrics` results of the period.
+
+    One result per part, named after it; fine windows are counted by `aggregateWindow`.
+    """
+    source = f"from(bucket: {flux_string(bucket, 'bucket')})"
+    lines = ['import "types"']
+    for part in plan.parts:
+        lines += [
+            source,
+            f"  |> range(start: {rfc3339(part.start)}, stop: {rfc3339(part.stop)})",
+            f"  |> {_events_filter()}",
+            *(_newest_lines() if part.kind is PartKind.LAST else (_WINDOW_STEPS[part.kind],)),
+            f'  |> yield(name: "{part.name}")',
+        ]
+    start, stop = period_bounds(period, plan.now)
+    lines += _service_metrics_lines(
+        source, f"range(start: {rfc3339(start)}, stop: {rfc3339(stop)})"
+    )
+    return "\n".join(lines)
 
 
 def build_validate_query(bucket: str) -> str:
@@ -400,8 +460,6 @@ def result_from_records(
     ]
     last_rows = results.get(RESULT_LAST_EVENT, [])
     last_event = max((_time(row) for row in last_rows), default=None)
-    sums = results.get(RESULT_METRIC_SUMS, [])
-    latest = results.get(RESULT_METRIC_LATEST, [])
     events = build_event_statistics(
         events_in_period=events_in_period,
         last_event=last_event,
@@ -411,13 +469,43 @@ def result_from_records(
         window=window,
         now=now,
     )
-    metrics = build_processing_metrics(
+    return InfluxResult(events=events, metrics=_metrics_from_records(results), version=version)
+
+
+def _metrics_from_records(results: dict[str, list[Record]]) -> ProcessingMetrics:
+    sums = results.get(RESULT_METRIC_SUMS, [])
+    latest = results.get(RESULT_METRIC_LATEST, [])
+    return build_processing_metrics(
         errors=_sum_fields(sums, ERROR_FIELDS),
         attempts=_sum_fields(sums, ATTEMPT_FIELDS),
         success_rates=_latest_per_service(latest, "success_rate"),
         processing_times=_latest_per_service(latest, "processing_time_ms"),
     )
-    return InfluxResult(events=events, metrics=metrics, version=version)
+
+
+def _window_row(record: Record, kind: PartKind) -> Row:
+    entity = (_text(record, "entity_id") or "", _text(record, "domain"))
+    return Row(
+        count=_count(record),
+        entity=None if kind is PartKind.FINE else entity,
+        # aggregateWindow labels a window with its stop, clipped to the range's stop.
+        window=None if kind is PartKind.ENTITIES else window_of_stop(_time(record)),
+    )
+
+
+def answer_from_records(
+    results: dict[str, list[Record]], plan: Plan
+) -> tuple[Answer, ProcessingMetrics]:
+    """The plan's parts (absent result = no rows) and the `service_metrics` figures."""
+    rows: dict[str, list[Row]] = {}
+    newest: datetime | None = None
+    for part in plan.parts:
+        records = results.get(part.name, [])
+        if part.kind is PartKind.LAST:
+            newest = max((_time(record) for record in records), default=None)
+        else:
+            rows[part.name] = [_window_row(record, part.kind) for record in records]
+    return Answer(rows, newest), _metrics_from_records(results)
 
 
 # --------------------------------------------------------------------------------------
@@ -491,8 +579,12 @@ class FluxBackend:
         bucket: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        windows: WindowStore | None = None,
     ) -> None:
         """Check the settings; nothing is sent until the first call.
+
+        `windows` keeps the counts of its period and trend window between refreshes, so
+        those refreshes read only what changed (`api.windows`); other periods are recounted.
 
         Raises:
             InvalidNameError: unusable organization or bucket name.
@@ -512,6 +604,7 @@ class FluxBackend:
             "Accept": "application/csv",
         }
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.windows = windows
 
     def __repr__(self) -> str:
         """Identify the backend without its token."""
@@ -541,8 +634,21 @@ class FluxBackend:
         return text, version or None
 
     async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
-        """All statistics of one refresh in exactly one query request."""
+        """All statistics of one refresh in exactly one query request.
+
+        For the period and trend window of `windows`, incrementally (`api.windows`).
+        """
         now = as_utc(now)
+        if self.windows is not None and self.windows.tracks(period, window):
+            versions: list[str | None] = []
+
+            async def read(plan: Plan) -> tuple[Answer, ProcessingMetrics]:
+                text, version = await self._query(build_window_query(self._bucket, plan, period))
+                versions.append(version)
+                return answer_from_records(self._parse(text), plan)
+
+            events, metrics = await fetch_windows(self.windows, now, read)
+            return InfluxResult(events=events, metrics=metrics, version=versions[-1])
         text, version = await self._query(build_refresh_query(self._bucket, period, window, now))
         return result_from_records(self._parse(text), period, window, now, version)
 

@@ -48,13 +48,15 @@ from .errors import (
     error_for_exception,
     quote,
 )
-from .models import TrendPoint
+from .models import TrendPoint, TrendWindow
 from .names import influxql_duration, influxql_identifier, validate_name
+from .windows import Answer, PartKind, Row, fetch_windows
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from .models import Period, TrendWindow
+    from .models import Period, ProcessingMetrics
+    from .windows import Plan, WindowStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,22 +90,19 @@ _AUTH_HINTS: Final = (
 )
 
 
-def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str:
-    """The multi-statement InfluxQL of one refresh (see the statement indexes above).
+def _in_range(start: datetime, stop: datetime) -> str:
+    return f"time >= '{rfc3339(start)}' AND time < '{rfc3339(stop)}'"
 
-    Each schema writes one event field per point (`state` for A, `state_value` for B) and
-    InfluxQL counts per field, so every count is taken for both fields and added up.
-    """
-    start, stop = period_bounds(period, now)
-    events = influxql_identifier(MEASUREMENT)
-    services = influxql_identifier(SERVICE_METRICS_MEASUREMENT)
+
+def _event_counts() -> str:
     field_a, field_b = (influxql_identifier(name) for name in EVENT_FIELDS)
-    in_period = f"time >= '{rfc3339(start)}' AND time < '{rfc3339(stop)}'"
-    in_freshness = f"time >= '{rfc3339(stop - FRESHNESS_RANGE)}' AND time < '{rfc3339(stop)}'"
-    counts = f'COUNT({field_a}) AS "a", COUNT({field_b}) AS "b"'
-    entity_id, domain, service = (
-        influxql_identifier(tag) for tag in ("entity_id", "domain", "service")
-    )
+    return f'COUNT({field_a}) AS "a", COUNT({field_b}) AS "b"'
+
+
+def _service_statements(in_period: str) -> tuple[str, str]:
+    """The `_SERVICE_LATEST` and `_SERVICE_SUMS` statements (they go last: they may fail)."""
+    services = influxql_identifier(SERVICE_METRICS_MEASUREMENT)
+    service = influxql_identifier("service")
     sums = ", ".join(
         f"SUM({influxql_identifier(name)}) AS {influxql_identifier(name)}"
         for name in (*_ERROR_FIELDS, *_ATTEMPT_FIELDS)
@@ -112,18 +111,72 @@ def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str
         f"LAST({influxql_identifier(name)}) AS {influxql_identifier(name)}"
         for name in _LATEST_FIELDS
     )
+    return (
+        f"SELECT {latest} FROM {services} WHERE {in_period} GROUP BY {service}",
+        f"SELECT {sums} FROM {services} WHERE {in_period}",
+    )
+
+
+def _last_statements(in_range: str) -> tuple[str, str]:
+    """The newest point of each schema's field (InfluxQL has no LAST over two fields)."""
+    events = influxql_identifier(MEASUREMENT)
+    return tuple(  # type: ignore[return-value]
+        f"SELECT LAST({influxql_identifier(name)}) FROM {events} WHERE {in_range}"
+        for name in EVENT_FIELDS
+    )
+
+
+def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str:
+    """The multi-statement InfluxQL of one refresh (see the statement indexes above).
+
+    Each schema writes one event field per point (`state` for A, `state_value` for B) and
+    InfluxQL counts per field, so every count is taken for both fields and added up.
+    """
+    start, stop = period_bounds(period, now)
+    events = influxql_identifier(MEASUREMENT)
+    in_period = _in_range(start, stop)
+    counts = _event_counts()
+    entity_id, domain = (influxql_identifier(tag) for tag in ("entity_id", "domain"))
     statements = (
         f"SELECT {counts} FROM {events} WHERE {in_period} GROUP BY {entity_id}, {domain}",
         (
             f"SELECT {counts} FROM {events} WHERE {in_period} "
             f"GROUP BY time({influxql_duration(window)}) fill(0)"
         ),
-        f"SELECT LAST({field_a}) FROM {events} WHERE {in_freshness}",
-        f"SELECT LAST({field_b}) FROM {events} WHERE {in_freshness}",
-        f"SELECT {latest} FROM {services} WHERE {in_period} GROUP BY {service}",
-        f"SELECT {sums} FROM {services} WHERE {in_period}",
+        *_last_statements(_in_range(stop - FRESHNESS_RANGE, stop)),
+        *_service_statements(in_period),
     )
     return "; ".join(statements)
+
+
+def build_window_query(plan: Plan, period: Period) -> tuple[str, tuple[str, ...]]:
+    """The InfluxQL of one `WindowStore` plan: its parts, then the `service_metrics` pair.
+
+    Returns the query and the part name of each statement before the service pair (a LAST
+    part takes two statements, one per schema's field).
+    """
+    events = influxql_identifier(MEASUREMENT)
+    counts = _event_counts()
+    entity_id, domain = (influxql_identifier(tag) for tag in ("entity_id", "domain"))
+    fine = influxql_duration(TrendWindow.MINUTES_1)
+    grouping = {
+        PartKind.ENTITIES: f"GROUP BY {entity_id}, {domain}",
+        PartKind.ENTITY_WINDOWS: f"GROUP BY time({fine}), {entity_id}, {domain} fill(none)",
+        PartKind.FINE: f"GROUP BY time({fine}) fill(none)",
+    }
+    statements: list[str] = []
+    names: list[str] = []
+    for part in plan.parts:
+        in_range = _in_range(part.start, part.stop)
+        if part.kind is PartKind.LAST:
+            statements += _last_statements(in_range)
+            names += [part.name, part.name]
+            continue
+        statements.append(f"SELECT {counts} FROM {events} WHERE {in_range} {grouping[part.kind]}")
+        names.append(part.name)
+    start, stop = period_bounds(period, plan.now)
+    statements += _service_statements(_in_range(start, stop))
+    return "; ".join(statements), tuple(names)
 
 
 def build_validate_query() -> str:
@@ -228,6 +281,22 @@ def _trend(result: Mapping[str, Any], window: TrendWindow, stop: datetime) -> li
     return points
 
 
+def _window_rows(result: Mapping[str, Any], kind: PartKind) -> list[Row]:
+    """One window part's counts: per entity and domain, per fine window, or both."""
+    rows: list[Row] = []
+    for series in _series_of(result):
+        entity = (series.tags.get("entity_id", ""), series.tags.get("domain") or None)
+        rows.extend(
+            Row(
+                count=sum(_count(row.get(c)) for c in _COUNT_COLUMNS),
+                entity=None if kind is PartKind.FINE else entity,
+                window=None if kind is PartKind.ENTITIES else _time(row.get("time")),
+            )
+            for row in series.rows()
+        )
+    return rows
+
+
 def _last_time(result: Mapping[str, Any]) -> datetime | None:
     times = [_time(row.get("time")) for series in _series_of(result) for row in series.rows()]
     return max(times, default=None)
@@ -275,9 +344,12 @@ class InfluxQLBackend:
         password: str | None = None,
         retention_policy: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        windows: WindowStore | None = None,
     ) -> None:
         """Check the settings; nothing is sent until the first call.
 
+        `windows` keeps the counts of its period and trend window between refreshes, so
+        those refreshes read only what changed (`api.windows`); other periods are recounted.
         A token is sent as `Authorization: Token <t>` (InfluxDB 2.x v1-compat, 3 Core);
         username/password as HTTP Basic auth (InfluxDB 1.x). Never in the URL.
 
@@ -308,6 +380,7 @@ class InfluxQLBackend:
             self._secrets = (*self._secrets, pair)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.version: str | None = None
+        self.windows = windows
 
     def __repr__(self) -> str:
         """Where it points, never how it authenticates."""
@@ -321,10 +394,16 @@ class InfluxQLBackend:
     async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
         """Every figure of one refresh from one `/query` request.
 
-        A single malformed figure becomes None, the others stay. The events in the period are
-        the sum of the per-entity counts, so an unreadable per-entity answer leaves the total,
-        the rate, the active entities and the top domains unknown together.
+        For the period and trend window of `windows`, incrementally (`api.windows`). Else a
+        full recount: a single malformed figure becomes None, the others stay. The events in
+        the period are the sum of the per-entity counts, so an unreadable per-entity answer
+        leaves the total, the rate, the active entities and the top domains unknown together.
         """
+        if self.windows is not None and self.windows.tracks(period, window):
+            events, metrics = await fetch_windows(
+                self.windows, now, lambda plan: self._read_windows(plan, period)
+            )
+            return InfluxResult(events=events, metrics=metrics, version=self.version)
         _start, stop = period_bounds(period, now)
         results = await self._query(build_fetch_query(period, window, now))
         for index in range(_EVENT_STATEMENTS):
@@ -352,17 +431,50 @@ class InfluxQLBackend:
             window=window,
             now=now,
         )
-        latest = self._optional(results.get(_SERVICE_LATEST), _service_latest)
-        sums = self._optional(results.get(_SERVICE_SUMS), _service_sums)
+        metrics = self._metrics(results.get(_SERVICE_LATEST), results.get(_SERVICE_SUMS))
+        return InfluxResult(events=events, metrics=metrics, version=self.version)
+
+    def _metrics(
+        self, latest_result: Mapping[str, Any] | None, sums_result: Mapping[str, Any] | None
+    ) -> ProcessingMetrics:
+        latest = self._optional(latest_result, _service_latest)
+        sums = self._optional(sums_result, _service_sums)
         success, processing = latest if latest is not None else ({}, {})
         errors, attempts = sums if sums is not None else (None, None)
-        metrics = build_processing_metrics(
+        return build_processing_metrics(
             errors=errors,
             attempts=attempts,
             success_rates=success,
             processing_times=processing,
         )
-        return InfluxResult(events=events, metrics=metrics, version=self.version)
+
+    async def _read_windows(self, plan: Plan, period: Period) -> tuple[Answer, ProcessingMetrics]:
+        """The answer to a `WindowStore` plan, from one `/query` request.
+
+        Any failing or unreadable event statement fails the whole read (the store cannot
+        take half an answer); `service_metrics` failures only leave those figures unknown.
+        """
+        query, names = build_window_query(plan, period)
+        results = await self._query(query)
+        rows: dict[str, list[Row]] = {}
+        newest: list[datetime] = []
+        for index, name in enumerate(names):
+            result = results.get(index)
+            part = plan.part(name)
+            if result is None or part is None:
+                msg = f"InfluxDB answered {len(results)} of {len(names) + 2} statements"
+                raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
+            self._raise_statement_error(result)
+            try:
+                if part.kind is PartKind.LAST:
+                    newest += filter(None, (_last_time(result),))
+                else:
+                    rows.setdefault(name, []).extend(_window_rows(result, part.kind))
+            except _ShapeError as err:
+                msg = f"InfluxDB answered an unexpected result shape for {name}"
+                raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from err
+        metrics = self._metrics(results.get(len(names)), results.get(len(names) + 1))
+        return Answer(rows, max(newest, default=None)), metrics
 
     async def async_validate(self) -> None:
         """One bounded read of the event measurement in the configured database."""

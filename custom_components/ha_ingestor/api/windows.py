@@ -43,7 +43,7 @@ from .aggregate import EPOCH, EntityCount, as_utc, build_event_statistics, perio
 from .models import TrendPoint, TrendWindow
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from .models import EventStatistics, Period
 
@@ -183,6 +183,12 @@ class WindowStore:
         self._fine: dict[datetime, int] = {}
         self._last_event: datetime | None = None
         self.settled_windows: tuple[SettledWindow, ...] = ()
+        # Whether the last applied refresh was a full recount (diagnostics, benchmarks).
+        self.recounted = False
+
+    def tracks(self, period: Period, window: TrendWindow) -> bool:
+        """Whether this store keeps the counts of that period and trend window."""
+        return (period, window) == (self.period, self.window)
 
     def invalidate(self) -> None:
         """Forget everything: the next refresh is a full recount."""
@@ -251,6 +257,7 @@ class WindowStore:
             known = None
         self._last_event = max(filter(None, (known, answer.last_event)), default=None)
         self._now, self._start, self._settled_until = plan.now, plan.start, plan.settle_until
+        self.recounted = plan.full
         self._valid = True
 
     def _update_fine(
@@ -316,3 +323,22 @@ class WindowStore:
             window=self.window,
             now=self._now,
         )
+
+
+async def fetch_windows[T](
+    store: WindowStore, now: datetime, read: Callable[[Plan], Awaitable[tuple[Answer, T]]]
+) -> tuple[EventStatistics, T]:
+    """One refresh through `store`: plan, `read` the plan's answer, apply it.
+
+    Whatever interrupts `read` (an error, a timeout, a cancellation) leaves the store empty,
+    so the refresh after an unreachable InfluxDB is a full recount. `T` is what the backend
+    reads beside the events (its `service_metrics` figures).
+    """
+    plan = store.plan(now)
+    try:
+        answer, extra = await read(plan)
+    except BaseException:
+        store.invalidate()
+        raise
+    store.apply(plan, answer)
+    return store.statistics(), extra
