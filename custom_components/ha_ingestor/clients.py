@@ -22,14 +22,17 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from .api.client import IngestorClient
 from .api.flux import FluxBackend
 from .api.influxql import InfluxQLBackend
-from .api.models import Backend, SourceMode
+from .api.models import Backend, Period, SourceMode, TrendWindow
 from .api.services import STATS_TIMEOUT, ServicesClient
+from .api.windows import WindowStore
 from .const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,
     CONF_BUCKET,
     CONF_ORGANIZATION,
+    CONF_PERIOD,
     CONF_SOURCE_MODE,
+    CONF_TREND_WINDOW,
     DEFAULT_BACKEND,
     DEFAULT_BUCKET,
     DEFAULT_ORGANIZATION,
@@ -76,9 +79,14 @@ def services_configured(data: Mapping[str, Any]) -> bool:
 
 
 def create_influx_backend(
-    hass: HomeAssistant, data: Mapping[str, Any], request_timeout: timedelta = REQUEST_TIMEOUT
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    request_timeout: timedelta = REQUEST_TIMEOUT,
+    windows: WindowStore | None = None,
 ) -> InfluxBackend:
     """The InfluxDB backend the entry data describes (it must have a URL).
+
+    `windows` keeps the counts of the entry's period between refreshes (`api.windows`).
 
     Raises:
         InvalidNameError: the bucket/database name cannot be used safely.
@@ -99,6 +107,7 @@ def create_influx_backend(
             username=username,
             password=data.get(CONF_PASSWORD) if username else None,
             timeout=timeout,
+            windows=windows,
         )
     return FluxBackend(
         async_get_clientsession(hass, verify_ssl=verify_ssl),
@@ -107,6 +116,7 @@ def create_influx_backend(
         data.get(CONF_ORGANIZATION, DEFAULT_ORGANIZATION),
         bucket,
         timeout=timeout,
+        windows=windows,
     )
 
 
@@ -125,12 +135,18 @@ def create_services_client(
 
 
 def create_client(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> IngestorClient:
-    """The client for an entry: its sources, the source mode and the refresh budget."""
-    mode = SourceMode(options_with_defaults(entry.options)[CONF_SOURCE_MODE])
+    """The client for an entry: its sources, the source mode and the refresh budget.
+
+    The InfluxDB backend refreshes the entry's period incrementally: any change of period,
+    trend window or source reloads the entry, and so starts from a full recount.
+    """
+    options = options_with_defaults(entry.options)
+    mode = SourceMode(options[CONF_SOURCE_MODE])
     interval = update_interval_of(entry.options)
     data = entry.data
+    windows = WindowStore(Period(options[CONF_PERIOD]), TrendWindow(options[CONF_TREND_WINDOW]))
     return IngestorClient(
-        create_influx_backend(hass, data) if data.get(CONF_URL) else None,
+        create_influx_backend(hass, data, windows=windows) if data.get(CONF_URL) else None,
         create_services_client(hass, data, stats_timeout(interval))
         if services_configured(data)
         else None,

@@ -158,6 +158,21 @@ async def test_influxdb_killed_mid_run_falls_back_to_services_and_back(
     assert last_event == seeded["last_event"]
     assert state("binary_sensor", "influxdb_connected").state == STATE_ON
     assert state("binary_sensor", "alert_influxdb_unreachable").state == STATE_OFF
+    influx = entry.runtime_data.client.influx
+    assert influx is not None
+    windows = influx.windows
+    assert windows is not None
+    assert windows.recounted
+
+    # New events (one of them a little late): the next refresh reads only what changed.
+    now = datetime.now(UTC)
+    fresh = generate_events(3, now - timedelta(seconds=40), now - timedelta(seconds=1), 9)
+    await hass.async_add_executor_job(
+        influxdb.write, DATABASE, [event_line(e, Schema.B) for e in fresh]
+    )
+    await _poll(hass)
+    assert not windows.recounted
+    assert int(state("sensor", "events_in_period").state) == seeded["events_in_period"] + 3
 
     # The server dies: the same refresh answers from the services.
     await hass.async_add_executor_job(influxdb.stop)
@@ -180,8 +195,10 @@ async def test_influxdb_killed_mid_run_falls_back_to_services_and_back(
     await _poll(hass)
 
     assert state("sensor", "data_source").state == "influxdb"
-    assert int(state("sensor", "events_in_period").state) == seeded["events_in_period"]
+    assert int(state("sensor", "events_in_period").state) == seeded["events_in_period"] + 3
     assert state("binary_sensor", "alert_influxdb_unreachable").state == STATE_OFF
+    # What was kept before the outage is not trusted: counted afresh.
+    assert windows.recounted
 
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("custom_components")]
     assert sum("did not answer" in m for m in messages) == 1

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from .models import Period, TrendWindow
+    from .windows import WindowStore
 
 MEASUREMENT = "home_assistant_events"
 SERVICE_METRICS_MEASUREMENT = "service_metrics"
@@ -64,6 +65,9 @@ class InfluxResult:
 
 class InfluxBackend(Protocol):
     """One InfluxDB dialect. Every method raises only `IngestorError` subclasses."""
+
+    # The counts of one period and trend window kept between refreshes (`api.windows`).
+    windows: WindowStore | None
 
     async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:
         """All statistics of one refresh in exactly one request."""
