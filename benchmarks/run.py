@@ -156,7 +156,8 @@ class SaveResults:
         )
 
 
-def _sizes(text: str) -> list[int]:
+def parse_sizes(text: str) -> list[int]:
+    """`--sizes`: comma separated positive integers, `_` allowed as in `1_000`."""
     sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
     if not sizes or min(sizes) < 1:
         msg = "sizes must be positive integers, comma separated"
@@ -169,7 +170,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES))
+    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES))
     parser.add_argument("--runs", type=int, default=7, help="timed refreshes per approach")
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds of timed refreshes per approach"

@@ -218,6 +218,26 @@ ensure_develop_packages() {
   ) 9>"$CACHE/lock-current"
 }
 
+# scripts/bench draws its plot with matplotlib, which nothing else needs: installed into the
+# current virtual environment on demand, once per environment, like the demo's packages.
+MATPLOTLIB_VERSION="3.11.2"
+ensure_bench_packages() {
+  local root want
+  root=$(root_dir current)
+  want=$({ cat "$root/opt/venv/.requirements-hash"; echo "matplotlib==$MATPLOTLIB_VERSION"; } | sha256sum | cut -c1-12)
+  [ "$want" = "$(cat "$root/opt/venv/.bench-hash" 2>/dev/null || true)" ] && return 0
+  (
+    flock 9
+    in_root current bash -euo pipefail -c '
+      hash=$1; version=$2
+      [ "$hash" = "$(cat /opt/venv/.bench-hash 2>/dev/null || true)" ] && exit 0
+      printf "[%s] current: installing matplotlib %s for the benchmark plot (once)\n" "$(date +%H:%M:%S)" "$version" >&2
+      pip install --quiet --constraint /opt/constraints.txt "matplotlib==$version"
+      echo "$hash" > /opt/venv/.bench-hash
+    ' ensure_bench_packages "$want" "$MATPLOTLIB_VERSION"
+  ) 9>"$CACHE/lock-current"
+}
+
 # The browser test (tests/browser) sets the integration up in a real Home Assistant's
 # frontend, in Debian's Chromium driven by Playwright for Python. It needs everything
 # scripts/develop needs (the frontend above all), Chromium from the root's own suite

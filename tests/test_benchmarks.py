@@ -5,15 +5,20 @@ Nothing here looks at a timing: speed is what benchmarks/results.md reports.
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
 from benchmarks.approaches import APPROACHES
+from benchmarks.incremental import parse_arguments as parse_incremental
+from benchmarks.incremental import percentile, run_all
 from benchmarks.report import render
 from benchmarks.run import SaveResults, measure_size, parse_arguments, run_sizes
 from benchmarks.seed import SeedBudgetExceededError, seed_database
+from custom_components.ha_ingestor.api.models import Period
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -123,3 +128,93 @@ def test_command_line() -> None:
     assert arguments.no_probe is True
     with pytest.raises(SystemExit):
         parse_arguments(["--sizes", "0"])
+
+
+REQUIRED_KEYS = {
+    "events",
+    "period",
+    "full_ms",
+    "steady_ms",
+    "steady_p95_ms",
+    "floor_ms",
+    "identical",
+    "memory_kib",
+}
+
+
+def test_incremental_benchmark_measures_every_period_and_checks_identity(
+    influxdb_server: InfluxDBServer, socket_enabled: None, tmp_path: Path
+) -> None:
+    saved: list[dict[str, object]] = []
+    results = run_all(
+        influxdb_server,
+        sizes=[120, 60],
+        periods=[Period.HOUR_1, Period.DAYS_7],
+        runs=1,
+        steady=3,
+        interval=timedelta(seconds=60),
+        seed_budget=60,
+        batch_size=40,
+        on_result=lambda partial: saved.append(partial.as_json()),
+    )
+
+    assert [(r.period, r.events) for r in results.runs] == [
+        ("1h", 60),
+        ("1h", 120),
+        ("7d", 60),
+        ("7d", 120),
+    ]
+    for run in results.runs:
+        # Every steady refresh was incremental (measure_period raises otherwise), and equal
+        # to a plain full recount at the same moment.
+        assert run.identical is True
+        assert run.steady_refreshes == 3
+        assert run.new_events_per_refresh >= 1
+        assert min(run.full_ms, run.floor_ms, run.steady_ms, run.steady_p95_ms) > 0
+        assert run.steady_p95_ms >= run.steady_ms
+        assert run.memory_kib > 0
+    document = results.as_json()
+    runs = document["runs"]
+    assert isinstance(runs, list)
+    assert all(set(run) >= REQUIRED_KEYS for run in runs)
+    assert len(saved) == 4
+    databases = str(influxdb_server.query("SHOW DATABASES"))
+    assert "bench_incr" not in databases
+
+    matplotlib = pytest.importorskip("matplotlib")
+    assert matplotlib
+    from benchmarks.plot import plot  # noqa: PLC0415 - needs matplotlib
+
+    source = tmp_path / "results.json"
+    source.write_text(json.dumps(document), encoding="utf-8")
+    plot(source, tmp_path / "results.png")
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_incremental_benchmark_skips_what_does_not_fit_the_seed_budget(
+    influxdb_server: InfluxDBServer, socket_enabled: None
+) -> None:
+    results = run_all(
+        influxdb_server,
+        sizes=[50, 100],
+        periods=[Period.HOUR_1],
+        runs=1,
+        steady=1,
+        interval=timedelta(seconds=60),
+        seed_budget=0,
+        batch_size=10,
+    )
+    assert results.runs == []
+    assert [s["events"] for s in results.skipped] == [50, 100]
+    assert "budget 0 s" in str(results.skipped[0]["reason"])
+
+
+def test_incremental_command_line_and_percentile() -> None:
+    arguments = parse_incremental(["--sizes", "1_000", "--periods", "24h,7d", "--steady", "4"])
+    assert arguments.sizes == [1000]
+    assert arguments.periods == [Period.HOURS_24, Period.DAYS_7]
+    assert arguments.steady == 4
+    with pytest.raises(SystemExit):
+        parse_incremental(["--periods", "2h"])
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.95) == 5.0
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0
