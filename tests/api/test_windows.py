@@ -72,7 +72,7 @@ def serve(points: list[Point], plan: Plan) -> Answer:
             pairs = Counter((floor_to(p.time, FINE), p.entity) for p in inside)
             rows[part.name] = [Row(c, entity=k, window=w) for (w, k), c in pairs.items()]
         elif part.kind is PartKind.FINE:
-            windows = Counter(floor_to(p.time, FINE) for p in inside)
+            windows = Counter(floor_to(p.time, part.width.duration) for p in inside)
             rows[part.name] = [Row(c, window=w) for w, c in windows.items()]
         else:
             assert part.name == LAST
@@ -144,12 +144,19 @@ def scenarios(
     )
     # Points exactly at a refresh's period start or `now` test the range bounds.
     edges = draw(st.lists(st.sampled_from(nows), max_size=4))
+    # Points in the first trend window of each refresh's period, where the window is clipped.
+    width = window.duration // timedelta(microseconds=1)
+    offsets = draw(st.lists(st.integers(0, width), min_size=len(nows), max_size=len(nows)))
     points = [
         Point(T0 + timedelta(microseconds=t), entity, T0 + timedelta(microseconds=t + late))
         for t, entity, late in raw
     ]
     points += [Point(now - span, ENTITIES[0], now - span) for now in edges]
     points += [Point(now - timedelta(microseconds=1), ENTITIES[1], now) for now in edges]
+    points += [
+        Point(now - span + timedelta(microseconds=o), ENTITIES[2], T0)
+        for now, o in zip(nows, offsets, strict=True)
+    ]
     # Arriving right after a refresh, exactly as late as allowed (or, too_late, more).
     late = timedelta(microseconds=max_late)
     just_after = timedelta(microseconds=1)

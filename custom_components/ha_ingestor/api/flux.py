@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from .models import ProcessingMetrics
-    from .windows import Plan, WindowStore
+    from .windows import Part, Plan, WindowStore
 
 DEFAULT_TIMEOUT: Final = 30.0
 # How far back the newest event is looked for when the period holds none.
@@ -200,14 +200,18 @@ def _newest_lines() -> tuple[str, ...]:
     )
 
 
-_FINE_COUNTS: Final = (
-    f"aggregateWindow(every: {flux_duration(TrendWindow.MINUTES_1)}, fn: count, createEmpty: false)"
-)
-_WINDOW_STEPS: Final = {
-    PartKind.ENTITIES: '  |> group(columns: ["entity_id", "domain"]) |> count()',
-    PartKind.ENTITY_WINDOWS: f'  |> group(columns: ["entity_id", "domain"]) |> {_FINE_COUNTS}',
-    PartKind.FINE: f"  |> group() |> {_FINE_COUNTS}",
-}
+def _window_steps(part: Part) -> tuple[str, ...]:
+    if part.kind is PartKind.LAST:
+        return _newest_lines()
+    by_entity = '  |> group(columns: ["entity_id", "domain"])'
+    if part.kind is PartKind.ENTITIES:
+        return (f"{by_entity} |> count()",)
+    windows = (
+        f" |> aggregateWindow(every: {flux_duration(part.width)}, fn: count, createEmpty: false)"
+    )
+    if part.kind is PartKind.ENTITY_WINDOWS:
+        return (by_entity + windows,)
+    return ("  |> group()" + windows,)
 
 
 def build_window_query(bucket: str, plan: Plan, period: Period) -> str:
@@ -222,7 +226,7 @@ def build_window_query(bucket: str, plan: Plan, period: Period) -> str:
             source,
             f"  |> range(start: {rfc3339(part.start)}, stop: {rfc3339(part.stop)})",
             f"  |> {_events_filter()}",
-            *(_newest_lines() if part.kind is PartKind.LAST else (_WINDOW_STEPS[part.kind],)),
+            *_window_steps(part),
             f'  |> yield(name: "{part.name}")',
         ]
     start, stop = period_bounds(period, plan.now)
@@ -483,13 +487,15 @@ def _metrics_from_records(results: dict[str, list[Record]]) -> ProcessingMetrics
     )
 
 
-def _window_row(record: Record, kind: PartKind) -> Row:
+def _window_row(record: Record, part: Part) -> Row:
     entity = (_text(record, "entity_id") or "", _text(record, "domain"))
     return Row(
         count=_count(record),
-        entity=None if kind is PartKind.FINE else entity,
+        entity=None if part.kind is PartKind.FINE else entity,
         # aggregateWindow labels a window with its stop, clipped to the range's stop.
-        window=None if kind is PartKind.ENTITIES else window_of_stop(_time(record)),
+        window=None
+        if part.kind is PartKind.ENTITIES
+        else window_of_stop(_time(record), part.width.duration),
     )
 
 
@@ -504,7 +510,7 @@ def answer_from_records(
         if part.kind is PartKind.LAST:
             newest = max((_time(record) for record in records), default=None)
         else:
-            rows[part.name] = [_window_row(record, part.kind) for record in records]
+            rows[part.name] = [_window_row(record, part) for record in records]
     return Answer(rows, newest), _metrics_from_records(results)
 
 

@@ -158,12 +158,6 @@ def build_window_query(plan: Plan, period: Period) -> tuple[str, tuple[str, ...]
     events = influxql_identifier(MEASUREMENT)
     counts = _event_counts()
     entity_id, domain = (influxql_identifier(tag) for tag in ("entity_id", "domain"))
-    fine = influxql_duration(TrendWindow.MINUTES_1)
-    grouping = {
-        PartKind.ENTITIES: f"GROUP BY {entity_id}, {domain}",
-        PartKind.ENTITY_WINDOWS: f"GROUP BY time({fine}), {entity_id}, {domain} fill(none)",
-        PartKind.FINE: f"GROUP BY time({fine}) fill(none)",
-    }
     statements: list[str] = []
     names: list[str] = []
     for part in plan.parts:
@@ -172,7 +166,13 @@ def build_window_query(plan: Plan, period: Period) -> tuple[str, tuple[str, ...]
             statements += _last_statements(in_range)
             names += [part.name, part.name]
             continue
-        statements.append(f"SELECT {counts} FROM {events} WHERE {in_range} {grouping[part.kind]}")
+        width = influxql_duration(part.width)
+        grouping = {
+            PartKind.ENTITIES: f"GROUP BY {entity_id}, {domain}",
+            PartKind.ENTITY_WINDOWS: f"GROUP BY time({width}), {entity_id}, {domain} fill(none)",
+            PartKind.FINE: f"GROUP BY time({width}) fill(none)",
+        }[part.kind]
+        statements.append(f"SELECT {counts} FROM {events} WHERE {in_range} {grouping}")
         names.append(part.name)
     start, stop = period_bounds(period, plan.now)
     statements += _service_statements(_in_range(start, stop))

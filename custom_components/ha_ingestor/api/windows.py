@@ -15,9 +15,10 @@ statistics are made of and asks the server, in a steady state, only for three th
   fine windows and the newest event are re-read from ``S_prev``.
 
 What is kept (bounded, whatever the event rate): events per entity of the settled part and of
-the head (one integer per entity and domain each), events per fine window of the period (10,080
-integers at 7 days), the newest event, and the settling windows of the last refresh. At 7 days
-and 1,000 entities that is under 2 MiB (tests/api/test_windows.py measures it).
+the head (one integer per entity and domain each), events per window of the period (per trend
+window for what the last full recount read, per minute since: at most 10,080 + 288 integers
+at 7 days), the newest event, and the settling windows of the last refresh. At 7 days and
+1,000 entities that is under 2 MiB (tests/api/test_windows.py measures it).
 
 A **full recount** (every figure from ``[start, now)``, split at ``S``) happens at the first
 refresh, after `invalidate` (InfluxDB failed, the caller changed period, trend window or
@@ -64,6 +65,7 @@ LEAVE_FINE: Final = "leave_fine"
 SETTLE: Final = "settle"
 HEAD: Final = "head"
 FINE_COUNTS: Final = "fine"
+TREND_SETTLED: Final = "trend_settled"
 LAST: Final = "last"
 
 
@@ -74,7 +76,7 @@ class PartKind(Enum):
     ENTITIES = "entities"
     # Events per entity and domain per fine window.
     ENTITY_WINDOWS = "entity_windows"
-    # Events per fine window.
+    # Events per window of the part's `width`.
     FINE = "fine"
     # The newest event's time.
     LAST = "last"
@@ -82,12 +84,16 @@ class PartKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One statement (InfluxQL) or result (Flux) of a refresh: `[start, stop)`."""
+    """One statement (InfluxQL) or result (Flux) of a refresh: `[start, stop)`.
+
+    `width` is the window width of the windowed kinds (epoch aligned, as servers group).
+    """
 
     name: str
     kind: PartKind
     start: datetime
     stop: datetime
+    width: TrendWindow = TrendWindow.MINUTES_1
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +113,11 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One counted group: `entity` for the per-entity kinds, `window` (its start) for windows."""
+    """One counted group: `entity` for the per-entity kinds, `window` for the windowed ones.
+
+    `window` is the server's window label as a start (Flux's stop labels are turned into
+    starts with `window_of_stop`); a window clipped by the part's range keeps its label.
+    """
 
     count: int
     entity: EntityKey | None = None
@@ -216,7 +226,7 @@ class WindowStore:
         if start > self._start:
             parts += [
                 Part(LEAVE_ENTITIES, PartKind.ENTITIES, self._start, start),
-                Part(LEAVE_FINE, PartKind.FINE, self._start, start),
+                Part(LEAVE_FINE, PartKind.FINE, self._start, start, self.window),
             ]
         if settle > self._settled_until:
             parts.append(Part(SETTLE, PartKind.ENTITY_WINDOWS, self._settled_until, settle))
@@ -228,10 +238,17 @@ class WindowStore:
         return Plan(full=False, now=now, start=start, settle_until=settle, parts=tuple(parts))
 
     def _full_plan(self, now: datetime, start: datetime, settle: datetime) -> Plan:
-        parts = [Part(SETTLE, PartKind.ENTITIES, start, settle)] if settle > start else []
+        # The settled part's trend is read per trend window: 288 rows at most, where fine
+        # windows would be 10,080 at 7 days (and cost influxd as much again).
+        parts = []
+        if settle > start:
+            parts += [
+                Part(SETTLE, PartKind.ENTITIES, start, settle),
+                Part(TREND_SETTLED, PartKind.FINE, start, settle, self.window),
+            ]
         parts += [
             Part(HEAD, PartKind.ENTITIES, settle, now),
-            Part(FINE_COUNTS, PartKind.FINE, start, now),
+            Part(FINE_COUNTS, PartKind.FINE, settle, now),
             Part(LAST, PartKind.LAST, now - max(self.lookback, self.period.duration), now),
         ]
         return Plan(full=True, now=now, start=start, settle_until=settle, parts=tuple(parts))
@@ -239,7 +256,6 @@ class WindowStore:
     def apply(self, plan: Plan, answer: Answer) -> None:
         """Take in the server's answer to `plan` (the last plan made)."""
         rows = answer.rows
-        fine_from = plan.start if plan.full else self._settled_until
         if plan.full:
             self.invalidate()
             self._last_full = plan.now
@@ -251,7 +267,7 @@ class WindowStore:
         for row in rows.get(HEAD, ()):
             if row.entity is not None:
                 _add(self._head, row.entity, row.count)
-        self._update_fine(plan, fine_from, rows.get(LEAVE_FINE, ()), rows.get(FINE_COUNTS, ()))
+        self._update_fine(plan, rows)
         known = self._last_event
         if known is not None and known < plan.now - max(self.lookback, self.period.duration):
             known = None
@@ -260,22 +276,29 @@ class WindowStore:
         self.recounted = plan.full
         self._valid = True
 
-    def _update_fine(
-        self, plan: Plan, fine_from: datetime, leaving: Sequence[Row], fresh: Sequence[Row]
-    ) -> None:
-        """Subtract the leaving slice; windows from `fine_from` on take the fresh counts."""
-        for row in leaving:
-            if row.window is not None:
-                self._fine[row.window] = self._fine.get(row.window, 0) - row.count
-        first_kept = floor_to(plan.start, FINE)
-        self._fine = {
-            start: count
-            for start, count in self._fine.items()
-            if first_kept <= start < fine_from and count
-        }
-        for row in fresh:
-            if row.window is not None and row.count:
-                self._fine[row.window] = self._fine.get(row.window, 0) + row.count
+    def _update_fine(self, plan: Plan, rows: Mapping[str, Sequence[Row]]) -> None:
+        """Subtract the leaving slice, drop what left, take the fresh counts from S_prev on.
+
+        A count is kept under the start of what it counted (the window label, or the part's
+        start for a clipped window): inside one trend window, so the trend can add counts up
+        whatever their width, and at or after S_prev exactly when read from S_prev on.
+        """
+        width = self.window.duration
+        fresh_from = plan.settle_until if plan.full else self._settled_until
+        for name, sign in ((LEAVE_FINE, -1), (TREND_SETTLED, 1), (FINE_COUNTS, 1)):
+            part = plan.part(name)
+            if part is None:
+                continue
+            if name == FINE_COUNTS:
+                self._fine = {
+                    key: count
+                    for key, count in self._fine.items()
+                    if key < fresh_from and floor_to(key, width) + width > plan.start and count
+                }
+            for row in rows.get(name, ()):
+                if row.window is not None and row.count:
+                    key = max(row.window, part.start)
+                    self._fine[key] = self._fine.get(key, 0) + sign * row.count
 
     def _settle(self, plan: Plan, rows: Sequence[Row]) -> tuple[SettledWindow, ...]:
         by_window: dict[datetime, dict[EntityKey, int]] = {}
