@@ -311,11 +311,11 @@ def test_memory_at_seven_days_and_a_thousand_entities() -> None:
         later = now + timedelta(minutes=50)
         plan = store.plan(later)
         assert not plan.full
-        settle = next(p for p in plan.parts if p.name == "settle")
-        windows = [settle.start + i * FINE for i in range((settle.stop - settle.start) // FINE)]
+        recent = next(p for p in plan.parts if p.name == "recent")
+        windows = [recent.start + i * FINE for i in range((recent.stop - recent.start) // FINE)]
         store.apply(
             plan,
-            Answer({"settle": [Row(1, entity=e, window=w) for e in entities for w in windows]}),
+            Answer({"recent": [Row(1, entity=e, window=w) for e in entities for w in windows]}),
         )
         del answer
         used, _ = tracemalloc.get_traced_memory()

@@ -67,6 +67,12 @@ SETTLE: Final = "settle"
 HEAD: Final = "head"
 FINE_COUNTS: Final = "fine"
 TREND_SETTLED: Final = "trend_settled"
+# A steady refresh asks for two windowed parts only (each statement costs influxd a pass
+# over the cached series, however short its range): what left, per entity and trend window,
+# and what is recent, per entity and minute. `apply` splits them into the parts above.
+LEAVE: Final = "leave"
+RECENT: Final = "recent"
+_SPLIT_FROM: Final = {LEAVE_FINE: LEAVE, FINE_COUNTS: RECENT}
 LAST: Final = "last"
 
 
@@ -225,15 +231,9 @@ class WindowStore:
         settle = max(settle, self._settled_until)
         parts: list[Part] = []
         if start > self._start:
-            parts += [
-                Part(LEAVE_ENTITIES, PartKind.ENTITIES, self._start, start),
-                Part(LEAVE_FINE, PartKind.FINE, self._start, start, self.window),
-            ]
-        if settle > self._settled_until:
-            parts.append(Part(SETTLE, PartKind.ENTITY_WINDOWS, self._settled_until, settle))
+            parts.append(Part(LEAVE, PartKind.ENTITY_WINDOWS, self._start, start, self.window))
         parts += [
-            Part(HEAD, PartKind.ENTITIES, settle, now),
-            Part(FINE_COUNTS, PartKind.FINE, self._settled_until, now),
+            Part(RECENT, PartKind.ENTITY_WINDOWS, self._settled_until, now),
             Part(LAST, PartKind.LAST, self._settled_until, now),
         ]
         return Plan(full=False, now=now, start=start, settle_until=settle, parts=tuple(parts))
@@ -256,7 +256,7 @@ class WindowStore:
 
     def apply(self, plan: Plan, answer: Answer) -> None:
         """Take in the server's answer to `plan` (the last plan made)."""
-        rows = answer.rows
+        rows = answer.rows if plan.full else _split(plan, answer.rows)
         if plan.full:
             self.invalidate()
             self._last_full = plan.now
@@ -287,7 +287,7 @@ class WindowStore:
         width = self.window.duration
         fresh_from = plan.settle_until if plan.full else self._settled_until
         for name, sign in ((LEAVE_FINE, -1), (TREND_SETTLED, 1), (FINE_COUNTS, 1)):
-            part = plan.part(name)
+            part = plan.part(name) or plan.part(_SPLIT_FROM.get(name, name))
             if part is None:
                 continue
             if name == FINE_COUNTS:
@@ -347,6 +347,24 @@ class WindowStore:
             window=self.window,
             now=self._now,
         )
+
+
+def _split(plan: Plan, rows: Mapping[str, Sequence[Row]]) -> dict[str, list[Row]]:
+    """A steady plan's two windowed answers as the parts `apply` takes in."""
+    leave = rows.get(LEAVE, ())
+    recent = [row for row in rows.get(RECENT, ()) if row.window is not None]
+    settled = [row for row in recent if row.window is not None and row.window < plan.settle_until]
+    return {
+        LEAVE_ENTITIES: [Row(row.count, entity=row.entity) for row in leave],
+        LEAVE_FINE: [Row(row.count, window=row.window) for row in leave],
+        SETTLE: settled,
+        HEAD: [
+            Row(row.count, entity=row.entity)
+            for row in recent
+            if row.window is not None and row.window >= plan.settle_until
+        ],
+        FINE_COUNTS: [Row(row.count, window=row.window) for row in recent],
+    }
 
 
 async def fetch_windows[T](
