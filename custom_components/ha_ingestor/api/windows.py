@@ -14,6 +14,10 @@ statistics are made of and asks the server, in a steady state, only for three th
   so a point that arrives up to ``overlap`` after its own timestamp is still counted. The trend's
   fine windows and the newest event are re-read from ``S_prev``.
 
+On the wire that is two windowed parts (`LEAVE` per entity and trend window, `RECENT` per
+entity and minute from ``S_prev``) and the newest event: a handful of statements, each over a
+range of about one refresh interval plus the overlap, whatever the period.
+
 What is kept (bounded, whatever the event rate): events per entity of the settled part and of
 the head (one integer per entity and domain each), events per window of the period (per trend
 window for what the last full recount read, per minute since: at most 10,080 + 288 integers
