@@ -132,10 +132,11 @@ async def _poll(hass: HomeAssistant) -> None:
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
-async def test_influxdb_killed_mid_run_falls_back_to_services_and_back(
+async def test_influxdb_killed_mid_run_falls_back_to_services_and_back(  # noqa: PLR0913, PLR0917
     hass: HomeAssistant,
     entry: MockConfigEntry,
     influxdb: InfluxDBServer,
+    database: str,
     seeded: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -168,7 +169,7 @@ async def test_influxdb_killed_mid_run_falls_back_to_services_and_back(
     now = datetime.now(UTC)
     fresh = generate_events(3, now - timedelta(seconds=40), now - timedelta(seconds=1), 9)
     await hass.async_add_executor_job(
-        influxdb.write, DATABASE, [event_line(e, Schema.B) for e in fresh]
+        influxdb.write, database, [event_line(e, Schema.B) for e in fresh]
     )
     await _poll(hass)
     assert not windows.recounted
