@@ -17,18 +17,23 @@ import json
 import os
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.ha_ingestor.api.flux import build_refresh_query, build_validate_query
+from custom_components.ha_ingestor.api.flux import (
+    build_refresh_query,
+    build_validate_query,
+    build_window_query,
+)
 from custom_components.ha_ingestor.api.models import Period, TrendWindow
 from custom_components.ha_ingestor.api.storage import (
     build_flux_cardinality_query,
     build_flux_storage_query,
 )
+from custom_components.ha_ingestor.api.windows import Answer, WindowStore
 from tests.api.test_names import ATTACKS, every_short_string
 from tests.support.influx2_double import CompileError, FluxError, run_flux
 
@@ -54,6 +59,16 @@ def _queries() -> dict[str, str]:
         for window in TrendWindow
     }
     queries["validate"] = build_validate_query(BUCKET)
+    # The incremental refresh's texts: a full recount and a steady refresh of every period.
+    for period in Period:
+        for window in TrendWindow:
+            store = WindowStore(period, window)
+            for step in range(2):
+                plan = store.plan(NOW + step * timedelta(minutes=1))
+                store.apply(plan, Answer())
+                kind = "full" if plan.full else "steady"
+                label = f"window {kind} {period.value}/{window.value}"
+                queries[label] = build_window_query(BUCKET, plan, period)
     for name in [*ATTACKS, *UNICODE_NAMES]:
         refresh = build_refresh_query(name, Period.HOUR_1, TrendWindow.MINUTES_5, NOW)
         queries[f"refresh of bucket {name!r}"] = refresh
