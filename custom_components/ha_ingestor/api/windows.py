@@ -35,7 +35,8 @@ Exactness: every point whose arrival is at most ``overlap`` after its own timest
 exactly once while it is in the period and subtracted exactly once when it leaves, so the
 figures equal a full recount of the same moment. A point that arrives later than that, inside
 the previous refresh's period, is never added but is subtracted when it leaves: the figures are
-one lower per such point until the next full recount (at most `recount_every`).
+one lower per such point until the next full recount (at most `recount_every`). Points
+deleted from inside the period stay counted until then too.
 """
 
 from __future__ import annotations
