@@ -19,7 +19,7 @@ from tests.browser.ui import CHROMIUM, CHROMIUM_ARGS
 from tests.support.events import Schema, event_line, generate_events
 from tests.support.home_assistant import RunningHomeAssistant, User, running_home_assistant
 from tests.support.influxdb_server import free_port
-from tests.support.simulator import IngestorSimulator
+from tests.support.simulator import IngestorSimulator, create_simulator
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -35,6 +35,8 @@ REQUIRED_ENV: Final = "HA_INGESTOR_BROWSER"
 USER: Final = User("Browser Tester", "tester", "tester-password")
 IN_PERIOD: Final = 137
 OUT_OF_PERIOD: Final = 45
+# The Admin API key of the simulated HomeIQ 2.0 (R3), which always checks one.
+R3_API_KEY: Final = "browser-admin-key"
 
 
 def _missing_piece() -> str | None:
@@ -94,9 +96,16 @@ def seeded(influxdb_server: InfluxDBServer, socket_enabled: None) -> Seeded:
 
 
 @pytest.fixture
-async def simulator(seeded: Seeded) -> AsyncIterator[IngestorSimulator]:
-    """The R2 ingestor's services on loopback, writing (as it says) into the seeded influxd."""
-    async with IngestorSimulator(Revision.R2, influx_url=seeded.url) as sim:
+async def simulator(
+    request: pytest.FixtureRequest, seeded: Seeded
+) -> AsyncIterator[IngestorSimulator]:
+    """The ingestor's services on loopback, writing (as it says) into the seeded influxd.
+
+    R3 (what users install now) unless a test parametrises it indirectly with a Revision.
+    """
+    revision: Revision = getattr(request, "param", Revision.R3)
+    api_key = R3_API_KEY if revision is Revision.R3 else None
+    async with create_simulator(revision, api_key, influx_url=seeded.url) as sim:
         yield sim
 
 

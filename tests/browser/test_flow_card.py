@@ -1,9 +1,10 @@
 """The data-flow card in Home Assistant's real frontend, fed by a real entry.
 
 Home Assistant 2026.10 with its own frontend in headless Chromium, a real influxd seeded
-here and the simulated R2 ingestor. The entry is set up over REST (the UI set-up has its
-own test); the card sits on a storage-mode dashboard created through Home Assistant's
-WebSocket commands, as scripts/develop does.
+here and the simulated HomeIQ 2.0 (R3) ingestor, the revision users install now. The entry
+is set up over REST (the UI set-up has its own test, on R2 and R3); the card sits on a
+storage-mode dashboard created through Home Assistant's WebSocket commands, as
+scripts/develop does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from tests.browser.test_setup_in_the_ui import EN
+from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.const import SERVICE_URL_KEYS
+from tests.browser.test_setup_in_the_ui import EN, MAIN_DEVICE
 from tests.browser.ui import WAIT_MS, log_in
 from tests.support.simulator import Fault
 
@@ -40,8 +43,12 @@ OVERFLOW: Final = (
 )
 
 
-async def _set_up_entry(home_assistant: RunningHomeAssistant, seeded: Seeded, admin: str) -> str:
+async def _set_up_entry(
+    home_assistant: RunningHomeAssistant, seeded: Seeded, simulator: IngestorSimulator
+) -> str:
+    """InfluxDB, then the Admin API with its key and the services' own addresses."""
     client = home_assistant.client
+    by_service = simulator.service_urls
     result = await client.run_flow(
         "/api/config/config_entries/flow",
         {"handler": "ha_ingestor", "show_advanced_options": True},
@@ -50,7 +57,13 @@ async def _set_up_entry(home_assistant: RunningHomeAssistant, seeded: Seeded, ad
             "backend": "influxql",
             "bucket": seeded.database,
             "verify_ssl": False,
-            "admin_api_url": admin,
+            "admin_api_url": simulator.admin_api_url,
+            **({"api_key": simulator.api_key} if simulator.api_key else {}),
+            **{
+                key: by_service[name]
+                for key, name in SERVICE_URL_KEYS.items()
+                if name in by_service
+            },
         },
     )
     assert result["type"] == "create_entry", result
@@ -97,7 +110,7 @@ async def test_the_flow_card_shows_each_service_live(  # noqa: PLR0915
     page.on("console", on_console)
     page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
 
-    entry_id = await _set_up_entry(home_assistant, seeded, simulator.admin_api_url)
+    entry_id = await _set_up_entry(home_assistant, seeded, simulator)
     config: dict[str, Any] = {
         "title": "HA Ingestor",
         "views": [{"path": "flow", "cards": [{"type": f"custom:{CARD}", "entry_id": entry_id}]}],
@@ -113,7 +126,12 @@ async def test_the_flow_card_shows_each_service_live(  # noqa: PLR0915
         if entity.unique_id.endswith(f"_{service}_status")
     }
     assert set(status_of) == set(services)
-    assert {"websocket-ingestion", "influxdb", "data-api"} <= set(services)
+    # HomeIQ 2.0's stack: what the simulator runs, InfluxDB, and the health dashboard its
+    # core platform always deploys (the Admin API vouches for it; nothing simulates it).
+    assert simulator.revision is Revision.R3
+    assert set(services) == {*simulator.services, "influxdb", "health-dashboard"}
+    (main,) = (d for d in devices if d["name"] == MAIN_DEVICE)
+    assert main["model"] == "Ingestor R3"
     try:
         await log_in(page, home_assistant.url, home_assistant.user)
         await page.goto(f"{home_assistant.url}/{DASHBOARD}/flow")
@@ -153,7 +171,8 @@ async def test_the_flow_card_shows_each_service_live(  # noqa: PLR0915
         await page.set_viewport_size({"width": 1280, "height": 1000})
         await page.emulate_media(color_scheme="light")
 
-        # The simulated service turns unhealthy: within two refreshes the node says so.
+        # The simulated service turns unhealthy: within two refreshes the node says so. On R3
+        # its /health stays a healthy stub; only /health/detailed tells.
         await simulator.set_fault("websocket-ingestion", Fault.UNHEALTHY)
         started = time.monotonic()
         await expect(ingestion).to_have_attribute(

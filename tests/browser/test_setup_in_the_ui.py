@@ -1,9 +1,10 @@
 """A user sets HA Ingestor up entirely in Home Assistant's frontend and sees its entities.
 
 Real pieces only: Home Assistant 2026.10's own frontend in headless Chromium, a real
-influxd seeded here, the simulated R2 ingestor. The browser logs in, adds the integration
-from the integrations page, first with an InfluxDB address nobody listens on (the form
-must say so), then with the right one, and reads the device page.
+influxd seeded here, the simulated R2 or HomeIQ 2.0 (R3) ingestor. The browser logs in, adds
+the integration from the integrations page, first with an InfluxDB address nobody listens on
+(the form must say so), then with the right one; on R3 the Admin API refuses the form until
+its key is entered. The device page shows the revision's entities.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+import pytest
+
+from custom_components.ha_ingestor.api.models import Revision
 from tests.browser.ui import WAIT_MS, add_integration, field, log_in
 from tests.support.home_assistant import REPO
 from tests.support.influxdb_server import free_port
+from tests.support.simulator import WEBSOCKET_INGESTION
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -68,6 +73,14 @@ async def _submit(page: Page) -> None:
     await page.get_by_role("button", name=re.compile(r"^(Next|Submit)$")).click()
 
 
+# 2500 of the simulated queue's 10000 places.
+QUEUE_SIZE: Final = 2500
+QUEUE_FILL: Final = re.compile(r"(?<![\d.,])25\.0\s?%")
+
+
+@pytest.mark.parametrize(
+    "simulator", [Revision.R2, Revision.R3], indirect=True, ids=lambda r: r.value
+)
 async def test_user_sets_the_integration_up_in_the_ui(
     page: Page,
     home_assistant: RunningHomeAssistant,
@@ -98,9 +111,21 @@ async def test_user_sets_the_integration_up_in_the_ui(
         await expect(cannot_connect).to_be_hidden(timeout=WAIT_MS)
 
         # The ingestor step.
+        r3 = simulator.revision is Revision.R3
+        simulator.set_figures(queue_size=QUEUE_SIZE)
         ingestor = FLOW["step"]["ingestor"]["data"]
         await field(page, ingestor["admin_api_url"]).fill(simulator.admin_api_url)
         await _submit(page)
+        if r3:
+            # HomeIQ 2.0's Admin API answers nothing without its key: the form asks for it.
+            key_required = page.get_by_text(FLOW["error"]["api_key_required"], exact=True)
+            await expect(key_required).to_be_visible(timeout=WAIT_MS)
+            assert simulator.api_key is not None
+            await field(page, ingestor["api_key"]).fill(simulator.api_key)
+            # The queue is websocket-ingestion's own figure: only its address brings it.
+            websocket = field(page, ingestor["websocket_ingestion_url"])
+            await websocket.fill(simulator.url_of(WEBSOCKET_INGESTION))
+            await _submit(page)
         await page.get_by_role("button", name="Finish").click()
 
         device_id = await _main_device_id(home_assistant)
@@ -108,6 +133,14 @@ async def test_user_sets_the_integration_up_in_the_ui(
         await _expect_row(page, "events_in_period", _number(seeded.events_in_period))
         await _expect_row(page, "active_entities", _number(seeded.active_entities))
         await _expect_row(page, "data_source", SENSORS["data_source"]["state"]["influxdb"])
+        if r3:
+            await _expect_row(page, "ingestion_queue_fill", QUEUE_FILL)
+        else:
+            # R2 reports no queue: the R3-only sensor is not created at all.
+            queue_row = page.locator(
+                "hui-generic-entity-row", has_text=SENSORS["ingestion_queue_fill"]["name"]
+            )
+            await expect(queue_row).to_have_count(0)
         (entry,) = await home_assistant.client.entries()
         assert entry["state"] == "loaded"
         assert entry["title"] == "HA Ingestor (127.0.0.1)"
