@@ -64,11 +64,16 @@ def entry_key(entry: HaIngestorConfigEntry) -> str:
     return entry.unique_id or entry.entry_id
 
 
+# Words of service names that read as acronyms (`weather-api` -> `Weather API`).
+_ACRONYMS: Final = {"api": "API", "ha": "HA", "ml": "ML", "ai": "AI", "mqtt": "MQTT"}
+
+
 def service_display_name(service: str) -> str:
     """A readable device name for an ingestor service (`carbon-intensity` -> `Carbon Intensity`)."""
     if (name := _DISPLAY_NAMES.get(service)) is not None:
         return name
-    return " ".join(part.capitalize() for part in service.replace("_", "-").split("-") if part)
+    parts = service.replace("_", "-").split("-")
+    return " ".join(_ACRONYMS.get(part, part.capitalize()) for part in parts if part)
 
 
 def upstream_service(service: str, monitored: set[str]) -> str | None:

@@ -48,7 +48,7 @@ R2_HELPERS = (
     "Energy Correlator",
     "Log Aggregator",
     "Smart Meter Service",
-    "Weather Api",
+    "Weather API",
 )
 # websocket-ingestion addressed directly: it stays known while the Admin API is away.
 WEBSOCKET_DIRECT = {**ENTRY_DATA, CONF_WEBSOCKET_INGESTION_URL: "http://ingestor.local:8001"}
@@ -380,6 +380,9 @@ def test_upstream_service(service: str, monitored: set[str], expected: str | Non
         ("data-api", "Data API"),
         ("electricity-pricing", "Electricity Pricing"),
         ("smart_meter", "Smart Meter"),
+        # A service nobody named: its acronyms still read as acronyms.
+        ("weather-api", "Weather API"),
+        ("ha-ml-bridge", "HA ML Bridge"),
     ],
 )
 def test_service_display_name(service: str, expected: str) -> None:
