@@ -23,6 +23,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from custom_components.ha_ingestor.api.delivery import (
+    Window,
+    build_flux_delivery_query,
+    build_flux_sample_query,
+)
 from custom_components.ha_ingestor.api.flux import (
     build_refresh_query,
     build_validate_query,
@@ -80,6 +85,11 @@ def _queries() -> dict[str, str]:
         queries[f"cardinality of measurement {name!r}"] = build_flux_cardinality_query(
             BUCKET, [name, "weather"]
         )
+    window = Window(NOW - timedelta(minutes=20), NOW)
+    for name in [BUCKET, *ATTACKS, *UNICODE_NAMES]:
+        queries[f"delivery of bucket {name!r}"] = build_flux_delivery_query(name, window, 60)
+    samples = [(name, NOW, '01JCONTEXT$\\"x') for name in ["light.kitchen", *ATTACKS]]
+    queries["delivery samples"] = build_flux_sample_query(BUCKET, samples)
     return queries
 
 

@@ -664,7 +664,7 @@ class FluxBackend:
         self._parse(text)
 
     async def async_tables(self, flux: str) -> dict[str, list[Record]]:
-        """Records of any other Flux program, by result name (the storage figures use it)."""
+        """Records of any other Flux program, by result name (storage figures, delivery check)."""
         text, _version = await self._query(flux)
         return self._parse(text)
 

@@ -491,6 +491,25 @@ class InfluxQLBackend:
         """
         return await self._query(query)
 
+    async def async_statement_rows(self, query: str) -> list[list[dict[str, Any]]]:
+        """Each statement's rows, tags merged in; for the delivery check's own small queries.
+
+        Raises:
+            IngestorError: as every request; a failing or unreadable statement too.
+
+        """
+        results = await self._query(query)
+        rows: list[list[dict[str, Any]]] = []
+        for index in sorted(results):
+            self._raise_statement_error(results[index])
+            try:
+                series = _series_of(results[index])
+            except _ShapeError:
+                msg = f"statement {index} is not an InfluxQL result"
+                raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from None
+            rows.append([{**s.tags, **row} for s in series for row in s.rows()])
+        return rows
+
     async def async_close(self) -> None:
         """Nothing to release: the session belongs to the caller."""
 
