@@ -15,6 +15,7 @@ from .coordinator import (
     HaIngestorCoordinator,
     HaIngestorRuntimeData,
 )
+from .delivery import async_setup_delivery
 from .devices import async_remove_config_entry_device, async_sync_devices
 from .frontend import async_register_card
 from .services import async_setup_services
@@ -63,6 +64,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -
     entry.runtime_data = HaIngestorRuntimeData(
         coordinator=coordinator, client=client, storage=storage
     )
+    entry.runtime_data.delivery = await async_setup_delivery(hass, entry)
     # Devices first (the platforms' entities attach to them), then once per refresh, before
     # the platforms' own listeners add entities for new services.
     async_sync_devices(hass, entry)

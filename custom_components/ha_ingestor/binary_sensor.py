@@ -14,13 +14,14 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 from homeassistant.const import EntityCategory
 
 from .api.models import BACKPRESSURE_PERCENT, AlertKey
+from .delivery import delivery_entities
 from .devices import async_add_platform_entities
 from .entity import (
     HaIngestorEntity,
     HaIngestorEntityDescription,
     HaIngestorServiceEntity,
+    alert_attributes,
     async_add_when_offered,
-    enum_value,
     offered_by_r3,
 )
 from .storage_coordinator import FIGURE_SERIES, FIGURE_SIZE
@@ -73,13 +74,7 @@ def _alert_attributes(key: AlertKey) -> Callable[[Snapshot], Mapping[str, Any]]:
     def attributes(snapshot: Snapshot) -> Mapping[str, Any]:
         if (alert := snapshot.alert(key)) is None:
             return {}
-        return {
-            "severity": enum_value(alert.severity),
-            "value": alert.value,
-            "warning_threshold": alert.warning_threshold,
-            "error_threshold": alert.error_threshold,
-            "message": alert.message,
-        }
+        return alert_attributes(alert)
 
     return attributes
 
@@ -188,6 +183,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the alert and connectivity sensors, and one per service now and later."""
+    async_add_entities(delivery_entities(entry, "binary_sensor"))
     async_add_platform_entities(
         entry,
         async_add_entities,

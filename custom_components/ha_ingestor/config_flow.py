@@ -52,6 +52,9 @@ from .const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,
     CONF_BUCKET,
+    CONF_DELIVERY_CHECK,
+    CONF_DELIVERY_ERROR,
+    CONF_DELIVERY_WARNING,
     CONF_MONITORED_SERVICES,
     CONF_ORGANIZATION,
     CONF_PERIOD,
@@ -533,6 +536,9 @@ def _options_schema(known_services: list[str]) -> vol.Schema:
             vol.Optional(CONF_STORAGE_GROWTH_PERCENT): number(0.1, 1000, 0.1, "%"),
             vol.Optional(CONF_STORAGE_BUDGET_GB): number(0.1, 1_000_000, 0.1, "GB"),
             vol.Optional(CONF_STORAGE_BUDGET_DAYS): number(1, 3650, 1, "d"),
+            vol.Optional(CONF_DELIVERY_CHECK): BooleanSelector(),
+            vol.Optional(CONF_DELIVERY_WARNING): percent,
+            vol.Optional(CONF_DELIVERY_ERROR): percent,
             vol.Optional(CONF_MONITORED_SERVICES): SelectSelector(
                 SelectSelectorConfig(
                     options=known_services,
@@ -564,6 +570,9 @@ def _options_errors(options: Mapping[str, Any], data: Mapping[str, Any]) -> dict
     slow_error = options.get("processing_time_error")
     if slow_error is not None and slow_error < options["processing_time_warning"]:
         errors["processing_time_error"] = "error_below_warning"
+    delivery = options_with_defaults(options)
+    if delivery[CONF_DELIVERY_ERROR] > delivery[CONF_DELIVERY_WARNING]:
+        errors[CONF_DELIVERY_ERROR] = "error_above_warning"
     if options["stalled_error_minutes"] < options["stalled_warning_minutes"]:
         errors["stalled_error_minutes"] = "error_below_warning"
     return errors

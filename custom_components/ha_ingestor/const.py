@@ -77,6 +77,10 @@ MAX_UPDATE_INTERVAL: Final = 3600
 # a week of the default 5-minute windows, so the default window fits every period.
 MAX_TREND_WINDOWS: Final = 2016
 DEFAULT_THRESHOLDS: Final = Thresholds()
+# The delivery check (delivery.py): opt-in; completeness thresholds in percent.
+CONF_DELIVERY_CHECK: Final = "delivery_check"
+CONF_DELIVERY_WARNING: Final = "delivery_warning"
+CONF_DELIVERY_ERROR: Final = "delivery_error"
 
 # Every request is bounded well below the shortest update interval.
 REQUEST_TIMEOUT: Final = timedelta(seconds=10)
@@ -98,6 +102,7 @@ STORAGE_REFRESH_TIMEOUT: Final = timedelta(seconds=90)
 # Repair issues (issue registry ids).
 ISSUE_BUCKET_NOT_FOUND: Final = "bucket_not_found"
 ISSUE_ADMIN_API_KEY_REQUIRED: Final = "admin_api_key_required"
+ISSUE_DELIVERY_NOT_SOURCE: Final = "delivery_not_source"
 
 # Response action.
 SERVICE_GET_STATISTICS: Final = "get_statistics"

@@ -15,6 +15,8 @@ from homeassistant.util import dt as dt_util
 from yarl import URL
 
 from .api.alerts import evaluate_alerts
+from .api.delivery import DEFAULT_ERROR_BELOW as DEFAULT_DELIVERY_ERROR
+from .api.delivery import DEFAULT_WARNING_BELOW as DEFAULT_DELIVERY_WARNING
 from .api.errors import (
     IngestorAuthenticationError,
     IngestorError,
@@ -25,6 +27,9 @@ from .api.models import DataSource, Period, Snapshot, SourceMode, Thresholds, Tr
 from .const import (
     CONF_ADMIN_API_URL,
     CONF_BUCKET,
+    CONF_DELIVERY_CHECK,
+    CONF_DELIVERY_ERROR,
+    CONF_DELIVERY_WARNING,
     CONF_MONITORED_SERVICES,
     CONF_PERIOD,
     CONF_SOURCE_MODE,
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
 
     from .api.client import FetchResult, IngestorClient
+    from .delivery import DeliveryCoordinator
     from .storage_coordinator import StorageCoordinator
 
 
@@ -63,6 +69,7 @@ class HaIngestorRuntimeData:
     client: IngestorClient
     # None when InfluxDB is not asked (no address, or the services-only mode).
     storage: StorageCoordinator | None = None
+    delivery: DeliveryCoordinator | None = None
 
 
 type HaIngestorConfigEntry = ConfigEntry[HaIngestorRuntimeData]
@@ -78,6 +85,9 @@ def options_with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
         **{key: getattr(DEFAULT_THRESHOLDS, key) for key in THRESHOLD_KEYS},
         CONF_MONITORED_SERVICES: [],
         **STORAGE_OPTION_DEFAULTS,
+        CONF_DELIVERY_CHECK: False,
+        CONF_DELIVERY_WARNING: DEFAULT_DELIVERY_WARNING,
+        CONF_DELIVERY_ERROR: DEFAULT_DELIVERY_ERROR,
     }
     result.update({key: value for key, value in options.items() if key in result})
     return result
@@ -112,6 +122,31 @@ def thresholds_from(options: Mapping[str, Any]) -> Thresholds:
 def update_interval_of(options: Mapping[str, Any]) -> timedelta:
     """The polling interval the options ask for."""
     return timedelta(seconds=int(options_with_defaults(options)[CONF_UPDATE_INTERVAL]))
+
+
+def set_entry_issue(  # noqa: PLR0913
+    hass: HomeAssistant,
+    entry: HaIngestorConfigEntry,
+    key: str,
+    *,
+    active: bool,
+    placeholders: dict[str, str],
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+) -> None:
+    """Create or delete one of an entry's repair issues (id: key and entry id)."""
+    issue_id = f"{key}_{entry.entry_id}"
+    if active:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=severity,
+            translation_key=key,
+            translation_placeholders=placeholders,
+        )
+    else:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 def _host(url: str | None) -> str:
@@ -270,19 +305,7 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
         )
 
     def _set_issue(self, key: str, *, active: bool, placeholders: dict[str, str]) -> None:
-        issue_id = f"{key}_{self.config_entry.entry_id}"
-        if active:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=key,
-                translation_placeholders=placeholders,
-            )
-        else:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        set_entry_issue(self.hass, self.config_entry, key, active=active, placeholders=placeholders)
 
     def async_delete_issues(self) -> None:
         """Remove this entry's repair issues (on unload)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, override
+from typing import TYPE_CHECKING, Any, Protocol, override
 
 from homeassistant.core import callback
 from homeassistant.helpers.entity import EntityDescription
@@ -57,6 +57,32 @@ def async_add_when_offered[D: HaIngestorEntityDescription](
 def enum_value(member: StrEnum | None) -> str | None:
     """The plain string of an enum member, for state attributes."""
     return None if member is None else member.value
+
+
+class AlertLike(Protocol):
+    """What an alert's state attributes are read from (`Alert`, the delivery check's alert)."""
+
+    @property
+    def severity(self) -> StrEnum | None: ...  # noqa: D102
+    @property
+    def value(self) -> float | str | None: ...  # noqa: D102
+    @property
+    def warning_threshold(self) -> float | str | None: ...  # noqa: D102
+    @property
+    def error_threshold(self) -> float | str | None: ...  # noqa: D102
+    @property
+    def message(self) -> str: ...  # noqa: D102
+
+
+def alert_attributes(alert: AlertLike) -> dict[str, Any]:
+    """The attributes every alert binary sensor has."""
+    return {
+        "severity": enum_value(alert.severity),
+        "value": alert.value,
+        "warning_threshold": alert.warning_threshold,
+        "error_threshold": alert.error_threshold,
+        "message": alert.message,
+    }
 
 
 def influxdb_answered(snapshot: Snapshot) -> bool:

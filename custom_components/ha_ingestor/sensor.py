@@ -20,6 +20,7 @@ from homeassistant.helpers import entity_registry as er
 
 from .api.models import DataSource, ServiceStatus
 from .const import DOMAIN
+from .delivery import delivery_entities
 from .devices import async_add_platform_entities, entry_key
 from .entity import (
     HaIngestorEntity,
@@ -389,6 +390,7 @@ async def async_setup_entry(
         unique_id = f"{entry_key(entry)}_{key}"
         if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id):
             registry.async_remove(entity_id)
+    async_add_entities(delivery_entities(entry, "sensor"))
     async_add_platform_entities(
         entry,
         async_add_entities,

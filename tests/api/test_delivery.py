@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import secrets
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -12,16 +11,21 @@ import pytest
 
 from custom_components.ha_ingestor.api.delivery import (
     FINE_SECONDS,
+    MAX_WAITING,
+    SAMPLE_TIMEOUT_SECONDS,
     SETTLE_SECONDS,
     DeliveryCounter,
+    LatencySampler,
     Window,
     async_samples_found,
     async_stored_counts,
     build_flux_delivery_query,
     build_influxql_delivery_query,
+    delivery_alert,
 )
 from custom_components.ha_ingestor.api.flux import FluxBackend
 from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
+from custom_components.ha_ingestor.api.models import Severity
 from tests.support.events import Event, Schema, event_line
 from tests.support.influx2_double import Influx2Double
 
@@ -173,10 +177,8 @@ def _point(entity: str, moment: datetime) -> Event:
 
 @pytest.fixture
 def database(influxdb_server: InfluxDBServer, socket_enabled: None) -> Iterator[str]:
-    name = f"delivery_{secrets.token_hex(4)}"
-    influxdb_server.create_database(name)
-    yield name
-    influxdb_server.query(f'DROP DATABASE "{name}"')
+    with influxdb_server.scratch_database("delivery") as name:
+        yield name
 
 
 def _seed(origin: datetime) -> tuple[list[str], dict[tuple[int, str], int]]:
@@ -269,3 +271,27 @@ async def test_a_sampled_event_is_found_by_entity_context_and_time(
     ]
     for backend in backends:
         assert await async_samples_found(backend, samples) == [True, False, False, False, False]
+
+
+def test_alert_thresholds_are_strict_and_unknown_is_off() -> None:
+    assert delivery_alert(None, 99.9, 99.0).severity is Severity.UNKNOWN
+    assert not delivery_alert(None, 99.9, 99.0).active
+    assert delivery_alert(99.9, 99.9, 99.0).severity is None
+    assert delivery_alert(99.5, 99.9, 99.0).severity is Severity.WARNING
+    assert delivery_alert(98.0, 99.9, 99.0).severity is Severity.ERROR
+    assert delivery_alert(98.0, 99.9, 99.0).active
+
+
+def test_latency_samples_one_event_a_minute_and_bounds_the_waiting() -> None:
+    sampler = LatencySampler(3600, next_sample=T0)
+    sampler.offer("light.a", T0 - 1, "before counting began")
+    for i in range(600):  # ten minutes at one event a second
+        sampler.offer("light.a", T0 + i, f"c{i}")
+    assert len(sampler.waiting) == MAX_WAITING
+    assert [s[2] for s, _ in sampler.waiting] == ["c0", "c60", "c120"]
+    sampler.resolve([True, False, True], T0 + 130)
+    assert [s[2] for s, _ in sampler.waiting] == ["c60"]
+    sampler.resolve([False], T0 + 60 + SAMPLE_TIMEOUT_SECONDS + 1)
+    assert sampler.waiting == []
+    median, p95, samples, late = sampler.figures()
+    assert (median, p95, samples, late) == (70.0, 130.0, 2, 1)

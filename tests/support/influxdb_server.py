@@ -166,6 +166,16 @@ bind-address = "127.0.0.1:{self.rpc_port}"
                 msg = f"CREATE DATABASE failed: {statement['error']}"
                 raise RuntimeError(msg)
 
+    @contextlib.contextmanager
+    def scratch_database(self, prefix: str) -> Iterator[str]:
+        """A database of one test's own, dropped afterwards."""
+        name = f"{prefix}_{os.urandom(4).hex()}"
+        self.create_database(name)
+        try:
+            yield name
+        finally:
+            self.query(f'DROP DATABASE "{name}"')
+
     def write(self, database: str, lines: str | list[str], precision: str = "ns") -> None:
         """Write line protocol into a database."""
         body = lines if isinstance(lines, str) else "\n".join(lines)

@@ -17,6 +17,7 @@ window. Memory at 1,000 entities, 20 events/s and 24 h (1 h buckets) is bounded 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from .aggregate import rfc3339
 from .backend import EVENT_FIELDS, MEASUREMENT
 from .flux import FluxBackend
 from .influxql import InfluxQLBackend
+from .models import Severity
 from .names import flux_string, influxql_identifier, validate_name
 
 if TYPE_CHECKING:
@@ -116,8 +118,9 @@ class DeliveryCounter:
     entity in a window and one list entry per new fine window.
     """
 
-    def __init__(self, started: float, period: timedelta) -> None:
+    def __init__(self, started: float, period: timedelta, settle: float = SETTLE_SECONDS) -> None:
         """Count from the first fine window boundary after `started` (Unix seconds)."""
+        self.settle_seconds = settle
         self.bucket = bucket_seconds(period)
         self.period = int(period.total_seconds())
         self.origin = math.ceil(started / FINE_SECONDS) * FINE_SECONDS
@@ -175,7 +178,7 @@ class DeliveryCounter:
 
     def settled_window(self, now: float) -> Window | None:
         """The span to ask InfluxDB about now, or None while nothing new has settled."""
-        stop = _floor(now - SETTLE_SECONDS, FINE_SECONDS)
+        stop = _floor(now - self.settle_seconds, FINE_SECONDS)
         # A span older than the period is of no use: skip it (after a long outage).
         oldest = _floor(now - self.period, self.bucket)
         if self.compared_until < oldest:
@@ -437,3 +440,114 @@ def _ns_time(value: object) -> datetime | None:
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+# --------------------------------------------------------------------------------------
+# The alert rule, in the style of `alerts.py`: strict comparisons, unknown input is off
+# --------------------------------------------------------------------------------------
+
+DEFAULT_WARNING_BELOW: Final = 99.9
+DEFAULT_ERROR_BELOW: Final = 99.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAlert:
+    """`events_lost`: on while completeness is strictly below a threshold."""
+
+    active: bool
+    severity: Severity | None
+    value: float | None
+    warning_threshold: float
+    error_threshold: float
+    message: str
+
+
+def delivery_alert(completeness: float | None, warning: float, error: float) -> DeliveryAlert:
+    """Severity of a completeness (percent); UNKNOWN and off when it is not known."""
+    if completeness is None:
+        severity: Severity | None = Severity.UNKNOWN
+        message = "Delivery completeness is unknown."
+    elif completeness < error:
+        severity = Severity.ERROR
+        message = (
+            f"Delivery completeness {_fmt(completeness)} % is below the error threshold "
+            f"of {_fmt(error)} %."
+        )
+    elif completeness < warning:
+        severity = Severity.WARNING
+        message = (
+            f"Delivery completeness {_fmt(completeness)} % is below the warning threshold "
+            f"of {_fmt(warning)} %."
+        )
+    else:
+        severity = None
+        message = f"Delivery completeness {_fmt(completeness)} % is within the thresholds."
+    return DeliveryAlert(
+        active=severity in {Severity.WARNING, Severity.ERROR},
+        severity=severity,
+        value=completeness,
+        warning_threshold=warning,
+        error_threshold=error,
+        message=message,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Latency: sampled real events, polled until their point is readable
+# --------------------------------------------------------------------------------------
+
+SAMPLE_EVERY_SECONDS: Final = 60
+POLL_SECONDS: Final = 5
+SAMPLE_TIMEOUT_SECONDS: Final = 120
+# At most this many samples wait at once (SAMPLE_TIMEOUT / SAMPLE_EVERY, rounded up): one
+# lookup request per poll while any waits, so at most 60 / POLL_SECONDS = 12 requests a
+# minute, each with at most this many tiny point lookups.
+MAX_WAITING: Final = 3
+
+
+@dataclass(slots=True)
+class LatencySampler:
+    """About one real event a minute; how long until its point was readable."""
+
+    period: int
+    next_sample: float = 0.0
+    waiting: list[tuple[Sample, float]] = field(default_factory=list)
+    # (time found, latency in seconds), oldest first; at most one a minute of the period.
+    found: deque[tuple[float, float]] = field(default_factory=deque)
+    late: deque[float] = field(default_factory=deque)
+
+    def offer(self, entity_id: str, fired: float, context_id: str) -> None:
+        """The bus listener's O(1) check: take this event if a sample is due."""
+        if fired < self.next_sample or len(self.waiting) >= MAX_WAITING:
+            return
+        self.next_sample = fired + SAMPLE_EVERY_SECONDS
+        self.waiting.append(((entity_id, _utc(fired), context_id), fired))
+
+    def resolve(self, found: list[bool], now: float) -> None:
+        """Record what the last lookup found; samples past the timeout count as late."""
+        still: list[tuple[Sample, float]] = []
+        for (sample, fired), seen in zip(self.waiting, found, strict=False):
+            if seen:
+                self.found.append((now, now - fired))
+            elif now - fired > SAMPLE_TIMEOUT_SECONDS:
+                self.late.append(now)
+            else:
+                still.append((sample, fired))
+        self.waiting = still + self.waiting[len(found) :]
+        while self.late and self.late[0] < now - self.period:
+            self.late.popleft()
+        while self.found and self.found[0][0] < now - self.period:
+            self.found.popleft()
+
+    def figures(self) -> tuple[float | None, float | None, int, int]:
+        """Median and p95 latency (s), samples found and late in the period."""
+        values = sorted(latency for _, latency in self.found)
+        if not values:
+            return None, None, 0, len(self.late)
+        median = statistics.median(values)
+        p95 = values[min(len(values) - 1, math.ceil(0.95 * len(values)) - 1)]
+        return round(median, 3), round(p95, 3), len(values), len(self.late)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
