@@ -6,6 +6,7 @@ Nothing here looks at a timing: speed is what benchmarks/results.md reports.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -218,3 +219,12 @@ def test_incremental_command_line_and_percentile() -> None:
         parse_incremental(["--periods", "2h"])
     assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.95) == 5.0
     assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0
+
+
+def test_delivery_benchmark_runs_at_a_tiny_size() -> None:
+    """The delivery check's callback benchmark runs (its numbers are for benchmarks/README.md)."""
+    from benchmarks.delivery import _callback_costs  # noqa: PLC0415
+
+    costs = _callback_costs(200)
+    assert set(costs) == {"bare_us", "noop_us", "ours_us", "added_us", "callback_us"}
+    assert all(math.isfinite(value) for value in costs.values())
