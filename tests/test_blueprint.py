@@ -40,7 +40,7 @@ from custom_components.ha_ingestor.config_flow import (
     INGESTOR_SCHEMA,
     _options_schema,
 )
-from custom_components.ha_ingestor.const import CONF_BUCKET, DOMAIN
+from custom_components.ha_ingestor.const import CONF_BUCKET, CONF_DELIVERY_CHECK, DOMAIN
 from tests.ha.conftest import ENTRY_DATA, NOW, UNIQUE_ID
 from tests.ha.recorded import RecordedStack
 
@@ -235,7 +235,13 @@ async def registered_entity_ids(
     # An R3 `/api/info` (it has a rate limit): R3 offers every entity, its own ones too.
     stack.payload("admin-api", "/api/info")["data"]["rate_limit"] = {"requests_per_minute": 60}
     stack.install(aioclient_mock)
-    entry = MockConfigEntry(domain=DOMAIN, unique_id=UNIQUE_ID, data=dict(ENTRY_DATA))
+    # The delivery check on (it is opt-in): its entities are named in the README too.
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=UNIQUE_ID,
+        data=dict(ENTRY_DATA),
+        options={CONF_DELIVERY_CHECK: True},
+    )
     entry.add_to_hass(hass)
     # A server that answers every storage figure: all storage entities are created.
     with patch(f"{MODULE}.create_storage_source", return_value=_EveryStorageFigure()):
@@ -305,7 +311,7 @@ async def test_readme_lists_every_entity_of_the_main_device(
     registered_entity_ids: set[str],
 ) -> None:
     main = {e for e in registered_entity_ids if e.split(".", 1)[1].startswith("ha_ingestor_")}
-    assert len(main) == 29  # 24 of every revision, 5 of R3 only
+    assert len(main) == 33  # 24 of every revision, 5 of R3 only, 4 of the delivery check
     named = _entity_ids_named_in(README)
     assert main <= named, sorted(main - named)
 

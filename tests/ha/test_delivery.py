@@ -19,6 +19,7 @@ import pytest
 from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.api.delivery import FINE_SECONDS, POLL_SECONDS
@@ -54,7 +55,9 @@ def database(influxdb_server: InfluxDBServer, socket_enabled: None) -> Iterator[
 
 
 @pytest.fixture
-def entry(hass: HomeAssistant, influxdb_server: InfluxDBServer, database: str) -> MockConfigEntry:
+async def entry(
+    hass: HomeAssistant, influxdb_server: InfluxDBServer, database: str
+) -> MockConfigEntry:
     """An InfluxQL entry on the real server with the delivery check on."""
     data = {
         CONF_URL: influxdb_server.url,
@@ -69,7 +72,9 @@ def entry(hass: HomeAssistant, influxdb_server: InfluxDBServer, database: str) -
         data=data,
         options={CONF_DELIVERY_CHECK: True},
     )
-    entry.add_to_hass(hass)
+    # The integration first (its card needs the HTTP router before a websocket client
+    # starts it), the entry later, once the test is ready to count.
+    assert await async_setup_component(hass, DOMAIN, {})
     return entry
 
 
@@ -81,6 +86,7 @@ def short_settle() -> Iterator[None]:
 
 
 async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
