@@ -828,6 +828,11 @@ async def test_options_offer_the_chosen_services_no_longer_seen(
         ),
         (
             ENTRY_DATA,
+            {"delivery_warning": 99.0, "delivery_error": 99.5},
+            {"delivery_error": "error_above_warning"},
+        ),
+        (
+            ENTRY_DATA,
             {"processing_time_error": 100.0, "stalled_error_minutes": 1.0},
             {
                 "processing_time_error": "error_below_warning",
