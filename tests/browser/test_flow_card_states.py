@@ -131,11 +131,17 @@ NODES: Final = """
 """
 
 
-async def _mount(page: Page, config: dict[str, Any], devices: Any = DEVICES) -> None:
+async def _mount(
+    page: Page,
+    config: dict[str, Any],
+    devices: Any = DEVICES,
+    entities: Any = ENTITIES,
+    states: Any = STATES,
+) -> None:
     await page.set_content("<!doctype html><html><body></body></html>")
     await page.add_script_tag(content=CARD_SOURCE, type="module")
     await page.wait_for_function("() => customElements.get('ha-ingestor-flow-card')")
-    await page.evaluate(MOUNT, [config, devices, ENTITIES, STATES])
+    await page.evaluate(MOUNT, [config, devices, entities, states])
 
 
 async def test_each_state_has_its_colour_class_and_words(page: Page) -> None:
@@ -231,3 +237,45 @@ async def test_a_state_change_is_drawn(page: Page) -> None:
     )
 
     assert await page.evaluate(ADMIN_STATUS) == "ok"
+
+
+RATES: Final = (
+    "() => [...window.card.shadowRoot.querySelectorAll('.rate')]"
+    ".map((r) => [r.dataset.to, r.textContent])"
+)
+DELIVERY_ENTITIES: Final = {
+    **ENTITIES,
+    "sensor.delivery_completeness": _entity(
+        "sensor.delivery_completeness", "main", "delivery_completeness"
+    ),
+}
+
+
+async def test_the_delivery_completeness_labels_the_edge_leaving_home_assistant(
+    page: Page,
+) -> None:
+    states = {**STATES, "sensor.delivery_completeness": _state("99.5", unit_of_measurement="%")}
+    await _mount(page, {"entry_id": ENTRY}, entities=DELIVERY_ENTITIES, states=states)
+
+    rates = dict(await page.evaluate(RATES))
+
+    # Next to the rate on Home Assistant -> websocket-ingestion only: it measures the whole path.
+    assert rates == {
+        "ws": "<42.5 events/min> · <99.5 %> delivered",
+        "enr": "<42.5 events/min>",
+        "influx": "<42.5 events/min>",
+    }
+
+
+async def test_without_a_known_delivery_completeness_only_the_rate_is_shown(page: Page) -> None:
+    # The check is off (no entity), or on but no window compared yet (unknown).
+    for entities, states in (
+        (ENTITIES, STATES),
+        (DELIVERY_ENTITIES, {**STATES, "sensor.delivery_completeness": _state("unknown")}),
+    ):
+        await _mount(page, {"entry_id": ENTRY}, entities=entities, states=states)
+
+        rates = dict(await page.evaluate(RATES))
+
+        assert rates == dict.fromkeys(("ws", "enr", "influx"), "<42.5 events/min>")
+        assert "delivered" not in await page.evaluate("() => window.card.shadowRoot.textContent")

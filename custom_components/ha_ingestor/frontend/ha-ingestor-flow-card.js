@@ -310,6 +310,13 @@ class HaIngestorFlowCard extends HTMLElement {
     const rateState = rateEntity && hass.states[rateEntity.entity_id];
     const rate = rateState ? formatState(hass, rateState) : undefined;
     const idle = !rateState || !(Number(rateState.state) > 0);
+    // Only with the delivery check on, and only once it has compared a window.
+    const deliveryEntity = byKey(rootEntities, "delivery_completeness");
+    const deliveryState = deliveryEntity && hass.states[deliveryEntity.entity_id];
+    const delivery =
+      deliveryState && !["unknown", "unavailable"].includes(deliveryState.state)
+        ? formatState(hass, deliveryState)
+        : undefined;
     const sourceEntity = byKey(rootEntities, "data_source");
     const sourceState = sourceEntity && hass.states[sourceEntity.entity_id];
     const alertsEntity = byKey(rootEntities, "active_alerts");
@@ -345,6 +352,8 @@ class HaIngestorFlowCard extends HTMLElement {
       source: sourceState ? formatState(hass, sourceState) : undefined,
       rate: graph.path.size ? rate : undefined,
       rootRate: graph.path.size ? undefined : rate,
+      delivery: graph.path.size ? delivery : undefined,
+      rootDelivery: graph.path.size ? undefined : delivery,
       idle,
       nodes,
     };
@@ -386,6 +395,8 @@ class HaIngestorFlowCard extends HTMLElement {
     this.shadowRoot.innerHTML = `<style>${STYLE}</style><ha-card>${header}${body}</ha-card>`;
     this._nodes = view.nodes || [];
     this._rate = view.rate;
+    this._delivery = view.delivery;
+    this._rootId = (view.nodes || []).find((n) => n.root)?.id;
     this._idle = view.idle;
     for (const button of this.shadowRoot.querySelectorAll(".node[data-entity-id]")) {
       button.addEventListener("click", () => this._moreInfo(button.dataset.entityId));
@@ -394,7 +405,15 @@ class HaIngestorFlowCard extends HTMLElement {
   }
 
   _node(node, view) {
-    const extra = node.root && view.rootRate ? `<span class="status">${escapeHtml(view.rootRate)}</span>` : "";
+    const extra = node.root
+      ? [
+          view.rootRate && `<span class="status">${escapeHtml(view.rootRate)}</span>`,
+          view.rootDelivery &&
+            `<span class="status delivery" title="Delivery completeness">${escapeHtml(view.rootDelivery)} delivered</span>`,
+        ]
+          .filter(Boolean)
+          .join("")
+      : "";
     const entity = node.entityId ? ` data-entity-id="${escapeHtml(node.entityId)}"` : " disabled";
     return `<button type="button" class="node ${node.status}${node.root ? " root" : ""}"
       data-device-id="${escapeHtml(node.id)}" data-status="${node.status}"${entity}
@@ -417,7 +436,10 @@ class HaIngestorFlowCard extends HTMLElement {
     this._frame = requestAnimationFrame(() => this._drawEdges(flow));
   }
 
-  /** One edge from each device to the group of its children; the rate on the ingestion path. */
+  /**
+   * One edge from each device to the group of its children; the rate on the ingestion path,
+   * and the delivery completeness on its first edge, where Home Assistant's events leave.
+   */
   _drawEdges(flow) {
     for (const old of flow.querySelectorAll(".rate")) old.remove();
     const svg = flow.querySelector("svg.edges");
@@ -443,12 +465,24 @@ class HaIngestorFlowCard extends HTMLElement {
       const dy = (y2 - y1) / 2;
       const cls = onPath ? `edge ingest${this._idle ? " idle" : ""}` : "edge";
       paths.push(`<path class="${cls}" d="M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}"></path>`);
-      if (onPath && this._rate !== undefined) {
+      const delivery = onPath && group.dataset.parent === this._rootId ? this._delivery : undefined;
+      if (onPath && (this._rate !== undefined || delivery !== undefined)) {
         const label = document.createElement("span");
         label.className = "rate";
         label.dataset.to = next.dataset.deviceId;
-        label.title = "Events per minute";
-        label.textContent = this._rate;
+        if (this._rate !== undefined) {
+          const rate = document.createElement("span");
+          rate.title = "Events per minute";
+          rate.textContent = this._rate;
+          label.append(rate);
+        }
+        if (delivery !== undefined) {
+          const part = document.createElement("span");
+          part.className = "delivery";
+          part.title = "Delivery completeness";
+          part.textContent = `${delivery} delivered`;
+          label.append(...(label.childNodes.length ? [" · "] : []), part);
+        }
         label.style.left = `${(x1 + x2) / 2}px`;
         label.style.top = `${(y1 + y2) / 2}px`;
         flow.appendChild(label);
