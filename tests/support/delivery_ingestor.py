@@ -7,6 +7,9 @@ writer: up to `batch_size` points or `batch_seconds` after the first point of a 
 `drop` decides per event whether it is lost, `outages` lose every event fired inside them, `delay`
 holds every batch back before it is written. What was dropped and when each point became
 readable are recorded, so a test can compare with what the integration reports.
+
+`websocket` is anything with `send_json`/`receive_json` after authentication: the test
+client's, or a real `aiohttp` websocket (scripts/develop feeds its demo influxd that way).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class DeliveryIngestor:
     delay: float = 0.0
     batch_size: int = BATCH_SIZE
     batch_seconds: float = BATCH_SECONDS
+    schema: Schema = Schema.B
     # Outages as spans of time_fired (Unix seconds): every event fired inside one is lost.
     outages: list[tuple[float, float]] = field(default_factory=list)
     # Per entity: events seen (the n passed to `drop`), and the dropped ones.
@@ -63,13 +67,30 @@ class DeliveryIngestor:
         self._tasks.append(asyncio.create_task(self._read()))
         self._tasks.append(asyncio.create_task(self._tick()))
 
+    @property
+    def running(self) -> bool:
+        """False once reading ended on its own (the websocket closed)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def stop(self) -> None:
-        """Stop reading and write what the batch still holds (bounded by the delay)."""
+        """Stop reading and write what the batch still holds (bounded by the delay).
+
+        A reader that already failed (its websocket closed) does not keep the batch unwritten;
+        its error is raised after the flush.
+        """
         for task in self._tasks:
             task.cancel()
+        failure: BaseException | None = None
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                try:
+                    await task
+                except Exception as err:  # noqa: BLE001  (raised again below, after the flush)
+                    failure = failure or err
+        self._tasks.clear()
         await self._flush()
+        if failure is not None:
+            raise failure
 
     async def _read(self) -> None:
         while True:
@@ -113,7 +134,7 @@ class DeliveryIngestor:
         )
         if self._batch_started is None:
             self._batch_started = time.monotonic()
-        self._batch.append((event_line(point, Schema.B), context_id, fired.timestamp()))
+        self._batch.append((event_line(point, self.schema), context_id, fired.timestamp()))
 
     async def _flush(self) -> None:
         batch, self._batch, self._batch_started = self._batch, [], None

@@ -361,9 +361,9 @@ class HomeAssistantClient:
                 pass
         self.access_token = None
 
-    async def websocket(self, commands: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        """Send commands over one authenticated WebSocket; their result messages, in order."""
-        results: list[Mapping[str, Any]] = []
+    @contextlib.asynccontextmanager
+    async def connect_websocket(self) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """Home Assistant's WebSocket API, authenticated with this client's access token."""
         async with self.session.ws_connect(f"{self.base_url}/api/websocket") as ws:
             hello = await ws.receive_json()
             if hello.get("type") != "auth_required":
@@ -374,6 +374,12 @@ class HomeAssistantClient:
             if auth.get("type") != "auth_ok":
                 msg = "WebSocket authentication failed"
                 raise HomeAssistantSetupError(msg)
+            yield ws
+
+    async def websocket(self, commands: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Send commands over one authenticated WebSocket; their result messages, in order."""
+        results: list[Mapping[str, Any]] = []
+        async with self.connect_websocket() as ws:
             for number, command in enumerate(commands, start=1):
                 await ws.send_json({"id": number, **command})
                 while True:
