@@ -65,6 +65,7 @@ from tests.support.home_assistant import (  # noqa: E402
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from tests.support.events import Schema
     from tests.support.influxdb_server import InfluxDBServer
     from tests.support.simulator import EventWriter, IngestorSimulator
 
@@ -82,6 +83,8 @@ DEV_USER: Final = User(DEV_NAME, DEV_USERNAME, DEV_PASSWORD)
 DATABASE: Final = "home_assistant_events"
 # The coordinator's minimum: values visibly change while a newcomer watches.
 DEMO_UPDATE_INTERVAL: Final = 15
+# What the demo sets in the options flow: the delivery check is opt-in, the demo shows it.
+DEMO_OPTIONS: Final = {"update_interval": DEMO_UPDATE_INTERVAL, "delivery_check": True}
 
 # Loaded on top of what Home Assistant always loads (bootstrap's DEFAULT_INTEGRATIONS):
 # `config` for the settings panels and REST flows, `history` and `logbook` so the demo's
@@ -104,6 +107,21 @@ BACKFILL: Final = timedelta(hours=6)
 RATE_SWING: Final = 0.5
 RATE_PERIOD: Final = 300.0
 STORY_STEP: Final = 5.0
+
+# The delivery check needs events this Home Assistant fires and an ingestor that stores them:
+# the demo sets these states over the REST API every FEED_STEP seconds, and an ingestor
+# subscribed to its websocket writes every `state_changed` into influxd, losing every 50th
+# event of one entity (the first one early, so *Events lost* moves within about a minute).
+FEED_ENTITIES: Final = {
+    "sensor.demo_delivery_temperature": ("Demo temperature", "°C", 18.0, 26.0),
+    "sensor.demo_delivery_humidity": ("Demo humidity", "%", 35.0, 60.0),
+    "sensor.demo_delivery_power": ("Demo power", "W", 80.0, 900.0),
+}
+FEED_STEP: Final = 2.0
+FEED_RETRY: Final = 10.0
+DROP_ENTITY: Final = "sensor.demo_delivery_power"
+DROP_EVERY: Final = 50
+DROP_FIRST: Final = 5
 
 
 def log(message: str) -> None:
@@ -187,6 +205,11 @@ def demo_rate(elapsed: float, jitter: float = 0.0) -> float:
     """Events per minute `elapsed` seconds into the demo: a slow wave, never below 1."""
     wave = math.sin(2 * math.pi * elapsed / RATE_PERIOD)
     return max(1.0, BASE_RATE * (1 + RATE_SWING * wave + jitter))
+
+
+def demo_drop(entity_id: str, n: int) -> bool:
+    """Whether the demo's ingestor loses the `n`th event (from 1) of `entity_id`."""
+    return entity_id == DROP_ENTITY and n % DROP_EVERY == DROP_FIRST
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
@@ -381,6 +404,39 @@ class HomeAssistantClient(_HomeAssistantClient):
     answers_from: str = "the demo's"
 
 
+async def feed_delivery(
+    client: HomeAssistantClient,
+    influxdb: InfluxDBServer,
+    database: str,
+    schema: Schema,
+    step: float = FEED_STEP,
+) -> None:
+    """Set the demo states and ingest what Home Assistant fires, until cancelled or disconnected.
+
+    Every request is bounded; the loop ends when the websocket closes (Home Assistant stopped),
+    and what the ingestor still holds is written then.
+    """
+    from tests.support.delivery_ingestor import DeliveryIngestor  # noqa: PLC0415
+
+    rng = random.Random()  # noqa: S311
+    async with client.connect_websocket() as ws:
+        ingestor = DeliveryIngestor(ws, influxdb, database, drop=demo_drop, schema=schema)
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            await ingestor.start()
+        try:
+            while ingestor.running:
+                for entity_id, (name, unit, low, high) in FEED_ENTITIES.items():
+                    state = {
+                        "state": str(round(rng.uniform(low, high), 1)),
+                        "attributes": {"friendly_name": name, "unit_of_measurement": unit},
+                    }
+                    async with asyncio.timeout(REQUEST_TIMEOUT):
+                        await client.request("POST", f"/api/states/{entity_id}", state)
+                await asyncio.sleep(step)
+        finally:
+            await ingestor.stop()
+
+
 # The statistic a newcomer should see first; entity ids depend on translations, the
 # unique_id (`<entry unique_id>_<key>`) does not.
 SHOWCASE_KEYS: Final = ("events_per_minute", "events_in_period", "active_entities")
@@ -434,6 +490,9 @@ class Demo:
     stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     ha: HomeAssistantProcess | None = None
     influx_url: str | None = None
+    influxdb: InfluxDBServer | None = None
+    database: str = DATABASE
+    schema: Schema | None = None
     ingestor_values: dict[str, Any] = field(default_factory=dict)
     dashboard: str = HA_URL
 
@@ -462,9 +521,10 @@ class Demo:
         server.data_dir.mkdir(parents=True)
         await asyncio.to_thread(server.start)
         self.stack.callback(self._stop_influxdb, server)
-        await asyncio.to_thread(server.create_database, DATABASE)
+        await asyncio.to_thread(server.create_database, self.database)
         self.influx_url = server.url
-        log(f"InfluxDB 1.x up at {server.url} (database {DATABASE}) after {self.elapsed()}")
+        self.influxdb = server
+        log(f"InfluxDB 1.x up at {server.url} (database {self.database}) after {self.elapsed()}")
 
     @staticmethod
     def _stop_influxdb(server: InfluxDBServer) -> None:
@@ -493,10 +553,11 @@ class Demo:
         simulator = create_simulator(revision, api_key, influx_url=self.influx_url, ports=ports)
         await simulator.start()
         self.stack.push_async_callback(self._stop_simulator, simulator)
+        self.schema = Schema.A if revision is Revision.R1 else Schema.B
         writer = EventWriter(
             self.influx_url,
-            DATABASE,
-            Schema.A if revision is Revision.R1 else Schema.B,
+            self.database,
+            self.schema,
             demo_rate(0.0),
             seed=int(time.time()),
             on_write=simulator.record_events,
@@ -586,6 +647,35 @@ class Demo:
                 raise DevelopError(msg)
             log("Home Assistant asked for a restart")
 
+    async def _feed(self) -> None:
+        """The delivery check's live events while the demo runs, again after each restart."""
+        import aiohttp  # noqa: PLC0415
+
+        assert self.influxdb is not None  # noqa: S101
+        assert self.schema is not None  # noqa: S101
+        # No total timeout: the websocket stays open; feed_delivery bounds every request.
+        timeout = aiohttp.ClientTimeout(total=None, connect=REQUEST_TIMEOUT)
+        while True:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                client = HomeAssistantClient(session)
+                try:
+                    await client.login()
+                    log(
+                        f"delivery check fed: {len(FEED_ENTITIES)} demo states every"
+                        f" {FEED_STEP:g} s, every event ingested over the websocket except"
+                        f" every {DROP_EVERY}th of {DROP_ENTITY} (lost on purpose)"
+                    )
+                    await feed_delivery(client, self.influxdb, self.database, self.schema)
+                except (DevelopError, aiohttp.ClientError, OSError, TimeoutError, TypeError) as err:
+                    # TypeError: aiohttp's answer to reading a closed websocket.
+                    log(
+                        f"delivery feed interrupted ({type(err).__name__});"
+                        f" again in {FEED_RETRY:g} s"
+                    )
+                finally:
+                    await client.revoke()
+            await asyncio.sleep(FEED_RETRY)
+
     def _print_ha_tail(self) -> None:
         if self.ha is not None and (tail := self.ha.tail()):
             print(tail, file=sys.stderr)
@@ -615,6 +705,10 @@ class Demo:
                     render_configuration(with_http=False), encoding="utf-8"
                 )
                 if first:
+                    # Subscribed before the entry loads: only the events dropped on purpose
+                    # count as lost.
+                    feed = asyncio.create_task(self._feed(), name="develop-delivery-feed")
+                    self.stack.push_async_callback(_cancel, feed)
                     await self.ensure_entry(client)
                     await self.ensure_dashboard(client)
                     self.print_banner()
@@ -631,9 +725,11 @@ class Demo:
         wanted = self.entry_values()
         stored = self.stored_entry_data()
         for entry in await client.entries():
-            data = stored.get(entry["entry_id"], {})
+            data, options = stored.get(entry["entry_id"], ({}, {}))
             if all(data.get(key) == value for key, value in wanted.items() if value):
                 log(f"HA Ingestor entry {entry['title']!r} already points at this demo")
+                if "delivery_check" not in options:  # an entry of a run before the check
+                    await self.set_options(client, entry["entry_id"])
                 return
             await client.delete_entry(entry["entry_id"])
             log(f"removed the HA Ingestor entry {entry['title']!r} of an earlier run")
@@ -648,17 +744,18 @@ class Demo:
                 f"{result.get('reason') or describe_errors(result)}"
             )
             raise DevelopError(msg)
-        entry_id = result["result"]["entry_id"]
         log(f"HA Ingestor configured (entry {result['result'].get('title')!r})")
+        await self.set_options(client, result["result"]["entry_id"])
+
+    async def set_options(self, client: HomeAssistantClient, entry_id: str) -> None:
+        """DEMO_OPTIONS through the options flow; the entry's other options stay as they are."""
         options = await client.run_flow(
-            "/api/config/config_entries/options/flow",
-            {"handler": entry_id},
-            {"update_interval": DEMO_UPDATE_INTERVAL},
+            "/api/config/config_entries/options/flow", {"handler": entry_id}, DEMO_OPTIONS
         )
         if options.get("type") == "create_entry":
-            log(f"HA Ingestor refreshes every {DEMO_UPDATE_INTERVAL} s (options)")
+            log(f"HA Ingestor refreshes every {DEMO_UPDATE_INTERVAL} s, delivery check on")
         else:
-            log(f"could not shorten the refresh interval: {options.get('type')}")
+            log(f"could not set the demo's options: {options.get('type')}")
 
     async def ensure_dashboard(self, client: HomeAssistantClient) -> None:
         """The "HA Ingestor" dashboard, from examples/dashboard.yaml."""
@@ -692,21 +789,21 @@ class Demo:
         return {
             "url": self.influx_url or "",
             "backend": "influxql",
-            "bucket": DATABASE,
+            "bucket": self.database,
             "organization": "ha-ingestor",
             "verify_ssl": False,
             **self.ingestor_values,
         }
 
-    def stored_entry_data(self) -> dict[str, Mapping[str, Any]]:
-        """entry_id -> data of this integration's entries, read from Home Assistant's store."""
+    def stored_entry_data(self) -> dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]]:
+        """entry_id -> (data, options) of this integration's entries, from HA's store."""
         path = self.paths.config / ".storage" / "core.config_entries"
         try:
             store = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         return {
-            entry["entry_id"]: entry.get("data", {})
+            entry["entry_id"]: (entry.get("data", {}), entry.get("options", {}))
             for entry in store.get("data", {}).get("entries", [])
             if entry.get("domain") == DOMAIN
         }

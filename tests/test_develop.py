@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 
 from custom_components.ha_ingestor.api.models import Revision
@@ -389,3 +390,78 @@ async def test_demo_creates_the_dashboard_from_the_example(
     assert stored["result"] == example
     first_view = example["views"][0]["path"]
     assert demo.dashboard == f"{develop.HA_URL}/{develop.DASHBOARD_URL_PATH}/{first_view}"
+
+
+# --- the delivery check: the demo's entry has it on, its feed loses events on purpose ----------
+
+
+def test_demo_drop_loses_every_50th_event_of_one_entity_early_on() -> None:
+    lost = [n for n in range(1, 151) if develop.demo_drop(develop.DROP_ENTITY, n)]
+    assert lost == [5, 55, 105]
+    assert not any(
+        develop.demo_drop(entity_id, n)
+        for entity_id in develop.FEED_ENTITIES
+        if entity_id != develop.DROP_ENTITY
+        for n in range(1, 151)
+    )
+    assert develop.DROP_ENTITY in develop.FEED_ENTITIES
+
+
+async def test_demo_entry_checks_delivery_and_its_feed_loses_events(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    hass_access_token: str,
+    influxdb_server: InfluxDBServer,
+    socket_enabled: None,
+) -> None:
+    """The demo's entry and feed against a Home Assistant: *Events lost* rises on its own.
+
+    The feed fires real state changes over REST and ingests them over a real websocket; the
+    first loss waits for its window to settle (30 s) and for a refresh (15 s): about a minute.
+    """
+    database = f"develop_delivery_{datetime.now(UTC):%H%M%S%f}"
+    influxdb_server.create_database(database)
+    # The integration before the client: its card needs the HTTP router before it starts.
+    for component in ("http", "api", "websocket_api", "config", DOMAIN):
+        assert await async_setup_component(hass, component, {})
+    async with IngestorSimulator(Revision.R2, influx_url=influxdb_server.url) as simulator:
+        demo = develop.Demo(develop.Paths(Path("/nonexistent")), database=database)
+        demo.influx_url = influxdb_server.url
+        demo.ingestor_values = {"admin_api_url": simulator.admin_api_url}
+        client = develop.HomeAssistantClient(await hass_client(), base_url="")
+        client.access_token = hass_access_token
+        # Subscribed before the entry loads, as in the demo: nothing is lost but on purpose.
+        feed = asyncio.create_task(
+            develop.feed_delivery(client, influxdb_server, database, Schema.B, step=0.5)
+        )
+        try:
+            await asyncio.sleep(1.0)
+            await demo.ensure_entry(client)
+            await hass.async_block_till_done()
+
+            (entry,) = hass.config_entries.async_entries(DOMAIN)
+            assert entry.options["delivery_check"] is True
+            assert entry.options["update_interval"] == develop.DEMO_UPDATE_INTERVAL
+            registry = er.async_get(hass)
+            lost_id = next(
+                e.entity_id
+                for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+                if e.domain == "sensor" and e.unique_id.endswith("_events_lost")
+            )
+            deadline = time.monotonic() + 150.0
+            while (state := hass.states.get(lost_id)) is None or state.state in {
+                "unknown",
+                "unavailable",
+                "0",
+            }:
+                assert not feed.done(), feed
+                assert time.monotonic() < deadline, state
+                await asyncio.sleep(1.0)
+        finally:
+            await develop._cancel(feed)
+        await client.delete_entry(entry.entry_id)
+        await hass.async_block_till_done()
+
+    assert int(state.state) >= 1
+    lost = {e["entity_id"]: e["lost"] for e in state.attributes["entities_lost_most"]}
+    assert lost.get(develop.DROP_ENTITY, 0) >= 1, lost
