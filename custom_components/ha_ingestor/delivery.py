@@ -195,6 +195,11 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryData]):
                     translation_placeholders={"error": str(err)},
                 ) from err
             self.counter.settle(window, stored)
+        snapshot = self.config_entry.runtime_data.coordinator.data
+        if snapshot is not None:
+            self.counter.observe_filter(
+                snapshot.fetched_at.timestamp(), snapshot.ingestion.filtered_events
+            )
         report = self.counter.report(now)
         self._set_not_source_issue(active=report.not_source)
         latency, p95, samples, late = self.sampler.figures()
@@ -253,12 +258,15 @@ def _span(data: DeliveryData) -> dict[str, Any]:
         "events_stored": report.stored,
         # More stored than fired (another writer, duplicates): reported, never negative loss.
         "events_extra": report.extra,
+        # Dropped on purpose by the ingestor's filter (None: unknown); loss is unknown then.
+        "events_filtered": report.filtered,
     }
 
 
 def _known(data: DeliveryData, value: float | None) -> float | None:
-    """Nothing is claimed while this Home Assistant is evidently not the source."""
-    return None if data.report.not_source or data.report.fired == 0 else value
+    """Nothing is claimed while not the source, or while the ingestor's filter dropped events."""
+    report = data.report
+    return None if report.not_source or report.fired == 0 or report.filtered != 0 else value
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -129,6 +129,39 @@ def test_outage_counting_goes_on_and_the_comparison_resumes() -> None:
     assert report.until == window.stop
 
 
+def test_what_the_ingestors_filter_dropped_is_no_made_up_loss() -> None:
+    counter = DeliveryCounter(T0, HOUR)
+    counter.observe_filter(T0, 1000)  # filtered before counting began: not ours
+    _events(counter, "light.a", [T0 + 1 + i for i in range(10)])
+    _events(counter, "sensor.noisy", [T0 + 2 + i for i in range(5)])  # the filter drops these
+    counter.observe_filter(T0 + 20, 1005)
+    window = counter.settled_window(T0 + 60)
+    assert window is not None
+    counter.settle(window, _stored(counter, {"light.a": [T0 + 1 + i for i in range(10)]}))
+    report = counter.report(T0 + 60)
+    # The filter's totals name no entities: the 5 cannot be told from real loss.
+    assert (report.fired, report.lost, report.filtered) == (15, 5, 5)
+    assert report.completeness is None
+    # A drop of the total: the ingestor restarted, what it filtered meanwhile is unknown.
+    counter.observe_filter(T0 + 70, 3)
+    report = counter.report(T0 + 70)
+    assert (report.filtered, report.completeness) == (None, None)
+
+
+def test_filtering_outside_the_compared_span_leaves_completeness_known() -> None:
+    counter = DeliveryCounter(T0, HOUR)
+    counter.observe_filter(T0, 1000)
+    _events(counter, "light.a", [T0 + 1, T0 + 2])
+    counter.observe_filter(T0 + 20, 1000)  # enabled, dropped nothing meanwhile
+    window = counter.settled_window(T0 + 50)
+    assert window is not None
+    counter.settle(window, _stored(counter, {"light.a": [T0 + 1]}))
+    counter.observe_filter(T0 + 20, 1003)  # the same reading again: ignored
+    counter.observe_filter(T0 + 50, 1004)  # read after the compared span (until T0 + 20)
+    report = counter.report(T0 + 50)
+    assert (report.lost, report.filtered, report.completeness) == (1, 0, 50.0)
+
+
 def test_no_events_no_claim() -> None:
     counter = DeliveryCounter(T0, HOUR)
     report = counter.report(T0 + 100)

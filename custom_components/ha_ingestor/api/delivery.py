@@ -101,6 +101,10 @@ class DeliveryReport:
     top_lost: tuple[tuple[str, int], ...]
     # The events this Home Assistant fired have no points while other entities have some.
     not_source: bool
+    # Events the ingestor's entity filter dropped on purpose while the compared span was
+    # counted (None: it restarted meanwhile). Its statistics give totals, not entities or
+    # times, so loss is unknown while this is not 0 rather than made up.
+    filtered: int | None = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,9 @@ class DeliveryCounter:
         self._pending.append(self._current)
         self.compared_until = self.origin
         self._buckets: dict[int, _Bucket] = {}
+        self._filter_seen: tuple[float, int] | None = None
+        # (previous observation, this observation, filtered in between or None: restarted)
+        self._filter_steps: deque[tuple[float, float, int | None]] = deque()
 
     def count(self, entity_id: str, fired: float) -> None:
         """One event fired at `fired` (Unix seconds); before counting began it is ignored."""
@@ -153,6 +160,27 @@ class DeliveryCounter:
         if fired < self.compared_until:
             return None
         return next((w for w in self._pending if w.start <= fired < w.end), None)
+
+    def observe_filter(self, read_at: float, total: int | None) -> None:
+        """The ingestor's filtered total since it started, as read at `read_at` (Unix s).
+
+        What changed between two readings was filtered between their times, so it is
+        attributed to the compared span only where those times overlap it.
+        """
+        seen = self._filter_seen
+        if total is None or (seen is not None and read_at <= seen[0]):
+            return  # it does not say, or the same (stale) reading again
+        self._filter_seen = (read_at, total)
+        if seen is None:
+            return  # the first reading: nothing to compare it with yet
+        before, last = seen
+        if total != last:
+            # A smaller total means the ingestor restarted: what it filtered since is unknown.
+            self._filter_steps.append((before, read_at, total - last if total > last else None))
+
+    def _filtered(self, since: int, until: int) -> int | None:
+        steps = [n for start, end, n in self._filter_steps if start < until and end > since]
+        return None if None in steps else sum(n or 0 for n in steps)
 
     # --- maintenance, once per refresh --------------------------------------------------
 
@@ -243,6 +271,8 @@ class DeliveryCounter:
         oldest = _floor(now - self.period, self.bucket)
         for start in [s for s in self._buckets if s < oldest]:
             del self._buckets[start]
+        while self._filter_steps and self._filter_steps[0][1] < oldest:
+            self._filter_steps.popleft()
         buckets = self._buckets.values()
         fired = sum(b.fired for b in buckets)
         stored = sum(b.stored for b in buckets)
@@ -256,18 +286,23 @@ class DeliveryCounter:
         not_source = fired > 0 and matched == 0 and stored > 0
         compared = self.compared_until > self.origin and bool(self._buckets)
         top = sorted(((e, n) for e, n in per_entity.items() if n > 0), key=lambda p: (-p[1], p[0]))
+        since = max(self.origin, min(self._buckets)) if compared else self.origin
+        filtered = self._filtered(since, self.compared_until) if compared else 0
         return DeliveryReport(
-            since=_utc(max(self.origin, min(self._buckets))) if compared else None,
+            since=_utc(since) if compared else None,
             until=_utc(self.compared_until) if compared else None,
             fired=fired,
             stored=stored,
             lost=lost,
             extra=extra,
             completeness=(
-                None if not_source or fired == 0 else round(100.0 * (fired - lost) / fired, 3)
+                None
+                if not_source or fired == 0 or filtered != 0
+                else round(100.0 * (fired - lost) / fired, 3)
             ),
             top_lost=tuple(top[:TOP_ENTITIES]),
             not_source=not_source,
+            filtered=filtered,
         )
 
 
