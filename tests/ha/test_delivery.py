@@ -10,6 +10,7 @@ delay is shortened to keep the test short, nothing else is.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -266,3 +267,36 @@ async def test_not_this_home_assistant_and_influxdb_down(
 
     await hass.config_entries.async_unload(entry.entry_id)
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def _ingestor_filtered(hass: HomeAssistant, entry: MockConfigEntry, total: int) -> None:
+    """The ingestor's filter statistics as R3 reports them: a total since it started."""
+    coordinator = entry.runtime_data.coordinator
+    data = coordinator.data
+    ingestion = dataclasses.replace(data.ingestion, filter_enabled=True, filtered_events=total)
+    fetched_at = datetime.now(UTC)
+    coordinator.async_set_updated_data(
+        dataclasses.replace(data, fetched_at=fetched_at, ingestion=ingestion)
+    )
+    await _delivery(entry).async_refresh()
+    await hass.async_block_till_done()
+
+
+@pytest.mark.usefixtures("short_settle")
+async def test_events_the_ingestors_filter_dropped_are_not_claimed_lost(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    await _set_up(hass, entry)
+    await _counting(entry)
+    await _ingestor_filtered(hass, entry, 100)
+    for i in range(3):
+        hass.states.async_set("sensor.noisy", str(i))  # the ingestor's filter drops all three
+    fired = time.time()
+    await _ingestor_filtered(hass, entry, 103)
+    await _settle_and_refresh(hass, entry, fired)
+
+    lost = _state(hass, entry, "sensor", "events_lost")
+    assert lost.state == STATE_UNKNOWN
+    assert (lost.attributes["events_fired"], lost.attributes["events_filtered"]) == (3, 3)
+    assert _state(hass, entry, "sensor", "delivery_completeness").state == STATE_UNKNOWN
+    assert _state(hass, entry, "binary_sensor", "alert_events_lost").state == "off"
