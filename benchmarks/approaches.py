@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from custom_components.ha_ingestor.api.aggregate import (
+from custom_components.ha_ingestor.api.core.aggregate import (
     EPOCH,
     EntityCount,
     build_event_statistics,
     period_bounds,
 )
-from custom_components.ha_ingestor.api.backend import EVENT_FIELDS, MEASUREMENT
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
-from custom_components.ha_ingestor.api.models import TrendPoint, TrendWindow
-from custom_components.ha_ingestor.api.names import influxql_identifier
+from custom_components.ha_ingestor.api.core.models import TrendPoint, TrendWindow
+from custom_components.ha_ingestor.api.influx.backend import EVENT_FIELDS, MEASUREMENT
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
+from custom_components.ha_ingestor.api.influx.names import influxql_identifier
 
 from .seed import NOW, PERIOD
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from custom_components.ha_ingestor.api.models import EventStatistics, Period
+    from custom_components.ha_ingestor.api.core.models import EventStatistics, Period
 
 WINDOW: Final = TrendWindow.MINUTES_5
 # influxd's own default chunk size, said out loud.

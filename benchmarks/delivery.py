@@ -124,7 +124,7 @@ def _callback_costs(events: int) -> dict[str, float]:
 
 
 def _memory() -> float:
-    from custom_components.ha_ingestor.api.delivery import DeliveryCounter  # noqa: PLC0415
+    from custom_components.ha_ingestor.api.core.delivery import DeliveryCounter  # noqa: PLC0415
 
     start = 1_790_000_000.0
     tracemalloc.start()
@@ -148,13 +148,15 @@ def _memory() -> float:
 def _influx_work(runs: int) -> dict[str, Any]:
     import aiohttp  # noqa: PLC0415
 
-    from custom_components.ha_ingestor.api.delivery import (  # noqa: PLC0415
+    from custom_components.ha_ingestor.api.core.delivery import (  # noqa: PLC0415
         Window,
-        async_stored_counts,
         bucket_seconds,
+    )
+    from custom_components.ha_ingestor.api.influx.delivery import (  # noqa: PLC0415
+        async_stored_counts,
         build_influxql_delivery_query,
     )
-    from custom_components.ha_ingestor.api.influxql import InfluxQLBackend  # noqa: PLC0415
+    from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend  # noqa: PLC0415
     from tests.support.events import Event, Schema, event_line  # noqa: PLC0415
     from tests.support.influxdb_server import running_influxdb  # noqa: PLC0415
 

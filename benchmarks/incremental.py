@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend, build_window_query
-from custom_components.ha_ingestor.api.models import Period, TrendWindow
-from custom_components.ha_ingestor.api.windows import WindowStore
+from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend, build_window_query
+from custom_components.ha_ingestor.api.influx.windows import WindowStore
 from tests.support.events import PRECISION, EventGenerator, Schema, event_line
 from tests.support.influxdb_server import running_influxdb
 
@@ -54,7 +54,7 @@ from .seed import MARGIN, NOW, SEED, SeedBudgetExceededError, seed_database
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from custom_components.ha_ingestor.api.backend import InfluxResult
+    from custom_components.ha_ingestor.api.influx.backend import InfluxResult
     from tests.support.influxdb_server import InfluxDBServer
 
 _LOGGER = logging.getLogger("benchmarks")

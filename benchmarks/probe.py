@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from custom_components.ha_ingestor.api.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
 
 from .approaches import APPROACHES, Target
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from custom_components.ha_ingestor.api.models import Period
+from custom_components.ha_ingestor.api.core.models import Period
 from tests.support.events import (
     PRECISION,
     EventGenerator,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from custom_components.ha_ingestor.api.influxql import build_fetch_query
+from custom_components.ha_ingestor.api.influx.influxql import build_fetch_query
 
 from .approaches import query_body
 

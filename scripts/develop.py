@@ -535,7 +535,7 @@ class Demo:
 
     async def start_ingestor(self) -> None:
         """The simulated ingestor services, a backfilled history and the live event writer."""
-        from custom_components.ha_ingestor.api.models import Revision  # noqa: PLC0415
+        from custom_components.ha_ingestor.api.core.models import Revision  # noqa: PLC0415
         from custom_components.ha_ingestor.const import SERVICE_URL_KEYS  # noqa: PLC0415
         from tests.support.events import Schema  # noqa: PLC0415
         from tests.support.simulator import EventWriter, create_simulator  # noqa: PLC0415

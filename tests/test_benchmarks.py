@@ -19,7 +19,7 @@ from benchmarks.incremental import percentile, run_all
 from benchmarks.report import render
 from benchmarks.run import SaveResults, measure_size, parse_arguments, run_sizes
 from benchmarks.seed import SeedBudgetExceededError, seed_database
-from custom_components.ha_ingestor.api.models import Period
+from custom_components.ha_ingestor.api.core.models import Period
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -33,8 +33,10 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
-from custom_components.ha_ingestor.api.models import AlertKey, Revision
-from custom_components.ha_ingestor.api.storage import StorageFigures
+from custom_components.ha_ingestor.api.core.models import AlertKey, Revision
+from custom_components.ha_ingestor.api.core.storage import (
+    StorageFigures,
+)
 from custom_components.ha_ingestor.config_flow import (
     INFLUXDB_SCHEMA,
     INGESTOR_SCHEMA,

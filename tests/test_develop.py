@@ -13,7 +13,7 @@ import pytest
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import DOMAIN
 from tests.support.events import Schema
 from tests.support.home_assistant import (

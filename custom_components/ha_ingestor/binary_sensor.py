@@ -13,7 +13,7 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 )
 from homeassistant.const import EntityCategory
 
-from .api.models import BACKPRESSURE_PERCENT, AlertKey
+from .api.core.models import BACKPRESSURE_PERCENT, AlertKey
 from .delivery import delivery_entities
 from .devices import async_add_platform_entities
 from .entity import (
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .api.models import ServiceState, Snapshot
+    from .api.core.models import ServiceState, Snapshot
     from .coordinator import HaIngestorConfigEntry
     from .storage_coordinator import StorageState
 

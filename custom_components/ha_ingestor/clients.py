@@ -20,11 +20,11 @@ from homeassistant.const import (
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .api.client import IngestorClient
-from .api.flux import FluxBackend
-from .api.influxql import InfluxQLBackend
-from .api.models import Backend, Period, SourceMode, TrendWindow
-from .api.services import STATS_TIMEOUT, ServicesClient
-from .api.windows import WindowStore
+from .api.core.models import Backend, Period, SourceMode, TrendWindow
+from .api.influx.flux import FluxBackend
+from .api.influx.influxql import InfluxQLBackend
+from .api.influx.windows import WindowStore
+from .api.ingestor.services import STATS_TIMEOUT, ServicesClient
 from .const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from homeassistant.core import HomeAssistant
 
-    from .api.backend import InfluxBackend
+    from .api.influx.backend import InfluxBackend
     from .coordinator import HaIngestorConfigEntry
 
 

@@ -36,8 +36,7 @@ from homeassistant.helpers.selector import (
 )
 from yarl import URL
 
-from .api.backend import influx_url
-from .api.errors import (
+from .api.core.errors import (
     IngestorAuthenticationError,
     IngestorError,
     IngestorNotFoundError,
@@ -46,7 +45,8 @@ from .api.errors import (
     InvalidNameError,
     InvalidURLError,
 )
-from .api.models import Backend, Period, SourceMode, TrendWindow
+from .api.core.models import Backend, Period, SourceMode, TrendWindow
+from .api.influx.backend import influx_url
 from .clients import create_influx_backend, create_services_client, services_configured
 from .const import (
     CONF_ADMIN_API_URL,

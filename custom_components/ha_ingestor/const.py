@@ -16,7 +16,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 
-from .api.models import Backend, Period, SourceMode, Thresholds, TrendWindow
+from .api.core.models import Backend, Period, SourceMode, Thresholds, TrendWindow
 
 DOMAIN: Final = "ha_ingestor"
 LOGGER = logging.getLogger(__package__)

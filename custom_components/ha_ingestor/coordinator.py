@@ -14,16 +14,20 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 from yarl import URL
 
-from .api.alerts import evaluate_alerts
-from .api.delivery import DEFAULT_ERROR_BELOW as DEFAULT_DELIVERY_ERROR
-from .api.delivery import DEFAULT_WARNING_BELOW as DEFAULT_DELIVERY_WARNING
-from .api.errors import (
+from .api.core.alerts import evaluate_alerts
+from .api.core.delivery import (
+    DEFAULT_ERROR_BELOW as DEFAULT_DELIVERY_ERROR,
+)
+from .api.core.delivery import (
+    DEFAULT_WARNING_BELOW as DEFAULT_DELIVERY_WARNING,
+)
+from .api.core.errors import (
     IngestorAuthenticationError,
     IngestorError,
     IngestorNotFoundError,
     Origin,
 )
-from .api.models import DataSource, Period, Snapshot, SourceMode, Thresholds, TrendWindow
+from .api.core.models import DataSource, Period, Snapshot, SourceMode, Thresholds, TrendWindow
 from .const import (
     CONF_ADMIN_API_URL,
     CONF_BUCKET,

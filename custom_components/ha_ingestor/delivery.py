@@ -38,7 +38,7 @@ from homeassistant.helpers.update_coordinator import (
     UpdateFailed,
 )
 
-from .api.delivery import (
+from .api.core.delivery import (
     DEFAULT_ERROR_BELOW,
     DEFAULT_WARNING_BELOW,
     POLL_SECONDS,
@@ -47,12 +47,14 @@ from .api.delivery import (
     DeliveryCounter,
     DeliveryReport,
     LatencySampler,
-    async_samples_found,
-    async_stored_counts,
     delivery_alert,
 )
-from .api.errors import IngestorError
-from .api.models import Period, SourceMode
+from .api.core.errors import IngestorError
+from .api.core.models import Period, SourceMode
+from .api.influx.delivery import (
+    async_samples_found,
+    async_stored_counts,
+)
 from .clients import create_influx_backend
 from .const import (
     CONF_BUCKET,
@@ -78,7 +80,7 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity import Entity
     from homeassistant.helpers.typing import StateType
 
-    from .api.backend import InfluxBackend
+    from .api.influx.backend import InfluxBackend
     from .coordinator import HaIngestorConfigEntry
 
 ATTR_TOP_LOST: Final = "entities_lost_most"

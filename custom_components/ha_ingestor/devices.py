@@ -16,7 +16,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from yarl import URL
 
-from .api.services import ADMIN_API, DATA_API, ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION
+from .api.ingestor.services import ADMIN_API, DATA_API, ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION
 from .const import CONF_ADMIN_API_URL, DOMAIN
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .api.models import ServiceState, Snapshot
+    from .api.core.models import ServiceState, Snapshot
     from .coordinator import HaIngestorConfigEntry
     from .entity import HaIngestorEntity, HaIngestorServiceEntity
 

@@ -9,7 +9,7 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api.models import DataSource, Revision, Snapshot
+from .api.core.models import DataSource, Revision, Snapshot
 from .coordinator import HaIngestorConfigEntry, HaIngestorCoordinator
 from .devices import entry_key, main_device_info, service_device_info
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .api.models import ServiceState
+    from .api.core.models import ServiceState
 
 
 def offered_by_r3(snapshot: Snapshot | None) -> bool:

@@ -18,7 +18,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, UnitOfTime
 from homeassistant.helpers import entity_registry as er
 
-from .api.models import DataSource, ServiceStatus
+from .api.core.models import DataSource, ServiceStatus
 from .const import DOMAIN
 from .delivery import delivery_entities
 from .devices import async_add_platform_entities, entry_key
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
     from homeassistant.helpers.typing import StateType
 
-    from .api.models import Alert, FiringAlert, ServiceState, Snapshot
+    from .api.core.models import Alert, FiringAlert, ServiceState, Snapshot
     from .coordinator import HaIngestorConfigEntry
     from .storage_coordinator import StorageState
 

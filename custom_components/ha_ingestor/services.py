@@ -17,13 +17,13 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
-from .api.models import Period
+from .api.core.models import Period
 from .const import ATTR_CONFIG_ENTRY_ID, ATTR_PERIOD, DOMAIN, SERVICE_GET_STATISTICS
 
 if TYPE_CHECKING:
     from homeassistant.util.json import JsonObjectType
 
-    from .api.models import Snapshot
+    from .api.core.models import Snapshot
     from .coordinator import HaIngestorConfigEntry
 
 GET_STATISTICS_SCHEMA: Final = vol.Schema(

@@ -21,20 +21,22 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .api.flux import FluxBackend
-from .api.influxql import InfluxQLBackend
-from .api.models import SourceMode
-from .api.storage import (
-    FluxStorage,
+from .api.core.models import SourceMode
+from .api.core.storage import (
     Growth,
     GrowthHistory,
-    InfluxQLStorage,
     StorageAlert,
     StorageFigures,
     StorageSample,
     StorageSource,
     StorageThresholds,
     evaluate_storage_alert,
+)
+from .api.influx.flux import FluxBackend
+from .api.influx.influxql import InfluxQLBackend
+from .api.influx.storage import (
+    FluxStorage,
+    InfluxQLStorage,
 )
 from .clients import create_influx_backend
 from .const import (

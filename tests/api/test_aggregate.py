@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custom_components.ha_ingestor.api.aggregate import (
+from custom_components.ha_ingestor.api.core.aggregate import (
     EntityCount,
     active_entities,
     as_utc,
@@ -26,7 +26,7 @@ from custom_components.ha_ingestor.api.aggregate import (
     trend_direction,
     window_ends,
 )
-from custom_components.ha_ingestor.api.models import (
+from custom_components.ha_ingestor.api.core.models import (
     Period,
     TrendDirection,
     TrendPoint,

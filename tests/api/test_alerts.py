@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.ha_ingestor.api import alerts
-from custom_components.ha_ingestor.api.models import (
+from custom_components.ha_ingestor.api.core import alerts
+from custom_components.ha_ingestor.api.core.models import (
     AlertKey,
     DataSource,
     EventStatistics,

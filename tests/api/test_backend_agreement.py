@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api.errors import IngestorConnectionError, InvalidURLError
-from custom_components.ha_ingestor.api.flux import FluxBackend
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
-from custom_components.ha_ingestor.api.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.core.errors import IngestorConnectionError, InvalidURLError
+from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.influx.flux import FluxBackend
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
 from tests.api.test_influxql import NOW
 from tests.support.loopback import json_answer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from custom_components.ha_ingestor.api.backend import InfluxBackend
+    from custom_components.ha_ingestor.api.influx.backend import InfluxBackend
     from tests.support.loopback import Loopback
 
 TOKEN = "agreement-token"

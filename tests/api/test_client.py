@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, cast
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api.backend import InfluxResult
 from custom_components.ha_ingestor.api.client import FetchResult, IngestorClient, most_meaningful
-from custom_components.ha_ingestor.api.errors import (
+from custom_components.ha_ingestor.api.core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorError,
@@ -23,7 +22,7 @@ from custom_components.ha_ingestor.api.errors import (
     IngestorTimeoutError,
     Origin,
 )
-from custom_components.ha_ingestor.api.models import (
+from custom_components.ha_ingestor.api.core.models import (
     AlertKey,
     DataSource,
     EventStatistics,
@@ -38,7 +37,8 @@ from custom_components.ha_ingestor.api.models import (
     Thresholds,
     TrendWindow,
 )
-from custom_components.ha_ingestor.api.services import ServicesClient, ServicesResult
+from custom_components.ha_ingestor.api.influx.backend import InfluxResult
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient, ServicesResult
 from tests.support.simulator import ADMIN_API, Fault, IngestorSimulator
 
 if TYPE_CHECKING:

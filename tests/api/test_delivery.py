@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.ha_ingestor.api.delivery import (
+from custom_components.ha_ingestor.api.core.delivery import (
     FINE_SECONDS,
     MAX_WAITING,
     SAMPLE_TIMEOUT_SECONDS,
@@ -17,15 +17,17 @@ from custom_components.ha_ingestor.api.delivery import (
     DeliveryCounter,
     LatencySampler,
     Window,
+    delivery_alert,
+)
+from custom_components.ha_ingestor.api.core.models import Severity
+from custom_components.ha_ingestor.api.influx.delivery import (
     async_samples_found,
     async_stored_counts,
     build_flux_delivery_query,
     build_influxql_delivery_query,
-    delivery_alert,
 )
-from custom_components.ha_ingestor.api.flux import FluxBackend
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
-from custom_components.ha_ingestor.api.models import Severity
+from custom_components.ha_ingestor.api.influx.flux import FluxBackend
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
 from tests.support.events import Event, Schema, event_line
 from tests.support.influx2_double import Influx2Double
 

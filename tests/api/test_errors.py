@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api.errors import (
+from custom_components.ha_ingestor.api.core.errors import (
     MAX_QUOTED,
     IngestorConnectionError,
     IngestorError,
@@ -18,10 +18,10 @@ from custom_components.ha_ingestor.api.errors import (
     error_for_exception,
     quote,
 )
-from custom_components.ha_ingestor.api.flux import FluxBackend
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
-from custom_components.ha_ingestor.api.models import Period
-from custom_components.ha_ingestor.api.services import ServicesClient
+from custom_components.ha_ingestor.api.core.models import Period
+from custom_components.ha_ingestor.api.influx.flux import FluxBackend
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.influxdb_server import free_port
 
 if TYPE_CHECKING:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api.backend import InfluxBackend
-from custom_components.ha_ingestor.api.errors import (
+from custom_components.ha_ingestor.api.core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorError,
@@ -25,18 +24,19 @@ from custom_components.ha_ingestor.api.errors import (
     InvalidURLError,
     Origin,
 )
-from custom_components.ha_ingestor.api.flux import (
+from custom_components.ha_ingestor.api.core.models import (
+    Period,
+    ProcessingMetrics,
+    TrendDirection,
+    TrendWindow,
+)
+from custom_components.ha_ingestor.api.influx.backend import InfluxBackend
+from custom_components.ha_ingestor.api.influx.flux import (
     FluxBackend,
     Record,
     build_refresh_query,
     parse_annotated_csv,
     result_from_records,
-)
-from custom_components.ha_ingestor.api.models import (
-    Period,
-    ProcessingMetrics,
-    TrendDirection,
-    TrendWindow,
 )
 from tests.support.dataset import (
     build_dataset,

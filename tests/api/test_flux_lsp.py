@@ -23,22 +23,24 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.ha_ingestor.api.delivery import (
+from custom_components.ha_ingestor.api.core.delivery import (
     Window,
+)
+from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.influx.delivery import (
     build_flux_delivery_query,
     build_flux_sample_query,
 )
-from custom_components.ha_ingestor.api.flux import (
+from custom_components.ha_ingestor.api.influx.flux import (
     build_refresh_query,
     build_validate_query,
     build_window_query,
 )
-from custom_components.ha_ingestor.api.models import Period, TrendWindow
-from custom_components.ha_ingestor.api.storage import (
+from custom_components.ha_ingestor.api.influx.storage import (
     build_flux_cardinality_query,
     build_flux_storage_query,
 )
-from custom_components.ha_ingestor.api.windows import Answer, WindowStore
+from custom_components.ha_ingestor.api.influx.windows import Answer, WindowStore
 from tests.api.test_names import ATTACKS, every_short_string
 from tests.support.influx2_double import CompileError, FluxError, run_flux
 

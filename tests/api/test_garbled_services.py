@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.ha_ingestor.api.models import Period, Revision, ServiceStatus
-from custom_components.ha_ingestor.api.services import ServicesClient
+from custom_components.ha_ingestor.api.core.models import Period, Revision, ServiceStatus
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.simulator import ADMIN_API, WEBSOCKET_INGESTION, Fault, IngestorSimulator
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from custom_components.ha_ingestor.api.models import ServiceState
+    from custom_components.ha_ingestor.api.core.models import ServiceState
 
 UNREADABLE = "HTTP 200 with an unreadable body"
 

@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from custom_components.ha_ingestor.api.aggregate import trend_direction
-from custom_components.ha_ingestor.api.errors import (
+from custom_components.ha_ingestor.api.core.aggregate import trend_direction
+from custom_components.ha_ingestor.api.core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorError,
@@ -33,12 +33,12 @@ from custom_components.ha_ingestor.api.errors import (
     InvalidURLError,
     Origin,
 )
-from custom_components.ha_ingestor.api.influxql import (
+from custom_components.ha_ingestor.api.core.models import Period, TrendDirection, TrendWindow
+from custom_components.ha_ingestor.api.influx.influxql import (
     InfluxQLBackend,
     build_fetch_query,
     decode_documents,
 )
-from custom_components.ha_ingestor.api.models import Period, TrendDirection, TrendWindow
 from tests.support.events import (
     DEFAULT_ENTITIES,
     EntitySpec,

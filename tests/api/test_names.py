@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from custom_components.ha_ingestor.api.errors import InvalidNameError
-from custom_components.ha_ingestor.api.models import Period, TrendWindow
-from custom_components.ha_ingestor.api.names import (
+from custom_components.ha_ingestor.api.core.errors import InvalidNameError
+from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.influx.names import (
     MAX_NAME_LENGTH,
     flux_duration,
     flux_string,

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custom_components.ha_ingestor.api import normalize as n
-from custom_components.ha_ingestor.api.models import ServiceStatus
+from custom_components.ha_ingestor.api.core.models import ServiceStatus
+from custom_components.ha_ingestor.api.ingestor import normalize as n
 from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 
 if TYPE_CHECKING:

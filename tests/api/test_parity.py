@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api.errors import IngestorNotFoundError
-from custom_components.ha_ingestor.api.flux import FluxBackend
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
-from custom_components.ha_ingestor.api.models import Period, ProcessingMetrics, TrendWindow
-from custom_components.ha_ingestor.api.windows import OVERLAP, WindowStore
+from custom_components.ha_ingestor.api.core.errors import IngestorNotFoundError
+from custom_components.ha_ingestor.api.core.models import Period, ProcessingMetrics, TrendWindow
+from custom_components.ha_ingestor.api.influx.flux import FluxBackend
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
+from custom_components.ha_ingestor.api.influx.windows import OVERLAP, WindowStore
 from tests.support.dataset import (
     MARGIN,
     SEED,
@@ -36,7 +36,7 @@ from tests.support.influx2_double import Influx2Double
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from custom_components.ha_ingestor.api.backend import InfluxResult
+    from custom_components.ha_ingestor.api.influx.backend import InfluxResult
     from tests.support.influxdb_server import InfluxDBServer
 
 TOKEN = "parity-token"

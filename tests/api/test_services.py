@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api import services as services_module
-from custom_components.ha_ingestor.api.errors import (
+from custom_components.ha_ingestor.api.core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorResponseError,
@@ -18,8 +17,9 @@ from custom_components.ha_ingestor.api.errors import (
     IngestorTimeoutError,
     Origin,
 )
-from custom_components.ha_ingestor.api.models import Period, Revision, ServiceStatus
-from custom_components.ha_ingestor.api.services import ServicesClient
+from custom_components.ha_ingestor.api.core.models import Period, Revision, ServiceStatus
+from custom_components.ha_ingestor.api.ingestor import services as services_module
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.influxdb_server import free_port
 from tests.support.simulator import (
     ADMIN_API,

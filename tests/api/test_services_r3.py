@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api import normalize
-from custom_components.ha_ingestor.api.errors import IngestorAuthenticationError
-from custom_components.ha_ingestor.api.models import Period, Revision, ServiceStatus
-from custom_components.ha_ingestor.api.services import ServicesClient, ServicesResult
+from custom_components.ha_ingestor.api.core.errors import IngestorAuthenticationError
+from custom_components.ha_ingestor.api.core.models import Period, Revision, ServiceStatus
+from custom_components.ha_ingestor.api.ingestor import normalize
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient, ServicesResult
 from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 from tests.support.contract_examples_r3 import (
     ALERTS_ACTIVE,

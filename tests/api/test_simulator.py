@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 from tests.support.events import (
     Event,

@@ -14,18 +14,20 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.api.flux import FluxBackend
-from custom_components.ha_ingestor.api.influxql import InfluxQLBackend
-from custom_components.ha_ingestor.api.storage import (
-    FluxStorage,
+from custom_components.ha_ingestor.api.core.storage import (
     Growth,
     GrowthHistory,
-    InfluxQLStorage,
     StorageFigures,
     StorageSample,
     StorageThresholds,
     days_until,
     evaluate_storage_alert,
+)
+from custom_components.ha_ingestor.api.influx.flux import FluxBackend
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
+from custom_components.ha_ingestor.api.influx.storage import (
+    FluxStorage,
+    InfluxQLStorage,
     go_duration,
     parse_bucket,
     parse_shard_disk_size,

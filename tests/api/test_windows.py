@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custom_components.ha_ingestor.api.aggregate import EntityCount, build_event_statistics
-from custom_components.ha_ingestor.api.models import (
+from custom_components.ha_ingestor.api.core.aggregate import EntityCount, build_event_statistics
+from custom_components.ha_ingestor.api.core.models import (
     EventStatistics,
     Period,
     TrendPoint,
     TrendWindow,
 )
-from custom_components.ha_ingestor.api.windows import (
+from custom_components.ha_ingestor.api.influx.windows import (
     FINE,
     LAST,
     OVERLAP,

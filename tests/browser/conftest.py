@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from tests.browser.ui import CHROMIUM, CHROMIUM_ARGS
 from tests.support.events import Schema, event_line, generate_events
 from tests.support.home_assistant import RunningHomeAssistant, User, running_home_assistant

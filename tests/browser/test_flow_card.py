@@ -14,7 +14,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import SERVICE_URL_KEYS
 from tests.browser.test_setup_in_the_ui import EN, MAIN_DEVICE
 from tests.browser.ui import WAIT_MS, log_in

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from tests.browser.ui import WAIT_MS, add_integration, field, log_in
 from tests.support.home_assistant import REPO
 from tests.support.influxdb_server import free_port

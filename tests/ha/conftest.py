@@ -20,7 +20,7 @@ from homeassistant.const import (
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
     CONF_BACKEND,

@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 )
 from yarl import URL
 
-from custom_components.ha_ingestor.api.services import ADMIN_API, DEFAULT_PORTS
+from custom_components.ha_ingestor.api.ingestor.services import ADMIN_API, DEFAULT_PORTS
 from tests.support.influx2_double import (
     VERSION,
     Bucket,
@@ -37,7 +37,7 @@ from tests.support.influx2_double import (
 if TYPE_CHECKING:
     from homeassistant.core import Event, HomeAssistant
 
-    from custom_components.ha_ingestor.api.models import Revision
+    from custom_components.ha_ingestor.api.core.models import Revision
 
 INFLUXDB = "influxdb"
 INFLUXDB_HOST = "influxdb.local"

@@ -24,7 +24,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor import config_flow, const, diagnostics
-from custom_components.ha_ingestor.api.errors import (
+from custom_components.ha_ingestor.api.core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorNotFoundError,
@@ -34,7 +34,7 @@ from custom_components.ha_ingestor.api.errors import (
     InvalidNameError,
     Origin,
 )
-from custom_components.ha_ingestor.api.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
 from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,

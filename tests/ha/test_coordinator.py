@@ -18,14 +18,13 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.backend import InfluxResult
-from custom_components.ha_ingestor.api.errors import (
+from custom_components.ha_ingestor.api.core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorNotFoundError,
     Origin,
 )
-from custom_components.ha_ingestor.api.models import (
+from custom_components.ha_ingestor.api.core.models import (
     AlertKey,
     DataSource,
     EventStatistics,
@@ -34,7 +33,8 @@ from custom_components.ha_ingestor.api.models import (
     ServiceStatus,
     Thresholds,
 )
-from custom_components.ha_ingestor.api.services import ServicesResult
+from custom_components.ha_ingestor.api.influx.backend import InfluxResult
+from custom_components.ha_ingestor.api.ingestor.services import ServicesResult
 from custom_components.ha_ingestor.clients import refresh_timeout, stats_timeout
 from custom_components.ha_ingestor.const import DOMAIN
 from custom_components.ha_ingestor.coordinator import thresholds_from

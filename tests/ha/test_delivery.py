@@ -23,7 +23,10 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.delivery import FINE_SECONDS, POLL_SECONDS
+from custom_components.ha_ingestor.api.core.delivery import (
+    FINE_SECONDS,
+    POLL_SECONDS,
+)
 from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
     CONF_BACKEND,

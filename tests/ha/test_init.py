@@ -12,8 +12,8 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_URL
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.flux import FluxBackend
-from custom_components.ha_ingestor.api.services import ADMIN_API, ServicesClient
+from custom_components.ha_ingestor.api.influx.flux import FluxBackend
+from custom_components.ha_ingestor.api.ingestor.services import ADMIN_API, ServicesClient
 from custom_components.ha_ingestor.const import DOMAIN
 from tests.support.influxdb_server import free_port
 

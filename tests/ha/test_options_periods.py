@@ -15,7 +15,7 @@ from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.models import Period, TrendWindow
+from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
 from custom_components.ha_ingestor.const import (
     CONF_BACKEND,
     CONF_BUCKET,

@@ -16,7 +16,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
     CONF_UPDATE_INTERVAL,

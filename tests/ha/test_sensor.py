@@ -12,7 +12,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import snapshot_platform
 
-from custom_components.ha_ingestor.api.windows import RECOUNT_EVERY
+from custom_components.ha_ingestor.api.influx.windows import RECOUNT_EVERY
 from custom_components.ha_ingestor.sensor import HaIngestorSensor
 
 from .conftest import INTERVAL, NOW, entity_state, state_of

@@ -12,7 +12,7 @@ import pytest
 from homeassistant.const import CONF_VERIFY_SSL, STATE_ON, STATE_UNKNOWN
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
     CONF_WEBSOCKET_INGESTION_URL,

@@ -12,7 +12,7 @@ import voluptuous as vol
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.api.models import Period
+from custom_components.ha_ingestor.api.core.models import Period
 from custom_components.ha_ingestor.const import DOMAIN
 
 from .conftest import ENTRY_DATA, NOW

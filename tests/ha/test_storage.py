@@ -24,7 +24,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.ha_ingestor.api.models import DataSource, SourceMode
+from custom_components.ha_ingestor.api.core.models import DataSource, SourceMode
 from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
     CONF_BACKEND,

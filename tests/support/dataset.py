@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from custom_components.ha_ingestor.api.aggregate import trend_direction
-from custom_components.ha_ingestor.api.models import (
+from custom_components.ha_ingestor.api.core.aggregate import trend_direction
+from custom_components.ha_ingestor.api.core.models import (
     EventStatistics,
     Period,
     ProcessingMetrics,

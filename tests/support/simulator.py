@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 import aiohttp
 from aiohttp import web
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from tests.support.events import (
     DEFAULT_ENTITIES,
     PRECISION,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 from aiohttp import web
 
-from custom_components.ha_ingestor.api.models import Revision
+from custom_components.ha_ingestor.api.core.models import Revision
 from tests.support.simulator import (
     _R2_STATS_SERVICES,
     ADMIN_API,

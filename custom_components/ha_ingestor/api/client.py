@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .aggregate import first_known
-from .alerts import evaluate_alerts
-from .errors import (
+from .core.aggregate import first_known
+from .core.alerts import evaluate_alerts
+from .core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorError,
@@ -20,14 +20,14 @@ from .errors import (
     IngestorTimeoutError,
     Origin,
 )
-from .models import DataSource, IngestionFigures, ProcessingMetrics, Snapshot, SourceMode
+from .core.models import DataSource, IngestionFigures, ProcessingMetrics, Snapshot, SourceMode
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
-    from .backend import InfluxBackend, InfluxResult
-    from .models import Period, Thresholds, TrendWindow
-    from .services import ServicesClient, ServicesResult
+    from .core.models import Period, Thresholds, TrendWindow
+    from .influx.backend import InfluxBackend, InfluxResult
+    from .ingestor.services import ServicesClient, ServicesResult
 
 # Which failure tells the user most when every source failed: a refused credential needs
 # them (reauth), a missing bucket is theirs to fix, a plain outage is not.

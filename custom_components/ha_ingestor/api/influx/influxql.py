@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from .aggregate import (
+from ..core.aggregate import (
     EPOCH,
     EntityCount,
     as_utc,
@@ -31,14 +31,7 @@ from .aggregate import (
     period_bounds,
     rfc3339,
 )
-from .backend import (
-    EVENT_FIELDS,
-    MEASUREMENT,
-    SERVICE_METRICS_MEASUREMENT,
-    InfluxResult,
-    influx_url,
-)
-from .errors import (
+from ..core.errors import (
     TRANSIENT_STATUSES,
     IngestorAuthenticationError,
     IngestorConnectionError,
@@ -48,14 +41,21 @@ from .errors import (
     error_for_exception,
     quote,
 )
-from .models import TrendPoint, TrendWindow
+from ..core.models import TrendPoint, TrendWindow
+from .backend import (
+    EVENT_FIELDS,
+    MEASUREMENT,
+    SERVICE_METRICS_MEASUREMENT,
+    InfluxResult,
+    influx_url,
+)
 from .names import influxql_duration, influxql_identifier, validate_name
 from .windows import Answer, PartKind, Row, fetch_windows
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from .models import Period, ProcessingMetrics
+    from ..core.models import Period, ProcessingMetrics
     from .windows import Plan, WindowStore
 
 _LOGGER = logging.getLogger(__name__)

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from yarl import URL
 
-from .errors import InvalidURLError
-from .models import EventStatistics, ProcessingMetrics
+from ..core.errors import InvalidURLError
+from ..core.models import EventStatistics, ProcessingMetrics
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .models import Period, TrendWindow
+    from ..core.models import Period, TrendWindow
     from .windows import WindowStore
 
 MEASUREMENT = "home_assistant_events"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from .models import FiringAlert, ServiceStatus
+from ..core.models import FiringAlert, ServiceStatus
 
 # The seven status vocabularies in one table; words not listed are UNKNOWN.
 # docs/ingestor-contracts.md#status-vocabularies

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING
 import aiohttp
 from yarl import URL
 
-from . import normalize
-from .aggregate import first_known
-from .errors import (
+from ..core.aggregate import first_known
+from ..core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
     IngestorError,
@@ -29,7 +28,7 @@ from .errors import (
     Origin,
     error_for_exception,
 )
-from .models import (
+from ..core.models import (
     EventStatistics,
     FiringAlert,
     IngestionFigures,
@@ -38,11 +37,12 @@ from .models import (
     ServiceState,
     ServiceStatus,
 )
+from . import normalize
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterable, Mapping
 
-    from .models import Period
+    from ..core.models import Period
 
 # The Admin API's `/api/v1/stats` asks its 13 upstream services one after another:
 # docs/ingestor-contracts.md#quirk-sequential-stats.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from .aggregate import (
+from ..core.aggregate import (
     EntityCount,
     as_utc,
     build_event_statistics,
@@ -25,14 +25,7 @@ from .aggregate import (
     period_bounds,
     rfc3339,
 )
-from .backend import (
-    EVENT_FIELDS,
-    MEASUREMENT,
-    SERVICE_METRICS_MEASUREMENT,
-    InfluxResult,
-    influx_url,
-)
-from .errors import (
+from ..core.errors import (
     TRANSIENT_STATUSES,
     IngestorAuthenticationError,
     IngestorConnectionError,
@@ -43,7 +36,14 @@ from .errors import (
     error_for_exception,
     quote,
 )
-from .models import Period, TrendPoint, TrendWindow
+from ..core.models import Period, TrendPoint, TrendWindow
+from .backend import (
+    EVENT_FIELDS,
+    MEASUREMENT,
+    SERVICE_METRICS_MEASUREMENT,
+    InfluxResult,
+    influx_url,
+)
 from .names import flux_duration, flux_string, validate_name
 from .windows import Answer, PartKind, Row, fetch_windows, window_of_stop
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     from yarl import URL
 
-    from .models import ProcessingMetrics
+    from ..core.models import ProcessingMetrics
     from .windows import Part, Plan, WindowStore
 
 DEFAULT_TIMEOUT: Final = 30.0

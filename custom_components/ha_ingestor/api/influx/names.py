@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import InvalidNameError
-from .models import Period, TrendWindow
+from ..core.errors import InvalidNameError
+from ..core.models import Period, TrendWindow
 
 MAX_NAME_LENGTH = 255
 
@@ -71,6 +71,16 @@ def influxql_identifier(value: str, kind: str = "name") -> str:
     validate_name(value, kind)
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def influxql_string(value: str, kind: str = "name") -> str:
+    r"""An InfluxQL single-quoted string literal that is exactly `value` (validated first).
+
+    `\` and `'` are escaped; the name rule keeps out everything else that could end it.
+    """
+    validate_name(value, kind)
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
 
 
 def _whitelisted_duration(value: object) -> str:

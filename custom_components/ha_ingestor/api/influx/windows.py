@@ -46,13 +46,13 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
-from .aggregate import EPOCH, EntityCount, as_utc, build_event_statistics, period_bounds
-from .models import TrendPoint, TrendWindow
+from ..core.aggregate import EPOCH, EntityCount, as_utc, build_event_statistics, period_bounds
+from ..core.models import TrendPoint, TrendWindow
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-    from .models import EventStatistics, Period
+    from ..core.models import EventStatistics, Period
 
 # The finest trend window: every trend window is a whole number of fine windows.
 FINE: Final = TrendWindow.MINUTES_1.duration

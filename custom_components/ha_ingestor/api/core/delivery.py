@@ -1,8 +1,8 @@
 """The delivery check's arithmetic: events fired on the bus against points found in InfluxDB.
 
-Pure and synchronous; the Home Assistant layer (`delivery.py`) feeds it events and InfluxDB's
-answers. See docs/ingestor-contracts.md#delivery-check for what is compared and what cannot be
-known.
+Pure and synchronous; the delivery coordinator feeds it events and InfluxDB's answers (the
+queries are in `api/influx/delivery.py`). See docs/ingestor-contracts.md#delivery-check for
+what is compared and what cannot be known.
 
 Time is cut into *fine* windows (`FINE_SECONDS`) while counting, and into *buckets* (a fixed
 share of the period) once compared. A fine window stays pending until it is settled (older
@@ -23,17 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from .aggregate import rfc3339
-from .backend import EVENT_FIELDS, MEASUREMENT
-from .flux import FluxBackend
-from .influxql import InfluxQLBackend
 from .models import Severity
-from .names import flux_string, influxql_identifier, validate_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
-    from .backend import InfluxBackend
 
 FINE_SECONDS: Final = 10
 # R2/R3 batch up to 1,000 points or 5 s in two stages (up to ~10 s) and InfluxDB's client
@@ -51,7 +45,9 @@ _BUCKETS_PER_PERIOD: Final = 24
 _MIN_BUCKET: Final = 60
 _MAX_BUCKET: Final = 3600
 
-RESULT_DELIVERY: Final = "delivery"
+
+# A sampled event: (entity_id, time fired, context id).
+type Sample = tuple[str, datetime, str]
 
 
 def bucket_seconds(period: timedelta) -> int:
@@ -61,7 +57,8 @@ def bucket_seconds(period: timedelta) -> int:
     return clamped - clamped % FINE_SECONDS
 
 
-def _floor(seconds: float, step: int) -> int:
+def floor_seconds(seconds: float, step: int) -> int:
+    """The start of the `step`-second slot that holds `seconds` (epoch seconds)."""
     return int(seconds // step) * step
 
 
@@ -151,7 +148,7 @@ class DeliveryCounter:
         counts[entity_id] = counts.get(entity_id, 0) + 1
 
     def _open(self, fired: float) -> _Pending:
-        start = _floor(fired, FINE_SECONDS)
+        start = floor_seconds(fired, FINE_SECONDS)
         self._current = _Pending(start, start + FINE_SECONDS)
         self._pending.append(self._current)
         return self._current
@@ -194,7 +191,8 @@ class DeliveryCounter:
                 last is not None
                 and window.end <= limit
                 and last.end == window.start
-                and _floor(last.start, self.bucket) == _floor(window.start, self.bucket)
+                and floor_seconds(last.start, self.bucket)
+                == floor_seconds(window.start, self.bucket)
                 and window is not self._current
             ):
                 for entity_id, n in window.counts.items():
@@ -206,9 +204,9 @@ class DeliveryCounter:
 
     def settled_window(self, now: float) -> Window | None:
         """The span to ask InfluxDB about now, or None while nothing new has settled."""
-        stop = _floor(now - self.settle_seconds, FINE_SECONDS)
+        stop = floor_seconds(now - self.settle_seconds, FINE_SECONDS)
         # A span older than the period is of no use: skip it (after a long outage).
-        oldest = _floor(now - self.period, self.bucket)
+        oldest = floor_seconds(now - self.period, self.bucket)
         if self.compared_until < oldest:
             self._drop_before(oldest)
         if stop <= self.compared_until:
@@ -240,14 +238,16 @@ class DeliveryCounter:
             pending = self._pending.popleft()
             if pending is self._current:
                 self._open(stop)
-            per_entity = fired_now.setdefault(_floor(pending.start, self.bucket), {})
+            per_entity = fired_now.setdefault(floor_seconds(pending.start, self.bucket), {})
             for entity_id, n in pending.counts.items():
                 per_entity[entity_id] = per_entity.get(entity_id, 0) + n
         if not self._pending:
             self._open(stop)
         stored_now: dict[int, dict[str, int]] = {}
         for (start, entity_id), n in stored.items():
-            per_entity = stored_now.setdefault(_floor(max(start, self.origin), self.bucket), {})
+            per_entity = stored_now.setdefault(
+                floor_seconds(max(start, self.origin), self.bucket), {}
+            )
             per_entity[entity_id] = per_entity.get(entity_id, 0) + n
         for start in fired_now.keys() | stored_now.keys():
             self._fold(start, fired_now.get(start, {}), stored_now.get(start, {}))
@@ -268,7 +268,7 @@ class DeliveryCounter:
 
     def report(self, now: float) -> DeliveryReport:
         """The comparison of every bucket that overlaps the period ending at `now`."""
-        oldest = _floor(now - self.period, self.bucket)
+        oldest = floor_seconds(now - self.period, self.bucket)
         for start in [s for s in self._buckets if s < oldest]:
             del self._buckets[start]
         while self._filter_steps and self._filter_steps[0][1] < oldest:
@@ -308,173 +308,6 @@ class DeliveryCounter:
 
 def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-# --------------------------------------------------------------------------------------
-# Query text: one small query per refresh for the newly settled span
-# --------------------------------------------------------------------------------------
-
-
-def build_influxql_delivery_query(window: Window, bucket: int) -> str:
-    """Points per bucket and entity in `window` (InfluxQL labels a bucket with its start)."""
-    field_a, field_b = (influxql_identifier(name) for name in EVENT_FIELDS)
-    return (
-        f'SELECT COUNT({field_a}) AS "a", COUNT({field_b}) AS "b" '  # noqa: S608
-        f"FROM {influxql_identifier(MEASUREMENT)} "
-        f"WHERE time >= '{rfc3339(window.start)}' AND time < '{rfc3339(window.stop)}' "
-        f"GROUP BY time({int(bucket)}s), {influxql_identifier('entity_id')} fill(none)"
-    )
-
-
-def build_flux_delivery_query(bucket_name: str, window: Window, bucket: int) -> str:
-    """Points per bucket and entity in `window` (`_time` is the bucket's end, clipped)."""
-    fields = " or ".join(f"r._field == {flux_string(name, 'field')}" for name in EVENT_FIELDS)
-    return "\n".join(
-        (
-            f"from(bucket: {flux_string(bucket_name, 'bucket')})",
-            f"  |> range(start: {rfc3339(window.start)}, stop: {rfc3339(window.stop)})",
-            (
-                f"  |> filter(fn: (r) => r._measurement == "
-                f"{flux_string(MEASUREMENT, 'measurement')} and ({fields}))"
-            ),
-            '  |> group(columns: ["entity_id"])',
-            f"  |> aggregateWindow(every: {int(bucket)}s, fn: count, createEmpty: false)",
-            f'  |> yield(name: "{RESULT_DELIVERY}")',
-        )
-    )
-
-
-# A sampled event's point lies in [time_fired - STORED_EARLY, time_fired + 1 ms).
-type Sample = tuple[str, datetime, str]
-_SAMPLE_AFTER: Final = timedelta(milliseconds=1)
-# Schema B stores the event's context in this field; schema A has none (no latency for R1).
-CONTEXT_FIELD: Final = "context_id"
-
-
-def _sample_range(fired: datetime) -> tuple[str, str]:
-    return rfc3339(fired - STORED_EARLY), rfc3339(fired + _SAMPLE_AFTER)
-
-
-def build_influxql_sample_query(samples: Iterable[Sample]) -> str:
-    """One statement per sampled event: is its point (entity, context, time) readable yet?"""
-    context = influxql_identifier(CONTEXT_FIELD)
-    statements = []
-    for entity_id, fired, context_id in samples:
-        start, stop = _sample_range(fired)
-        statements.append(
-            f'SELECT COUNT({context}) AS "n" FROM {influxql_identifier(MEASUREMENT)} '  # noqa: S608
-            f"WHERE {influxql_identifier('entity_id')} = {influxql_string(entity_id)} "
-            f"AND {context} = {influxql_string(context_id, 'context')} "
-            f"AND time >= '{start}' AND time < '{stop}'"
-        )
-    return "; ".join(statements)
-
-
-def build_flux_sample_query(bucket_name: str, samples: Iterable[Sample]) -> str:
-    """One named result per sampled event (`s0`, `s1`, ...): its point, if readable yet."""
-    lines = []
-    for index, (entity_id, fired, context_id) in enumerate(samples):
-        start, stop = _sample_range(fired)
-        lines += [
-            f"from(bucket: {flux_string(bucket_name, 'bucket')})",
-            f"  |> range(start: {start}, stop: {stop})",
-            (
-                f"  |> filter(fn: (r) => r._measurement == "
-                f"{flux_string(MEASUREMENT, 'measurement')}"
-                f" and r._field == {flux_string(CONTEXT_FIELD)}"
-                f" and r.entity_id == {flux_string(entity_id)}"
-                f" and r._value == {flux_string(context_id, 'context')})"
-            ),
-            "  |> limit(n: 1)",
-            '  |> keep(columns: ["_time"])',
-            f'  |> yield(name: "s{index}")',
-        ]
-    return "\n".join(lines)
-
-
-async def async_samples_found(backend: InfluxBackend, samples: list[Sample]) -> list[bool]:
-    """Whether each sampled event's point is readable now: one request for all of them.
-
-    Raises:
-        IngestorError: the request failed or the answer is unreadable.
-
-    """
-    if not samples:
-        return []
-    if isinstance(backend, FluxBackend):
-        records = await backend.async_tables(build_flux_sample_query(backend.bucket, samples))
-        return [bool(records.get(f"s{index}")) for index in range(len(samples))]
-    if isinstance(backend, InfluxQLBackend):
-        statements = await backend.async_statement_rows(build_influxql_sample_query(samples))
-        return [any(_int(row.get("n")) for row in rows) for rows in statements[: len(samples)]]
-    return [False] * len(samples)
-
-
-def bucket_of_label(label: datetime, bucket: int, *, label_is_end: bool) -> int:
-    """The bucket start a backend's window label stands for (Flux: end, InfluxQL: start)."""
-    seconds = label.timestamp()
-    if label_is_end:
-        # The end is exclusive (and clipped to the range's stop): step back inside.
-        seconds -= 1e-6
-    return _floor(seconds, bucket)
-
-
-def merge_counts(rows: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str], int]:
-    """(bucket start, entity_id, points) rows summed per bucket and entity."""
-    merged: dict[tuple[int, str], int] = {}
-    for start, entity_id, n in rows:
-        if n:
-            merged[start, entity_id] = merged.get((start, entity_id), 0) + n
-    return merged
-
-
-def influxql_string(value: str, kind: str = "name") -> str:
-    """An InfluxQL single-quoted string literal that is exactly `value` (validated first)."""
-    validate_name(value, kind)
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
-
-
-async def async_stored_counts(
-    backend: InfluxBackend, bucket_name: str | None, window: Window, bucket: int
-) -> dict[tuple[int, str], int]:
-    """InfluxDB's points per (bucket start, entity_id) in `window`: one request.
-
-    Raises:
-        IngestorError: the request failed or the answer is unreadable.
-
-    """
-    rows: list[tuple[int, str, int]] = []
-    if isinstance(backend, FluxBackend):
-        records = await backend.async_tables(
-            build_flux_delivery_query(bucket_name or backend.bucket, window, bucket)
-        )
-        for record in records.get(RESULT_DELIVERY, []):
-            label, entity_id, n = record.get("_time"), record.get("entity_id"), record.get("_value")
-            if isinstance(label, datetime) and isinstance(n, int) and not isinstance(n, bool):
-                start = bucket_of_label(label, bucket, label_is_end=True)
-                rows.append((start, str(entity_id or ""), n))
-    elif isinstance(backend, InfluxQLBackend):
-        (statement,) = await backend.async_statement_rows(
-            build_influxql_delivery_query(window, bucket)
-        )
-        for row in statement:
-            label = _ns_time(row.get("time"))
-            n = _int(row.get("a")) + _int(row.get("b"))
-            if label is not None:
-                start = bucket_of_label(label, bucket, label_is_end=False)
-                rows.append((start, str(row.get("entity_id") or ""), n))
-    return merge_counts(rows)
-
-
-def _ns_time(value: object) -> datetime | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value // 1000)
-    return None
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 # --------------------------------------------------------------------------------------
