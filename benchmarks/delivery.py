@@ -44,7 +44,9 @@ def _callback_costs(events: int) -> dict[str, float]:
     from homeassistant.core import Event, HomeAssistant, State, callback  # noqa: PLC0415
 
     from custom_components.ha_ingestor.const import CONF_DELIVERY_CHECK, DOMAIN  # noqa: PLC0415
-    from custom_components.ha_ingestor.delivery import DeliveryCoordinator  # noqa: PLC0415
+    from custom_components.ha_ingestor.coordinators.delivery import (  # noqa: PLC0415
+        DeliveryCoordinator,
+    )
 
     async def run() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as config_dir:
@@ -85,7 +87,7 @@ def _callback_costs(events: int) -> dict[str, float]:
             def nothing(_event: Event) -> None:
                 return
 
-            delivery = DeliveryCoordinator(hass, entry, backend=object())  # type: ignore[arg-type]
+            delivery = DeliveryCoordinator(hass, entry, statistics=None, backend=object())  # type: ignore[arg-type]
             fire()
             bare = min(fire() for _ in range(5)) / events * 1e6
             # Alternated, best of each: the two cores are shared, single runs are noisy.

@@ -11,6 +11,7 @@ import ast
 import importlib
 import json
 import re
+import shutil
 import struct
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 import yaml
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION  # noqa: N812
+
+from tests.support.imports import Room, layer_problems
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / "ha_ingestor"
@@ -398,7 +401,7 @@ def test_unique_config_entry_is_the_servers_host_and_port() -> None:
 def test_runtime_data_is_typed_and_used() -> None:
     from homeassistant.config_entries import ConfigEntry  # noqa: PLC0415
 
-    from custom_components.ha_ingestor.coordinator import (  # noqa: PLC0415
+    from custom_components.ha_ingestor.runtime import (  # noqa: PLC0415
         HaIngestorConfigEntry,
         HaIngestorRuntimeData,
     )
@@ -428,9 +431,9 @@ def test_entity_translations_exist_for_every_description(platform: str) -> None:
             assert option in strings[key].get("state", {}), f"{key}: state {option!r}"
 
 
-def test_has_entity_name_on_every_base_entity() -> None:
+def test_one_entity_base_with_entity_name_serves_every_entity() -> None:
     tree = ast.parse((INTEGRATION / "entity.py").read_text(encoding="utf-8"))
-    entities = [
+    bases = [
         node
         for node in tree.body
         if isinstance(node, ast.ClassDef)
@@ -439,15 +442,30 @@ def test_has_entity_name_on_every_base_entity() -> None:
             for b in node.bases
         )
     ]
-    assert len(entities) == 2  # the main device's and a service device's
-    for entity in entities:
-        assigned = {
-            ast.unparse(target): ast.unparse(node.value)
-            for node in entity.body
-            if isinstance(node, ast.Assign)
-            for target in node.targets
-        }
-        assert assigned.get("_attr_has_entity_name") == "True", entity.name
+    assert [b.name for b in bases] == ["HaIngestorEntity"]
+    assigned = {
+        ast.unparse(target): ast.unparse(node.value)
+        for node in bases[0].body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+    }
+    assert assigned.get("_attr_has_entity_name") == "True"
+    # Every entity class of every platform stands on it: no second base of the same shape.
+    from homeassistant.helpers.entity import Entity  # noqa: PLC0415
+
+    from custom_components.ha_ingestor.entity import HaIngestorEntity  # noqa: PLC0415
+
+    for platform in PLATFORM_MODULES:
+        module = importlib.import_module(f"custom_components.{DOMAIN}.{platform}")
+        classes = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, Entity)
+            and value.__module__ == module.__name__
+        ]
+        assert classes, platform
+        assert all(issubclass(c, HaIngestorEntity) for c in classes), platform
 
 
 _EXCEPTIONS = {
@@ -598,3 +616,102 @@ def test_discovery_exemption_matches_the_manifest() -> None:
         assert not {"zeroconf", "ssdp", "dhcp", "usb", "bluetooth", "homekit", "mqtt"} & set(
             manifest
         )
+
+
+# The package's rooms, lowest rank first (docs/architecture.md#layers). A module may import the
+# rooms of a lower rank, and its own room where `inside` allows; never its rank or above. Every
+# module must be in a room: a new one finds its place here, in an existing layer.
+_API = ("api/core", "api/influx", "api/ingestor", "api/client")
+LAYERS = (
+    Room("api/core", ("api/core/*",), rank=0),
+    Room("api/influx", ("api/influx/*",), rank=1),
+    Room("api/ingestor", ("api/ingestor/*",), rank=1),
+    Room("api/client", ("api/client.py", "api/__init__.py"), rank=2, inside=False),
+    Room("foundation", ("const.py", "options.py", "issues.py", "clients.py"), rank=3),
+    Room("coordinators", ("coordinators/*",), rank=4, inside=False),
+    Room("runtime", ("runtime.py",), rank=5),
+    Room("devices", ("devices.py",), rank=6),
+    Room("entity", ("entity.py",), rank=7),
+    Room("platforms", tuple(f"{p}.py" for p in PLATFORM_MODULES), rank=8, inside=False),
+    Room(
+        "entry points",
+        (
+            "__init__.py",
+            "config_flow.py",
+            "diagnostics.py",
+            "system_health.py",
+            "services.py",
+            "frontend.py",
+        ),
+        rank=9,
+    ),
+)
+
+
+def test_the_package_has_no_import_circle_and_keeps_its_layers() -> None:
+    assert layer_problems(INTEGRATION, LAYERS) == []
+
+
+def _planted(tmp_path: Path, plants: dict[str, str]) -> Path:
+    package = tmp_path / DOMAIN
+    shutil.copytree(INTEGRATION, package, ignore=shutil.ignore_patterns("__pycache__"))
+    for module, line in plants.items():
+        path = package / module
+        path.write_text(path.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
+    return package
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "expected"),
+    [
+        # devices -> sensor -> entity -> devices: a circle and an import upwards.
+        (
+            "devices.py",
+            "from .sensor import SENSORS",
+            ["import circle: ", "devices.py (devices) imports sensor.py (platforms)"],
+        ),
+        # Only under TYPE_CHECKING: still a circle (runtime -> coordinators -> runtime).
+        (
+            "coordinators/storage.py",
+            "if TYPE_CHECKING:\n    from ..runtime import HaIngestorConfigEntry",
+            ["import circle: ", "coordinators/storage.py (coordinators) imports runtime.py"],
+        ),
+        # A coordinator never imports another one.
+        (
+            "coordinators/delivery.py",
+            "from .statistics import StatisticsCoordinator",
+            ["coordinators/delivery.py (coordinators) imports coordinators/statistics.py"],
+        ),
+        # The two sides of the library do not know each other.
+        (
+            "api/ingestor/normalize.py",
+            "from ..influx import flux",
+            ["api/ingestor/normalize.py (api/ingestor) imports api/influx/flux.py (api/influx)"],
+        ),
+        # The pure core talks to no server.
+        (
+            "api/core/models.py",
+            "from ..influx.names import validate_name",
+            ["api/core/models.py (api/core) imports api/influx/names.py (api/influx)"],
+        ),
+        # Nothing below the entry points needs them.
+        (
+            "clients.py",
+            "from .config_flow import HaIngestorConfigFlow",
+            ["clients.py (foundation) imports config_flow.py (entry points)"],
+        ),
+    ],
+)
+def test_the_layer_check_fails_on_a_planted_break(
+    tmp_path: Path, module: str, line: str, expected: list[str]
+) -> None:
+    assert layer_problems(_planted(tmp_path, {}), LAYERS) == []
+    problems = layer_problems(_planted(tmp_path / "planted", {module: line}), LAYERS)
+    for text in expected:
+        assert any(text in problem for problem in problems), (text, problems)
+
+
+def test_a_module_outside_every_room_is_reported(tmp_path: Path) -> None:
+    package = _planted(tmp_path, {})
+    (package / "helpers.py").write_text('"""A module nobody placed."""\n', encoding="utf-8")
+    assert layer_problems(package, LAYERS) == ["helpers.py: in no room of the layer rules"]

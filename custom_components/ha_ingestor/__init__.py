@@ -8,18 +8,15 @@ from homeassistant.const import Platform
 from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 
-from .clients import create_client
+from .clients import create_client, create_storage_source
 from .const import DOMAIN
-from .coordinator import (
-    HaIngestorConfigEntry,
-    HaIngestorCoordinator,
-    HaIngestorRuntimeData,
-)
-from .delivery import async_setup_delivery
+from .coordinators.delivery import async_setup_delivery
+from .coordinators.statistics import StatisticsCoordinator
+from .coordinators.storage import StorageCoordinator
 from .devices import async_remove_config_entry_device, async_sync_devices
 from .frontend import async_register_card
+from .runtime import HaIngestorConfigEntry, HaIngestorRuntimeData
 from .services import async_setup_services
-from .storage_coordinator import StorageCoordinator, create_storage_source
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -46,7 +43,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -
     session.
     """
     client = create_client(hass, entry)
-    coordinator = HaIngestorCoordinator(hass, entry, client)
+    coordinator = StatisticsCoordinator(hass, entry, client)
     try:
         await coordinator.async_config_entry_first_refresh()
     except ConfigEntryNotReady as err:
@@ -62,9 +59,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -
     source = create_storage_source(hass, entry)
     storage = None if source is None else StorageCoordinator(hass, entry, source)
     entry.runtime_data = HaIngestorRuntimeData(
-        coordinator=coordinator, client=client, storage=storage
+        coordinator=coordinator,
+        client=client,
+        storage=storage,
+        delivery=await async_setup_delivery(hass, entry, coordinator),
     )
-    entry.runtime_data.delivery = await async_setup_delivery(hass, entry)
     # Devices first (the platforms' entities attach to them), then once per refresh, before
     # the platforms' own listeners add entities for new services.
     async_sync_devices(hass, entry)

@@ -1,4 +1,4 @@
-"""Binary sensors: alert rules and connectivity of the main device, connectivity per service."""
+"""Binary sensors of every coordinator: alerts, connectivity (main and per service), storage."""
 
 from __future__ import annotations
 
@@ -13,22 +13,15 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 )
 from homeassistant.const import EntityCategory
 
-from .api.core.models import BACKPRESSURE_PERCENT, AlertKey
-from .delivery import delivery_entities
-from .devices import async_add_platform_entities
+from .api.core.models import BACKPRESSURE_PERCENT, AlertKey, ServiceState, Snapshot
+from .coordinators.delivery import DeliveryData
+from .coordinators.storage import FIGURE_SERIES, FIGURE_SIZE, StorageState, figure_answered
 from .entity import (
     HaIngestorEntity,
     HaIngestorEntityDescription,
-    HaIngestorServiceEntity,
     alert_attributes,
-    async_add_when_offered,
+    async_add_platform_entities,
     offered_by_r3,
-)
-from .storage_coordinator import FIGURE_SERIES, FIGURE_SIZE
-from .storage_entity import (
-    HaIngestorStorageEntity,
-    HaIngestorStorageEntityDescription,
-    async_add_storage_entities,
 )
 
 if TYPE_CHECKING:
@@ -37,27 +30,25 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .api.core.models import ServiceState, Snapshot
-    from .coordinator import HaIngestorConfigEntry
-    from .storage_coordinator import StorageState
+    from .runtime import HaIngestorConfigEntry
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class HaIngestorBinarySensorEntityDescription(
-    HaIngestorEntityDescription, BinarySensorEntityDescription
+class HaIngestorBinarySensorEntityDescription[DataT](
+    HaIngestorEntityDescription[DataT], BinarySensorEntityDescription
 ):
-    """A binary sensor of the main device, read from the snapshot."""
+    """A binary sensor of any coordinator's data: `value_fn` is its on/off (None: unknown)."""
 
-    is_on_fn: Callable[[Snapshot], bool | None]
+    value_fn: Callable[[DataT], bool | None]
 
 
-@dataclass(frozen=True, kw_only=True)
-class HaIngestorServiceBinarySensorEntityDescription(BinarySensorEntityDescription):
-    """A binary sensor of a service device, read from that service's state."""
-
-    is_on_fn: Callable[[ServiceState], bool | None]
+# One description type, specialised per coordinator's data (a binary sensor of each).
+StatisticsBinarySensor = HaIngestorBinarySensorEntityDescription[Snapshot]
+ServiceBinarySensor = HaIngestorBinarySensorEntityDescription[ServiceState]
+StorageBinarySensor = HaIngestorBinarySensorEntityDescription[StorageState]
+DeliveryBinarySensor = HaIngestorBinarySensorEntityDescription[DeliveryData]
 
 
 def _alert_is_on(key: AlertKey) -> Callable[[Snapshot], bool | None]:
@@ -79,39 +70,39 @@ def _alert_attributes(key: AlertKey) -> Callable[[Snapshot], Mapping[str, Any]]:
     return attributes
 
 
-def _alert(key: AlertKey) -> HaIngestorBinarySensorEntityDescription:
-    return HaIngestorBinarySensorEntityDescription(
+def _alert(key: AlertKey) -> StatisticsBinarySensor:
+    return StatisticsBinarySensor(
         key=f"alert_{key.value}",
         translation_key=f"alert_{key.value}",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        is_on_fn=_alert_is_on(key),
+        value_fn=_alert_is_on(key),
         attr_fn=_alert_attributes(key),
     )
 
 
-BINARY_SENSORS: Final[tuple[HaIngestorBinarySensorEntityDescription, ...]] = (
+BINARY_SENSORS: Final[tuple[StatisticsBinarySensor, ...]] = (
     *(_alert(key) for key in AlertKey),
-    HaIngestorBinarySensorEntityDescription(
+    StatisticsBinarySensor(
         key="influxdb_connected",
         translation_key="influxdb_connected",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda s: s.influxdb_connected,
+        value_fn=lambda s: s.influxdb_connected,
         attr_fn=lambda s: {"version": s.influxdb_version},
     ),
-    HaIngestorBinarySensorEntityDescription(
+    StatisticsBinarySensor(
         key="admin_api_connected",
         translation_key="admin_api_connected",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda s: s.admin_api_connected,
+        value_fn=lambda s: s.admin_api_connected,
     ),
     # HomeIQ 2.0 (R3) only: its event queue close to full, so events are about to be dropped.
-    HaIngestorBinarySensorEntityDescription(
+    StatisticsBinarySensor(
         key="alert_ingestion_backpressure",
         translation_key="alert_ingestion_backpressure",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        is_on_fn=lambda s: s.ingestion.backpressure,
+        value_fn=lambda s: s.ingestion.backpressure,
         attr_fn=lambda s: {
             "value": s.ingestion.queue_fill_percent,
             "warning_threshold": BACKPRESSURE_PERCENT,
@@ -120,25 +111,18 @@ BINARY_SENSORS: Final[tuple[HaIngestorBinarySensorEntityDescription, ...]] = (
     ),
 )
 
-SERVICE_BINARY_SENSORS: Final[tuple[HaIngestorServiceBinarySensorEntityDescription, ...]] = (
+SERVICE_BINARY_SENSORS: Final[tuple[ServiceBinarySensor, ...]] = (
     # No translation key: Home Assistant names it after its device class, in every language.
-    HaIngestorServiceBinarySensorEntityDescription(
+    ServiceBinarySensor(
         key="connectivity",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda s: s.reachable,
+        value_fn=lambda s: s.reachable,
     ),
 )
 
 
 # --- Storage growth (its own coordinator, every 15 minutes) ----------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class HaIngestorStorageBinarySensorEntityDescription(
-    HaIngestorStorageEntityDescription, BinarySensorEntityDescription
-):
-    """A binary sensor of the storage figures."""
 
 
 def _storage_alert_attributes(state: StorageState) -> Mapping[str, Any]:
@@ -154,27 +138,45 @@ def _storage_alert_attributes(state: StorageState) -> Mapping[str, Any]:
     }
 
 
-STORAGE_BINARY_SENSORS: Final[tuple[HaIngestorStorageBinarySensorEntityDescription, ...]] = (
-    HaIngestorStorageBinarySensorEntityDescription(
+STORAGE_BINARY_SENSORS: Final[tuple[StorageBinarySensor, ...]] = (
+    StorageBinarySensor(
         key="alert_storage_growth",
         translation_key="alert_storage_growth",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        figures=frozenset({FIGURE_SIZE, FIGURE_SERIES}),
+        # Unknown until enough history or a size against a budget is known.
+        value_fn=lambda s: s.alert.active,
         attr_fn=_storage_alert_attributes,
+        exists_fn=figure_answered(FIGURE_SIZE, FIGURE_SERIES),
     ),
 )
 
 
-class HaIngestorStorageBinarySensor(HaIngestorStorageEntity, BinarySensorEntity):
-    """On while the event store grows too fast or nears its size budget."""
+# --- The delivery check (its own coordinator, counting on the bus) ---------------------------
 
-    entity_description: HaIngestorStorageBinarySensorEntityDescription
+DELIVERY_BINARY_SENSORS: Final[tuple[DeliveryBinarySensor, ...]] = (
+    # On while completeness is below a threshold; off with severity unknown while unknown.
+    DeliveryBinarySensor(
+        key="alert_events_lost",
+        translation_key="alert_events_lost",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        value_fn=lambda d: d.alert.active,
+        attr_fn=lambda d: alert_attributes(d.alert),
+    ),
+)
+
+
+class HaIngestorBinarySensor(HaIngestorEntity[Any], BinarySensorEntity):
+    """A binary sensor of any coordinator's data: its description says what it reads."""
+
+    entity_description: HaIngestorBinarySensorEntityDescription[Any]
 
     @property
     @override
     def is_on(self) -> bool | None:
-        """Unknown until enough history or a size against a budget is known."""
-        return None if (state := self.state_data) is None else state.alert.active
+        """The description's state of the latest data."""
+        if (data := self.entity_data) is None:
+            return None
+        return self.entity_description.value_fn(data)
 
 
 async def async_setup_entry(
@@ -182,46 +184,13 @@ async def async_setup_entry(
     entry: HaIngestorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the alert and connectivity sensors, and one per service now and later."""
-    async_add_entities(delivery_entities(entry, "binary_sensor"))
+    """Add the alert and connectivity sensors of every coordinator, and one per service."""
     async_add_platform_entities(
         entry,
         async_add_entities,
-        (HaIngestorBinarySensor(entry, d) for d in BINARY_SENSORS if d.exists_fn is None),
-        lambda state: (
-            HaIngestorServiceBinarySensor(entry, description, state)
-            for description in SERVICE_BINARY_SENSORS
-        ),
+        HaIngestorBinarySensor,
+        statistics=BINARY_SENSORS,
+        services=SERVICE_BINARY_SENSORS,
+        storage=STORAGE_BINARY_SENSORS,
+        delivery=DELIVERY_BINARY_SENSORS,
     )
-    async_add_storage_entities(
-        entry, async_add_entities, STORAGE_BINARY_SENSORS, HaIngestorStorageBinarySensor
-    )
-    async_add_when_offered(
-        entry, async_add_entities, BINARY_SENSORS, lambda d: HaIngestorBinarySensor(entry, d)
-    )
-
-
-class HaIngestorBinarySensor(HaIngestorEntity, BinarySensorEntity):
-    """An alert or connectivity state of the ingestor."""
-
-    entity_description: HaIngestorBinarySensorEntityDescription
-
-    @property
-    @override
-    def is_on(self) -> bool | None:
-        """The state from the latest snapshot."""
-        return self.entity_description.is_on_fn(self.coordinator.data)
-
-
-class HaIngestorServiceBinarySensor(HaIngestorServiceEntity, BinarySensorEntity):
-    """A state of one monitored service."""
-
-    entity_description: HaIngestorServiceBinarySensorEntityDescription
-
-    @property
-    @override
-    def is_on(self) -> bool | None:
-        """The state, while the service is listed."""
-        if (state := self.service_state) is None:
-            return None
-        return self.entity_description.is_on_fn(state)

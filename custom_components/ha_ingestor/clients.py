@@ -1,8 +1,8 @@
-"""Building an entry's clients: the InfluxDB backend, the services client, and the source policy.
+"""Building an entry's clients: InfluxDB backend, services client, source policy, storage source.
 
 The one place that turns entry data and options into the api package's objects, for the
-coordinator (every refresh) and the config flow (validation), so both always speak to the
-sources the same way.
+coordinators (every refresh) and the config flow (validation), so all of them always speak to
+the sources the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .api.client import IngestorClient
 from .api.core.models import Backend, Period, SourceMode, TrendWindow
 from .api.influx.flux import FluxBackend
 from .api.influx.influxql import InfluxQLBackend
+from .api.influx.storage import FluxStorage, InfluxQLStorage
 from .api.influx.windows import WindowStore
 from .api.ingestor.services import STATS_TIMEOUT, ServicesClient
 from .const import (
@@ -38,17 +39,19 @@ from .const import (
     DEFAULT_ORGANIZATION,
     REQUEST_TIMEOUT,
     SERVICE_URL_KEYS,
+    STORAGE_REQUEST_TIMEOUT,
 )
-from .coordinator import options_with_defaults, update_interval_of
+from .options import influxdb_asked, options_with_defaults, update_interval_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import timedelta
 
+    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
 
+    from .api.core.storage import StorageSource
     from .api.influx.backend import InfluxBackend
-    from .coordinator import HaIngestorConfigEntry
 
 
 # A refresh must end before the next one is due (the shortest interval is 15 s); the longest
@@ -86,7 +89,7 @@ def create_influx_backend(
 ) -> InfluxBackend:
     """The InfluxDB backend the entry data describes (it must have a URL).
 
-    `windows` keeps the counts of the entry's period between refreshes (`api.windows`).
+    `windows` keeps the counts of the entry's period between refreshes (`api/influx/windows.py`).
 
     Raises:
         InvalidNameError: the bucket/database name cannot be used safely.
@@ -134,7 +137,7 @@ def create_services_client(
     )
 
 
-def create_client(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> IngestorClient:
+def create_client(hass: HomeAssistant, entry: ConfigEntry) -> IngestorClient:
     """The client for an entry: its sources, the source mode and the refresh budget.
 
     The InfluxDB backend refreshes the entry's period incrementally: any change of period,
@@ -153,3 +156,15 @@ def create_client(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> Ingestor
         mode,
         refresh_timeout(interval),
     )
+
+
+def create_storage_source(hass: HomeAssistant, entry: ConfigEntry) -> StorageSource | None:
+    """The storage figures' source of an entry; None when InfluxDB is never asked."""
+    if not influxdb_asked(entry):
+        return None
+    backend = create_influx_backend(hass, entry.data, STORAGE_REQUEST_TIMEOUT)
+    if isinstance(backend, InfluxQLBackend):
+        return InfluxQLStorage(backend)
+    if isinstance(backend, FluxBackend):
+        return FluxStorage(backend)
+    return None  # pragma: no cover  (every backend is one of the two)

@@ -78,12 +78,12 @@ from .const import (
     THRESHOLD_KEYS,
     URL_KEYS,
 )
-from .coordinator import options_with_defaults, trend_window_error
+from .options import options_with_defaults, trend_window_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .coordinator import HaIngestorConfigEntry
+    from .runtime import HaIngestorConfigEntry
 
 # HomeIQ 2.0 (R3) maps its Admin API to host port 8004, older ingestors to 8003: an address
 # without a port (or the suggested one) is tried at both, the newer first.

@@ -1,7 +1,7 @@
 """The device graph: a main device and one per monitored service, kept in the registry.
 
 The devices follow the snapshot: created, linked along the ingestion path, removed when their
-service is gone; platforms add the entities of services that appear.
+service is gone. Below the entities: they attach to these devices, this module knows no entity.
 
 docs/architecture.md#the-device-graph
 """
@@ -20,18 +20,13 @@ from .api.ingestor.services import ADMIN_API, DATA_API, ENRICHMENT_PIPELINE, WEB
 from .const import CONF_ADMIN_API_URL, DOMAIN
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
-    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-
     from .api.core.models import ServiceState, Snapshot
-    from .coordinator import HaIngestorConfigEntry
-    from .entity import HaIngestorEntity, HaIngestorServiceEntity
+    from .runtime import HaIngestorConfigEntry
 
 MANUFACTURER: Final = "HA Ingestor"
 MAIN_DEVICE_NAME: Final = "HA Ingestor"
 
-# api.services has no public name for InfluxDB's service entry.
+# api/ingestor has no public name for InfluxDB's service entry.
 INFLUXDB: Final = "influxdb"
 
 _DISPLAY_NAMES: Final = {
@@ -223,40 +218,3 @@ async def async_remove_config_entry_device(
         return False
     snapshot: Snapshot | None = config_entry.runtime_data.coordinator.data
     return snapshot is None or snapshot.service(service) is None
-
-
-class ServiceTracker:
-    """Which services a platform has already created entities for."""
-
-    def __init__(self) -> None:
-        """Start with none."""
-        self._known: set[str] = set()
-
-    def new_services(self, snapshot: Snapshot) -> list[ServiceState]:
-        """Services that need entities now; forgets the gone ones so they can come back."""
-        if (existing := known_services(snapshot)) is not None:
-            self._known &= existing
-        new = [s for s in snapshot.services if s.name not in self._known]
-        self._known.update(s.name for s in new)
-        return new
-
-
-@callback
-def async_add_platform_entities(
-    entry: HaIngestorConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-    entities: Iterable[HaIngestorEntity],
-    service_entities: Callable[[ServiceState], Iterable[HaIngestorServiceEntity]],
-) -> None:
-    """Add a platform's fixed entities, and its per-service ones for every service now and later."""
-    coordinator = entry.runtime_data.coordinator
-    tracker = ServiceTracker()
-
-    @callback
-    def add_service_entities() -> None:
-        if new := tracker.new_services(coordinator.data):
-            async_add_entities(entity for state in new for entity in service_entities(state))
-
-    async_add_entities(entities)
-    add_service_entities()
-    entry.async_on_unload(coordinator.async_add_listener(add_service_entities))

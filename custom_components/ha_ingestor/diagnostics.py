@@ -8,15 +8,15 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from yarl import URL
 
+from .api.core.models import snapshot_as_dict
 from .const import CONF_ORGANIZATION
 from .const import URL_KEYS as _URL_KEYS
-from .coordinator import options_with_defaults
-from .services import snapshot_as_dict
+from .options import options_with_defaults
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
 
-    from .coordinator import HaIngestorConfigEntry
+    from .runtime import HaIngestorConfigEntry
 
 # The organization is often a person's or company's name.
 TO_REDACT: Final = {CONF_API_KEY, CONF_ORGANIZATION, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}

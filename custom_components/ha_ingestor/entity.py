@@ -1,25 +1,164 @@
-"""Base entities: one class for the main device's entities, one for a service device's."""
+"""The one entity base and the one description type, for every coordinator and platform.
+
+An entity is a description bound to one coordinator's data: the statistics snapshot, a
+service's state within it, the storage figures or the delivery check. The description says how
+to read the state (`value_fn`), the attributes (`attr_fn`), when the figure is available
+(`available_fn`) and when the entity exists at all (`exists_fn`); the base binds it to a
+coordinator, a unique id and a device. A platform adds one class per platform on top.
+
+docs/architecture.md#entities
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, override
+from typing import TYPE_CHECKING, Any, Protocol, Self, cast, override
 
 from homeassistant.core import callback
 from homeassistant.helpers.entity import EntityDescription
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.helpers.update_coordinator import CoordinatorEntity, DataUpdateCoordinator
 
-from .api.core.models import DataSource, Revision, Snapshot
-from .coordinator import HaIngestorConfigEntry, HaIngestorCoordinator
-from .devices import entry_key, main_device_info, service_device_info
+from .api.core.models import DataSource, Revision
+from .devices import entry_key, known_services, main_device_info, service_device_info
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from enum import StrEnum
 
+    from homeassistant.helpers.device_registry import DeviceInfo
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .api.core.models import ServiceState
+    from .api.core.models import ServiceState, Snapshot
+    from .coordinators.delivery import DeliveryData
+    from .coordinators.storage import StorageState
+    from .runtime import HaIngestorConfigEntry
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaIngestorEntityDescription[DataT](EntityDescription):
+    """How an entity reads its coordinator's data (`DataT`)."""
+
+    value_fn: Callable[[DataT], Any]
+    attr_fn: Callable[[DataT], Mapping[str, Any]] | None = None
+    # False: the figure is unknown to the source that answered (the entity is unavailable).
+    available_fn: Callable[[DataT], bool] | None = None
+    # Set for entities only some answers offer (a revision, a figure the server gives):
+    # created once it says True, never twice.
+    exists_fn: Callable[[DataT | None], bool] | None = None
+
+
+class HaIngestorEntity[DataT](CoordinatorEntity[DataUpdateCoordinator[Any]]):
+    """An entity of one coordinator's data, on the main device or a service's device."""
+
+    _attr_has_entity_name = True
+    entity_description: HaIngestorEntityDescription[DataT]
+
+    def __init__(  # noqa: PLR0913
+        self,
+        coordinator: DataUpdateCoordinator[Any],
+        description: HaIngestorEntityDescription[DataT],
+        *,
+        unique_id: str,
+        device_info: DeviceInfo,
+        read: Callable[[], DataT | None] | None = None,
+        follows: DataUpdateCoordinator[Any] | None = None,
+    ) -> None:
+        """Bind the description to a coordinator.
+
+        `read` picks the entity's data out of the coordinator's (default: all of it);
+        `follows` is another coordinator whose failure makes this entity unavailable too.
+        """
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = unique_id
+        self._attr_device_info = device_info
+        self._read = read
+        self._follows = follows
+
+    @classmethod
+    def of_main_device(
+        cls,
+        entry: HaIngestorConfigEntry,
+        coordinator: DataUpdateCoordinator[Any],
+        description: HaIngestorEntityDescription[DataT],
+        *,
+        follow_statistics: bool = False,
+    ) -> Self:
+        """An entity of the main "HA Ingestor" device.
+
+        With `follow_statistics`, the entity is also unavailable while no source answers the
+        statistics refresh (the storage figures: as every entity of the entry).
+        """
+        statistics = entry.runtime_data.coordinator
+        return cls(
+            coordinator,
+            description,
+            unique_id=f"{entry_key(entry)}_{description.key}",
+            device_info=main_device_info(entry, statistics.data),
+            follows=statistics if follow_statistics else None,
+        )
+
+    @classmethod
+    def of_service(
+        cls,
+        entry: HaIngestorConfigEntry,
+        description: HaIngestorEntityDescription[DataT],
+        state: ServiceState,
+    ) -> Self:
+        """An entity of one monitored service's device, unavailable once the service is gone."""
+        statistics = entry.runtime_data.coordinator
+        name = state.name
+
+        def read() -> DataT | None:
+            return cast("DataT | None", statistics.data.service(name))
+
+        return cls(
+            statistics,
+            description,
+            unique_id=f"{entry_key(entry)}_{name}_{description.key}",
+            device_info=service_device_info(entry, state),
+            read=read,
+        )
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if self._follows is not None:
+            self.async_on_remove(self._follows.async_add_listener(self._handle_coordinator_update))
+
+    @property
+    def entity_data(self) -> DataT | None:
+        """This entity's part of the latest refresh (None before the first, or once gone)."""
+        if self._read is not None:
+            return self._read()
+        data: DataT | None = self.coordinator.data
+        return data
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Unavailable when a refresh it depends on failed, or its figure is not known."""
+        if not super().available:
+            return False
+        if self._follows is not None and not self._follows.last_update_success:
+            return False
+        if (data := self.entity_data) is None:
+            return self._read is None  # before the first refresh of a coordinator: unknown
+        available_fn = self.entity_description.available_fn
+        return available_fn is None or available_fn(data)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The description's attributes of the latest data, if it has any."""
+        if (attr_fn := self.entity_description.attr_fn) is None:
+            return None
+        if (data := self.entity_data) is None:
+            return None
+        return attr_fn(data)
+
+
+# --- What descriptions share ----------------------------------------------------------------
 
 
 def offered_by_r3(snapshot: Snapshot | None) -> bool:
@@ -27,31 +166,9 @@ def offered_by_r3(snapshot: Snapshot | None) -> bool:
     return snapshot is not None and snapshot.revision is Revision.R3
 
 
-@callback
-def async_add_when_offered[D: HaIngestorEntityDescription](
-    entry: HaIngestorConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-    descriptions: Iterable[D],
-    entity: Callable[[D], HaIngestorEntity],
-) -> None:
-    """Add the entity of each description once the ingestor's revision offers it.
-
-    The revision is known from the first refresh that reached the ingestor, which may come
-    after set-up (the ingestor was down); an entity is never added twice.
-    """
-    coordinator = entry.runtime_data.coordinator
-    pending = [d for d in descriptions if d.exists_fn is not None]
-
-    @callback
-    def add_offered() -> None:
-        ready = [d for d in pending if d.exists_fn is not None and d.exists_fn(coordinator.data)]
-        if ready:
-            pending[:] = [d for d in pending if d not in ready]
-            async_add_entities(entity(d) for d in ready)
-
-    add_offered()
-    if pending:
-        entry.async_on_unload(coordinator.async_add_listener(add_offered))
+def influxdb_answered(snapshot: Snapshot) -> bool:
+    """Figures that only InfluxDB has are unavailable while running on the services fallback."""
+    return snapshot.source is DataSource.INFLUXDB
 
 
 def enum_value(member: StrEnum | None) -> str | None:
@@ -85,72 +202,118 @@ def alert_attributes(alert: AlertLike) -> dict[str, Any]:
     }
 
 
-def influxdb_answered(snapshot: Snapshot) -> bool:
-    """Figures that only InfluxDB has are unavailable while running on the services fallback."""
-    return snapshot.source is DataSource.INFLUXDB
+# --- Adding a platform's entities -----------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class HaIngestorEntityDescription(EntityDescription):
-    """What every entity of the main device may have: state attributes read from the snapshot."""
+@callback
+def async_add_described[D: HaIngestorEntityDescription[Any]](
+    entry: HaIngestorConfigEntry,
+    coordinator: DataUpdateCoordinator[Any],
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: Iterable[D],
+    entity: Callable[[D], HaIngestorEntity[Any]],
+) -> None:
+    """Add each description's entity now, or once its `exists_fn` says so.
 
-    attr_fn: Callable[[Snapshot], Mapping[str, Any]] | None = None
-    # Set for entities only some revisions offer: created once it says True.
-    exists_fn: Callable[[Snapshot | None], bool] | None = None
+    What an entity needs may be known only after set-up (the revision from the first refresh
+    that reached the ingestor, a storage figure from the first answer that held it); an entity
+    is never added twice, and one that existed keeps existing.
+    """
+    pending = list(descriptions)
 
+    @callback
+    def add_existing() -> None:
+        ready = [d for d in pending if d.exists_fn is None or d.exists_fn(coordinator.data)]
+        if ready:
+            pending[:] = [d for d in pending if d not in ready]
+            async_add_entities(entity(d) for d in ready)
 
-class HaIngestorEntity(CoordinatorEntity[HaIngestorCoordinator]):
-    """An entity of the main "HA Ingestor" device."""
-
-    _attr_has_entity_name = True
-    entity_description: HaIngestorEntityDescription
-
-    def __init__(
-        self,
-        entry: HaIngestorConfigEntry,
-        description: HaIngestorEntityDescription,
-    ) -> None:
-        """Bind the entity to the entry's coordinator and main device."""
-        coordinator = entry.runtime_data.coordinator
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{entry_key(entry)}_{description.key}"
-        self._attr_device_info = main_device_info(entry, coordinator.data)
-
-    @property
-    @override
-    def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """The description's attributes of the latest snapshot, if it has any."""
-        if (attr_fn := self.entity_description.attr_fn) is None:
-            return None
-        return attr_fn(self.coordinator.data)
+    add_existing()
+    if pending:
+        entry.async_on_unload(coordinator.async_add_listener(add_existing))
 
 
-class HaIngestorServiceEntity(CoordinatorEntity[HaIngestorCoordinator]):
-    """An entity of one monitored service's device."""
+class ServiceTracker:
+    """Which services a platform has already created entities for."""
 
-    _attr_has_entity_name = True
+    def __init__(self) -> None:
+        """Start with none."""
+        self._known: set[str] = set()
 
-    def __init__(
-        self,
-        entry: HaIngestorConfigEntry,
-        description: EntityDescription,
-        state: ServiceState,
-    ) -> None:
-        """Bind the entity to the entry's coordinator and the service's device."""
-        super().__init__(entry.runtime_data.coordinator)
-        self.entity_description = description
-        self.service_name = state.name
-        self._attr_unique_id = f"{entry_key(entry)}_{state.name}_{description.key}"
-        self._attr_device_info = service_device_info(entry, state)
+    def new_services(self, snapshot: Snapshot) -> list[ServiceState]:
+        """Services that need entities now; forgets the gone ones so they can come back."""
+        if (existing := known_services(snapshot)) is not None:
+            self._known &= existing
+        new = [s for s in snapshot.services if s.name not in self._known]
+        self._known.update(s.name for s in new)
+        return new
 
-    @property
-    def service_state(self) -> ServiceState | None:
-        """The service as last seen; None once it has gone."""
-        return self.coordinator.data.service(self.service_name)
 
-    @property
-    @override
-    def available(self) -> bool:
-        """Unavailable when the refresh failed or the service is no longer listed."""
-        return super().available and self.service_state is not None
+@callback
+def async_add_service_entities(
+    entry: HaIngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    service_entities: Callable[[ServiceState], Iterable[HaIngestorEntity[Any]]],
+) -> None:
+    """Add a platform's per-service entities for every service now and later."""
+    coordinator = entry.runtime_data.coordinator
+    tracker = ServiceTracker()
+
+    @callback
+    def add_service_entities() -> None:
+        if new := tracker.new_services(coordinator.data):
+            async_add_entities(entity for state in new for entity in service_entities(state))
+
+    add_service_entities()
+    entry.async_on_unload(coordinator.async_add_listener(add_service_entities))
+
+
+@callback
+def async_add_platform_entities(  # noqa: PLR0913
+    entry: HaIngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entity_class: type[HaIngestorEntity[Any]],
+    *,
+    statistics: Iterable[HaIngestorEntityDescription[Snapshot]],
+    services: Iterable[HaIngestorEntityDescription[ServiceState]],
+    storage: Iterable[HaIngestorEntityDescription[StorageState]],
+    delivery: Iterable[HaIngestorEntityDescription[DeliveryData]],
+) -> None:
+    """Add one platform's entities of every coordinator the entry runs.
+
+    The storage figures also follow the statistics refresh; the delivery check stands alone.
+    """
+    runtime = entry.runtime_data
+
+    def on_main_device(
+        coordinator: DataUpdateCoordinator[Any], *, follow_statistics: bool = False
+    ) -> Callable[[HaIngestorEntityDescription[Any]], HaIngestorEntity[Any]]:
+        return lambda description: entity_class.of_main_device(
+            entry, coordinator, description, follow_statistics=follow_statistics
+        )
+
+    async_add_described(
+        entry,
+        runtime.coordinator,
+        async_add_entities,
+        statistics,
+        on_main_device(runtime.coordinator),
+    )
+    services = tuple(services)
+    async_add_service_entities(
+        entry,
+        async_add_entities,
+        lambda state: [entity_class.of_service(entry, d, state) for d in services],
+    )
+    if runtime.storage is not None:
+        async_add_described(
+            entry,
+            runtime.storage,
+            async_add_entities,
+            storage,
+            on_main_device(runtime.storage, follow_statistics=True),
+        )
+    if runtime.delivery is not None:
+        async_add_described(
+            entry, runtime.delivery, async_add_entities, delivery, on_main_device(runtime.delivery)
+        )

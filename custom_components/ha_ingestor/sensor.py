@@ -1,4 +1,4 @@
-"""Sensors: ingestion statistics of the main device, and a status sensor per service."""
+"""Sensors of every coordinator: statistics, a status per service, storage figures, delivery."""
 
 from __future__ import annotations
 
@@ -18,29 +18,25 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, UnitOfTime
 from homeassistant.helpers import entity_registry as er
 
-from .api.core.models import DataSource, ServiceStatus
+from .api.core.models import DataSource, ServiceState, ServiceStatus, Snapshot
 from .const import DOMAIN
-from .delivery import delivery_entities
-from .devices import async_add_platform_entities, entry_key
-from .entity import (
-    HaIngestorEntity,
-    HaIngestorEntityDescription,
-    HaIngestorServiceEntity,
-    async_add_when_offered,
-    enum_value,
-    influxdb_answered,
-    offered_by_r3,
-)
-from .storage_coordinator import (
+from .coordinators.delivery import DeliveryData
+from .coordinators.storage import (
     FIGURE_OLDEST_POINT,
     FIGURE_RETENTION,
     FIGURE_SERIES,
     FIGURE_SIZE,
+    StorageState,
+    figure_answered,
 )
-from .storage_entity import (
-    HaIngestorStorageEntity,
-    HaIngestorStorageEntityDescription,
-    async_add_storage_entities,
+from .devices import entry_key
+from .entity import (
+    HaIngestorEntity,
+    HaIngestorEntityDescription,
+    async_add_platform_entities,
+    enum_value,
+    influxdb_answered,
+    offered_by_r3,
 )
 
 if TYPE_CHECKING:
@@ -51,9 +47,8 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
     from homeassistant.helpers.typing import StateType
 
-    from .api.core.models import Alert, FiringAlert, ServiceState, Snapshot
-    from .coordinator import HaIngestorConfigEntry
-    from .storage_coordinator import StorageState
+    from .api.core.models import Alert, FiringAlert
+    from .runtime import HaIngestorConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -66,28 +61,27 @@ ATTR_ALERTS: Final = "alerts"
 # Changes with every event stored: a state of its own would write the logbook on every refresh
 # (it keeps only sensors with a unit or state class out), so it rides on `ingestion_lag`.
 ATTR_LAST_EVENT: Final = "last_event"
+# Names the delivery check's worst entities (up to ten): seen now, not recorded.
+ATTR_TOP_LOST: Final = "entities_lost_most"
 # Sensors of earlier versions that changed on every refresh: a timestamp sensor writes a
 # logbook entry each time. Their registry entries are removed.
 REMOVED_SENSOR_KEYS: Final = ("last_event", "last_successful_update")
 
 
-def _always(_: Snapshot) -> bool:
-    return True
-
-
 @dataclass(frozen=True, kw_only=True)
-class HaIngestorSensorEntityDescription(HaIngestorEntityDescription, SensorEntityDescription):
-    """A sensor of the main device, read from the snapshot."""
+class HaIngestorSensorEntityDescription[DataT](
+    HaIngestorEntityDescription[DataT], SensorEntityDescription
+):
+    """A sensor of any coordinator's data."""
 
-    value_fn: Callable[[Snapshot], StateType]
-    available_fn: Callable[[Snapshot], bool] = _always
+    value_fn: Callable[[DataT], StateType | datetime]
 
 
-@dataclass(frozen=True, kw_only=True)
-class HaIngestorServiceSensorEntityDescription(SensorEntityDescription):
-    """A sensor of a service device, read from that service's state."""
-
-    value_fn: Callable[[ServiceState], StateType]
+# One description type, specialised per coordinator's data (a sensor of each).
+StatisticsSensor = HaIngestorSensorEntityDescription[Snapshot]
+ServiceSensor = HaIngestorSensorEntityDescription[ServiceState]
+StorageSensor = HaIngestorSensorEntityDescription[StorageState]
+DeliverySensor = HaIngestorSensorEntityDescription[DeliveryData]
 
 
 def _ingestion_lag(snapshot: Snapshot) -> float | None:
@@ -136,8 +130,8 @@ def _firing_count(snapshot: Snapshot) -> int | None:
     return None if alerts is None else len(alerts)
 
 
-SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
-    HaIngestorSensorEntityDescription(
+SENSORS: Final[tuple[StatisticsSensor, ...]] = (
+    StatisticsSensor(
         key="events_per_minute",
         translation_key="events_per_minute",
         native_unit_of_measurement=EVENTS_PER_MINUTE,
@@ -146,7 +140,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         value_fn=lambda s: s.events.events_per_minute,
         attr_fn=lambda s: {"trend_direction": enum_value(s.events.trend_direction)},
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="events_in_period",
         translation_key="events_in_period",
         state_class=SensorStateClass.MEASUREMENT,
@@ -154,7 +148,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         attr_fn=_event_attributes,
         available_fn=influxdb_answered,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="ingestion_lag",
         translation_key="ingestion_lag",
         device_class=SensorDeviceClass.DURATION,
@@ -164,14 +158,14 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         value_fn=_ingestion_lag,
         attr_fn=_lag_attributes,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="active_entities",
         translation_key="active_entities",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda s: s.events.active_entities,
         available_fn=influxdb_answered,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="error_rate",
         translation_key="error_rate",
         native_unit_of_measurement=PERCENTAGE,
@@ -179,7 +173,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         suggested_display_precision=2,
         value_fn=lambda s: s.metrics.error_rate,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="success_rate",
         translation_key="success_rate",
         native_unit_of_measurement=PERCENTAGE,
@@ -187,7 +181,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         suggested_display_precision=2,
         value_fn=lambda s: s.metrics.success_rate,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="processing_time",
         translation_key="processing_time",
         device_class=SensorDeviceClass.DURATION,
@@ -196,14 +190,14 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         suggested_display_precision=0,
         value_fn=lambda s: s.metrics.processing_time_ms,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="active_alerts",
         translation_key="active_alerts",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda s: len(s.active_alerts),
         attr_fn=lambda s: {ATTR_ALERTS: [_alert_summary(a) for a in s.active_alerts]},
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="data_source",
         translation_key="data_source",
         device_class=SensorDeviceClass.ENUM,
@@ -211,7 +205,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda s: s.source.value,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="query_duration",
         translation_key="query_duration",
         device_class=SensorDeviceClass.DURATION,
@@ -223,7 +217,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         value_fn=lambda s: s.query_duration_ms,
     ),
     # HomeIQ 2.0 (R3) only.
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="ingestion_queue_fill",
         translation_key="ingestion_queue_fill",
         native_unit_of_measurement=PERCENTAGE,
@@ -236,7 +230,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         },
         exists_fn=offered_by_r3,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="events_filtered",
         translation_key="events_filtered",
         # A counter since the ingestor started: a restart starts it again at 0.
@@ -245,7 +239,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         attr_fn=lambda s: {"filter_enabled": s.ingestion.filter_enabled},
         exists_fn=offered_by_r3,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="events_filtered_rate",
         translation_key="events_filtered_rate",
         native_unit_of_measurement=PERCENTAGE,
@@ -254,7 +248,7 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
         value_fn=lambda s: s.ingestion.filtered_percent,
         exists_fn=offered_by_r3,
     ),
-    HaIngestorSensorEntityDescription(
+    StatisticsSensor(
         key="alertmanager_alerts_firing",
         translation_key="alertmanager_alerts_firing",
         state_class=SensorStateClass.MEASUREMENT,
@@ -264,8 +258,8 @@ SENSORS: Final[tuple[HaIngestorSensorEntityDescription, ...]] = (
     ),
 )
 
-SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
-    HaIngestorServiceSensorEntityDescription(
+SERVICE_SENSORS: Final[tuple[ServiceSensor, ...]] = (
+    ServiceSensor(
         key="status",
         translation_key="service_status",
         device_class=SensorDeviceClass.ENUM,
@@ -279,15 +273,6 @@ SERVICE_SENSORS: Final[tuple[HaIngestorServiceSensorEntityDescription, ...]] = (
 
 BYTES_PER_MB: Final = 1_000_000
 MEGABYTES_PER_DAY: Final = "MB/d"
-
-
-@dataclass(frozen=True, kw_only=True)
-class HaIngestorStorageSensorEntityDescription(
-    HaIngestorStorageEntityDescription, SensorEntityDescription
-):
-    """A sensor of the storage figures."""
-
-    value_fn: Callable[[StorageState], StateType | datetime]
 
 
 def _size_growth(state: StorageState) -> float | None:
@@ -310,8 +295,8 @@ def _series_attributes(state: StorageState) -> dict[str, Any]:
     }
 
 
-STORAGE_SENSORS: Final[tuple[HaIngestorStorageSensorEntityDescription, ...]] = (
-    HaIngestorStorageSensorEntityDescription(
+STORAGE_SENSORS: Final[tuple[StorageSensor, ...]] = (
+    StorageSensor(
         key="storage_size",
         translation_key="storage_size",
         device_class=SensorDeviceClass.DATA_SIZE,
@@ -319,64 +304,124 @@ STORAGE_SENSORS: Final[tuple[HaIngestorStorageSensorEntityDescription, ...]] = (
         suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
         suggested_display_precision=1,
         state_class=SensorStateClass.MEASUREMENT,
-        figures=frozenset({FIGURE_SIZE}),
+        exists_fn=figure_answered(FIGURE_SIZE),
         value_fn=lambda s: s.figures.size_bytes,
     ),
-    HaIngestorStorageSensorEntityDescription(
+    StorageSensor(
         key="storage_growth",
         translation_key="storage_growth",
         native_unit_of_measurement=MEGABYTES_PER_DAY,
         suggested_display_precision=2,
         state_class=SensorStateClass.MEASUREMENT,
-        figures=frozenset({FIGURE_SIZE}),
+        exists_fn=figure_answered(FIGURE_SIZE),
         value_fn=_size_growth,
         attr_fn=lambda s: {"percent_per_day": s.growth.size_percent_per_day},
     ),
-    HaIngestorStorageSensorEntityDescription(
+    StorageSensor(
         key="series_cardinality",
         translation_key="series_cardinality",
         state_class=SensorStateClass.MEASUREMENT,
-        figures=frozenset({FIGURE_SERIES}),
+        exists_fn=figure_answered(FIGURE_SERIES),
         value_fn=lambda s: s.figures.series,
         attr_fn=_series_attributes,
     ),
-    HaIngestorStorageSensorEntityDescription(
+    StorageSensor(
         key="retention",
         translation_key="retention",
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.DAYS,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
-        figures=frozenset({FIGURE_RETENTION}),
+        exists_fn=figure_answered(FIGURE_RETENTION),
         value_fn=_retention_days,
         # A duration sensor cannot say "for ever": its state is then unknown, and this says why.
         attr_fn=lambda s: {
             "infinite": s.figures.retention_infinite if s.figures.retention_known else None
         },
     ),
-    HaIngestorStorageSensorEntityDescription(
+    StorageSensor(
         key="oldest_point",
         translation_key="oldest_point",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        figures=frozenset({FIGURE_OLDEST_POINT}),
+        exists_fn=figure_answered(FIGURE_OLDEST_POINT),
         value_fn=lambda s: s.figures.oldest_point,
     ),
 )
 
 
-class HaIngestorStorageSensor(HaIngestorStorageEntity, SensorEntity):
-    """A storage figure of the bucket/database."""
+# --- The delivery check (its own coordinator, counting on the bus) ---------------------------
 
-    entity_description: HaIngestorStorageSensorEntityDescription
+
+def _top_lost(data: DeliveryData) -> list[dict[str, Any]]:
+    return [{"entity_id": e, "lost": n} for e, n in data.report.top_lost]
+
+
+def _span(data: DeliveryData) -> dict[str, Any]:
+    report = data.report
+    return {
+        "since": report.since.isoformat() if report.since else None,
+        "until": report.until.isoformat() if report.until else None,
+        "events_fired": report.fired,
+        "events_stored": report.stored,
+        # More stored than fired (another writer, duplicates): reported, never negative loss.
+        "events_extra": report.extra,
+        # Dropped on purpose by the ingestor's filter (None: unknown); loss is unknown then.
+        "events_filtered": report.filtered,
+    }
+
+
+def _known(data: DeliveryData, value: float | None) -> float | None:
+    """Nothing is claimed while not the source, or while the ingestor's filter dropped events."""
+    report = data.report
+    return None if report.not_source or report.fired == 0 or report.filtered != 0 else value
+
+
+DELIVERY_SENSORS: Final[tuple[DeliverySensor, ...]] = (
+    DeliverySensor(
+        key="delivery_completeness",
+        translation_key="delivery_completeness",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda d: d.report.completeness,
+        attr_fn=_span,
+    ),
+    DeliverySensor(
+        key="events_lost",
+        translation_key="events_lost",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda d: _known(d, d.report.lost),
+        attr_fn=lambda d: {**_span(d), ATTR_TOP_LOST: _top_lost(d)},
+    ),
+    DeliverySensor(
+        key="delivery_latency",
+        translation_key="delivery_latency",
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda d: d.latency,
+        attr_fn=lambda d: {"p95": d.latency_p95, "samples": d.samples, "late": d.late},
+    ),
+)
+
+
+class HaIngestorSensor(HaIngestorEntity[Any], SensorEntity):
+    """A sensor of any coordinator's data: its description says what it reads."""
+
+    entity_description: HaIngestorSensorEntityDescription[Any]
+    _unrecorded_attributes = frozenset(
+        {ATTR_EVENTS_BY_DOMAIN, ATTR_TREND, ATTR_ALERTS, ATTR_LAST_EVENT, ATTR_TOP_LOST}
+    )
 
     @property
     @override
     def native_value(self) -> StateType | datetime:
-        """The figure of the latest storage refresh."""
-        if (state := self.state_data) is None:
+        """The description's value of the latest data."""
+        if (data := self.entity_data) is None:
             return None
-        return self.entity_description.value_fn(state)
+        return self.entity_description.value_fn(data)
 
 
 async def async_setup_entry(
@@ -384,55 +429,18 @@ async def async_setup_entry(
     entry: HaIngestorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the main sensors, and a status sensor for every service now and later."""
+    """Add the sensors of every coordinator, and a status sensor per service now and later."""
     registry = er.async_get(hass)
     for key in REMOVED_SENSOR_KEYS:
         unique_id = f"{entry_key(entry)}_{key}"
         if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id):
             registry.async_remove(entity_id)
-    async_add_entities(delivery_entities(entry, "sensor"))
     async_add_platform_entities(
         entry,
         async_add_entities,
-        (HaIngestorSensor(entry, d) for d in SENSORS if d.exists_fn is None),
-        lambda state: (
-            HaIngestorServiceSensor(entry, description, state) for description in SERVICE_SENSORS
-        ),
+        HaIngestorSensor,
+        statistics=SENSORS,
+        services=SERVICE_SENSORS,
+        storage=STORAGE_SENSORS,
+        delivery=DELIVERY_SENSORS,
     )
-    async_add_storage_entities(entry, async_add_entities, STORAGE_SENSORS, HaIngestorStorageSensor)
-    async_add_when_offered(entry, async_add_entities, SENSORS, lambda d: HaIngestorSensor(entry, d))
-
-
-class HaIngestorSensor(HaIngestorEntity, SensorEntity):
-    """A statistic of the ingestor."""
-
-    entity_description: HaIngestorSensorEntityDescription
-    _unrecorded_attributes = frozenset(
-        {ATTR_EVENTS_BY_DOMAIN, ATTR_TREND, ATTR_ALERTS, ATTR_LAST_EVENT}
-    )
-
-    @property
-    @override
-    def native_value(self) -> StateType:
-        """The statistic from the latest snapshot."""
-        return self.entity_description.value_fn(self.coordinator.data)
-
-    @property
-    @override
-    def available(self) -> bool:
-        """Unavailable when the refresh failed, or when this figure needs InfluxDB and it's down."""
-        return super().available and self.entity_description.available_fn(self.coordinator.data)
-
-
-class HaIngestorServiceSensor(HaIngestorServiceEntity, SensorEntity):
-    """A value of one monitored service."""
-
-    entity_description: HaIngestorServiceSensorEntityDescription
-
-    @property
-    @override
-    def native_value(self) -> StateType:
-        """The value, while the service is listed."""
-        if (state := self.service_state) is None:
-            return None
-        return self.entity_description.value_fn(state)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime
-from enum import Enum
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Final
 
 try:
     import probatio as vol
@@ -17,14 +14,13 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
-from .api.core.models import Period
+from .api.core.models import Period, snapshot_as_dict
 from .const import ATTR_CONFIG_ENTRY_ID, ATTR_PERIOD, DOMAIN, SERVICE_GET_STATISTICS
 
 if TYPE_CHECKING:
     from homeassistant.util.json import JsonObjectType
 
-    from .api.core.models import Snapshot
-    from .coordinator import HaIngestorConfigEntry
+    from .runtime import HaIngestorConfigEntry
 
 GET_STATISTICS_SCHEMA: Final = vol.Schema(
     {
@@ -32,26 +28,6 @@ GET_STATISTICS_SCHEMA: Final = vol.Schema(
         vol.Optional(ATTR_PERIOD): vol.All(cv.string, vol.Coerce(Period)),
     }
 )
-
-
-def _plain(value: object) -> object:
-    """JSON-ready: ISO timestamps, enum values, lists for tuples."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def snapshot_as_dict(snapshot: Snapshot) -> dict[str, Any]:
-    """The snapshot as plain JSON data (used by the action and diagnostics)."""
-    data = cast("dict[str, Any]", _plain(asdict(snapshot)))
-    data["events"]["events_by_domain"] = dict(snapshot.events.events_by_domain)
-    return data
 
 
 def _loaded_entry(hass: HomeAssistant, entry_id: str) -> HaIngestorConfigEntry:

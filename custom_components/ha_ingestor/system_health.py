@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from homeassistant.components import system_health
 
-    from .coordinator import HaIngestorConfigEntry
+    from .runtime import HaIngestorConfigEntry
 
 _TIMEOUT: Final = aiohttp.ClientTimeout(total=5)
 _OK: Final = "ok"

@@ -81,7 +81,8 @@ def _queries() -> dict[str, str]:
         queries[f"refresh of bucket {name!r}"] = refresh
     for name in [*ATTACKS, *UNICODE_NAMES, *SHORT_NAMES]:
         queries[f"validate of bucket {name!r}"] = build_validate_query(name)
-    # The storage figures' programs (api/storage.py), measurement names as hostile as buckets.
+    # The storage figures' programs (api/influx/storage.py), measurement names as hostile as
+    # buckets.
     for name in [BUCKET, *ATTACKS, *UNICODE_NAMES]:
         queries[f"storage of bucket {name!r}"] = build_flux_storage_query(name)
         queries[f"cardinality of measurement {name!r}"] = build_flux_cardinality_query(

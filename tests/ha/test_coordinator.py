@@ -37,7 +37,7 @@ from custom_components.ha_ingestor.api.influx.backend import InfluxResult
 from custom_components.ha_ingestor.api.ingestor.services import ServicesResult
 from custom_components.ha_ingestor.clients import refresh_timeout, stats_timeout
 from custom_components.ha_ingestor.const import DOMAIN
-from custom_components.ha_ingestor.coordinator import thresholds_from
+from custom_components.ha_ingestor.options import thresholds_from
 
 from .conftest import ENTRY_DATA, MODULE, NOW, UNIQUE_ID, poll
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers import issue_registry as ir
 
-    from custom_components.ha_ingestor.coordinator import HaIngestorCoordinator
+    from custom_components.ha_ingestor.coordinators.statistics import StatisticsCoordinator
 
 FALLBACK_LOG = "statistics come from the ingestor's services"
 RECOVERY_LOG = "InfluxDB answers again"
@@ -121,8 +121,8 @@ async def _set_up(
     return entry
 
 
-def _coordinator(entry: MockConfigEntry) -> HaIngestorCoordinator:
-    coordinator: HaIngestorCoordinator = entry.runtime_data.coordinator
+def _coordinator(entry: MockConfigEntry) -> StatisticsCoordinator:
+    coordinator: StatisticsCoordinator = entry.runtime_data.coordinator
     return coordinator
 
 

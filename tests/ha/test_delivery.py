@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant, State
     from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-    from custom_components.ha_ingestor.delivery import DeliveryCoordinator
+    from custom_components.ha_ingestor.coordinators.delivery import DeliveryCoordinator
     from tests.support.influxdb_server import InfluxDBServer
 
 SETTLE = 6.0
@@ -85,7 +85,7 @@ async def entry(
 @pytest.fixture
 def short_settle() -> Iterator[None]:
     """The settle delay shortened (the ingestor's batches still take their real 5 s)."""
-    with patch("custom_components.ha_ingestor.delivery.SETTLE_SECONDS", SETTLE):
+    with patch("custom_components.ha_ingestor.coordinators.delivery.SETTLE_SECONDS", SETTLE):
         yield
 
 

@@ -117,7 +117,8 @@ async def test_figures_not_known_are_unknown_not_zero(
     hass: HomeAssistant, stack: RecordedStack, refresh: Refresh, freezer: FrozenDateTimeFactory
 ) -> None:
     # A freshly started ingestor: nothing processed yet, nothing in InfluxDB. Points that
-    # vanish from InfluxDB are seen by the next full recount (api.windows), due after an hour.
+    # vanish from InfluxDB are seen by the next full recount (api/influx/windows.py), due after
+    # an hour.
     stats = stack.payload(*EVENT_RATE)["processing_stats"]
     stats.update(processed_events=0, failed_events=0, success_rate=0.0)
     stack.points = []

@@ -25,6 +25,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ha_ingestor.api.core.models import DataSource, SourceMode
+from custom_components.ha_ingestor.clients import create_storage_source
 from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
     CONF_BACKEND,
@@ -37,7 +38,6 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
     STORAGE_UPDATE_INTERVAL,
 )
-from custom_components.ha_ingestor.storage_coordinator import create_storage_source
 from tests.support.influx2_double import Influx2Double
 
 if TYPE_CHECKING:
@@ -285,7 +285,7 @@ async def test_flux_faults_leave_figures_unknown_and_statistics_alone(
     # The bucket API hangs past the storage refresh's own limit: unknown, never unavailable,
     # and the statistics refresh meanwhile is not held up.
     double.storage.stall["/api/v2/buckets"] = 5
-    with patch(f"{MODULE}.storage_coordinator.STORAGE_REFRESH_TIMEOUT", timedelta(seconds=0.3)):
+    with patch(f"{MODULE}.coordinators.storage.STORAGE_REFRESH_TIMEOUT", timedelta(seconds=0.3)):
         await _storage_poll(hass)
     assert _state(hass, entry, "sensor", "series_cardinality").state == STATE_UNKNOWN
     assert _state(hass, entry, "sensor", "retention").state == STATE_UNKNOWN

@@ -8,7 +8,7 @@ of schema A+ with extra tags and fields, and events before the period. The event
 over the period, so the trend has a direction.
 
 `expected_event_statistics` / `expected_processing_metrics` compute every figure again in
-plain Python from the generated events, without the backends' or `api.aggregate`'s code for
+plain Python from the generated events, without the backends' or `api/core/aggregate.py`'s code for
 the core numbers, so a backend that counts wrongly fails.
 """
 

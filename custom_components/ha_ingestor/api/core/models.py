@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import Any, cast
 
 
 class Period(StrEnum):
@@ -277,3 +278,23 @@ class Snapshot:
     def active_alerts(self) -> tuple[Alert, ...]:
         """Alerts that are on."""
         return tuple(a for a in self.alerts if a.active)
+
+
+def _plain(value: object) -> object:
+    """JSON-ready: ISO timestamps, enum values, lists for tuples."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def snapshot_as_dict(snapshot: Snapshot) -> dict[str, Any]:
+    """The snapshot as plain JSON data (used by the action and diagnostics)."""
+    data = cast("dict[str, Any]", _plain(asdict(snapshot)))
+    data["events"]["events_by_domain"] = dict(snapshot.events.events_by_domain)
+    return data

@@ -16,13 +16,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, override
 
-from homeassistant.const import CONF_URL
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .api.core.models import SourceMode
-from .api.core.storage import (
+from ..api.core.storage import (
     Growth,
     GrowthHistory,
     StorageAlert,
@@ -32,35 +30,21 @@ from .api.core.storage import (
     StorageThresholds,
     evaluate_storage_alert,
 )
-from .api.influx.flux import FluxBackend
-from .api.influx.influxql import InfluxQLBackend
-from .api.influx.storage import (
-    FluxStorage,
-    InfluxQLStorage,
-)
-from .clients import create_influx_backend
-from .const import (
-    CONF_SOURCE_MODE,
-    CONF_STORAGE_BUDGET_DAYS,
-    CONF_STORAGE_BUDGET_GB,
-    CONF_STORAGE_GROWTH_PERCENT,
+from ..const import (
     DOMAIN,
     LOGGER,
     STORAGE_REFRESH_TIMEOUT,
-    STORAGE_REQUEST_TIMEOUT,
     STORAGE_UPDATE_INTERVAL,
 )
-from .coordinator import options_with_defaults
+from ..options import storage_thresholds_from
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable
     from datetime import datetime
 
+    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
 
-    from .coordinator import HaIngestorConfigEntry
-
-BYTES_PER_GB: Final = 1_000_000_000
 _STORE_VERSION: Final = 1
 # Samples come every 15 minutes; saving them at most once a minute is plenty.
 _SAVE_DELAY: Final = 60
@@ -81,32 +65,19 @@ class StorageState:
     alert: StorageAlert
     thresholds: StorageThresholds
     fetched_at: datetime
+    # Every figure the server has answered since set-up: their entities exist.
+    answered: frozenset[str] = frozenset()
 
 
-def storage_thresholds_from(options: Mapping[str, Any]) -> StorageThresholds:
-    """The storage alert's thresholds the options ask for (no budget: that check is off)."""
-    values = options_with_defaults(options)
-    budget = values[CONF_STORAGE_BUDGET_GB]
-    return StorageThresholds(
-        growth_percent_per_day=float(values[CONF_STORAGE_GROWTH_PERCENT]),
-        budget_bytes=None if budget is None else int(float(budget) * BYTES_PER_GB),
-        budget_days=float(values[CONF_STORAGE_BUDGET_DAYS]),
-    )
+def figure_answered(*figures: str) -> Callable[[StorageState | None], bool]:
+    """Whether any of `figures` has been answered (an entity showing them exists from then on).
 
-
-def create_storage_source(
-    hass: HomeAssistant, entry: HaIngestorConfigEntry
-) -> StorageSource | None:
-    """The storage source of an entry; None when InfluxDB is never asked."""
-    mode = SourceMode(options_with_defaults(entry.options)[CONF_SOURCE_MODE])
-    if not entry.data.get(CONF_URL) or mode is SourceMode.SERVICES:
-        return None
-    backend = create_influx_backend(hass, entry.data, STORAGE_REQUEST_TIMEOUT)
-    if isinstance(backend, InfluxQLBackend):
-        return InfluxQLStorage(backend)
-    if isinstance(backend, FluxBackend):
-        return FluxStorage(backend)
-    return None  # pragma: no cover  (every backend is one of the two)
+    A server that never gives a figure (no self-monitoring, an older version, no right to
+    read it) never gets its entity; a figure answered once keeps its entity, unknown while the
+    server does not answer.
+    """
+    wanted = frozenset(figures)
+    return lambda state: state is not None and bool(wanted & state.answered)
 
 
 def answered_figures(figures: StorageFigures) -> set[str]:
@@ -120,19 +91,17 @@ def answered_figures(figures: StorageFigures) -> set[str]:
     return {key for key, value in known.items() if value}
 
 
-def _history_store(
-    hass: HomeAssistant, entry: HaIngestorConfigEntry
-) -> Store[list[dict[str, Any]]]:
+def _history_store(hass: HomeAssistant, entry: ConfigEntry) -> Store[list[dict[str, Any]]]:
     return Store(hass, _STORE_VERSION, f"{DOMAIN}.{entry.entry_id}.storage_history")
 
 
 class StorageCoordinator(DataUpdateCoordinator[StorageState]):
     """Refreshes the storage figures every 15 minutes, bounded, never failing."""
 
-    config_entry: HaIngestorConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, config_entry: HaIngestorConfigEntry, source: StorageSource
+        self, hass: HomeAssistant, config_entry: ConfigEntry, source: StorageSource
     ) -> None:
         """Read the thresholds once: changing the options reloads the entry."""
         super().__init__(
@@ -155,7 +124,7 @@ class StorageCoordinator(DataUpdateCoordinator[StorageState]):
         await self.async_refresh()
 
     @staticmethod
-    async def async_remove_history_of(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> None:
+    async def async_remove_history_of(hass: HomeAssistant, entry: ConfigEntry) -> None:
         """Forget the saved samples of an entry that is being removed."""
         await _history_store(hass, entry).async_remove()
 
@@ -181,4 +150,5 @@ class StorageCoordinator(DataUpdateCoordinator[StorageState]):
             alert=evaluate_storage_alert(figures, growth, self.thresholds),
             thresholds=self.thresholds,
             fetched_at=now,
+            answered=frozenset(self.answered),
         )

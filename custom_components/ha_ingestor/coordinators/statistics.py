@@ -1,171 +1,62 @@
-"""The coordinator: one snapshot per refresh, every source error mapped in one place."""
+"""The statistics coordinator: one snapshot per refresh, every source error mapped in one place."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, override
+from dataclasses import replace
+from typing import TYPE_CHECKING, override
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_API_KEY, CONF_URL
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from yarl import URL
 
-from .api.core.alerts import evaluate_alerts
-from .api.core.delivery import (
-    DEFAULT_ERROR_BELOW as DEFAULT_DELIVERY_ERROR,
-)
-from .api.core.delivery import (
-    DEFAULT_WARNING_BELOW as DEFAULT_DELIVERY_WARNING,
-)
-from .api.core.errors import (
+from ..api.core.alerts import evaluate_alerts
+from ..api.core.errors import (
     IngestorAuthenticationError,
     IngestorError,
     IngestorNotFoundError,
     Origin,
 )
-from .api.core.models import DataSource, Period, Snapshot, SourceMode, Thresholds, TrendWindow
-from .const import (
+from ..api.core.models import DataSource, Period, Snapshot, SourceMode, TrendWindow
+from ..const import (
     CONF_ADMIN_API_URL,
     CONF_BUCKET,
-    CONF_DELIVERY_CHECK,
-    CONF_DELIVERY_ERROR,
-    CONF_DELIVERY_WARNING,
     CONF_MONITORED_SERVICES,
     CONF_PERIOD,
     CONF_SOURCE_MODE,
     CONF_TREND_WINDOW,
-    CONF_UPDATE_INTERVAL,
     DEFAULT_BUCKET,
-    DEFAULT_PERIOD,
-    DEFAULT_SOURCE_MODE,
-    DEFAULT_THRESHOLDS,
-    DEFAULT_TREND_WINDOW,
-    DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     ISSUE_ADMIN_API_KEY_REQUIRED,
     ISSUE_BUCKET_NOT_FOUND,
     LOGGER,
-    MAX_TREND_WINDOWS,
-    STORAGE_OPTION_DEFAULTS,
-    THRESHOLD_KEYS,
 )
+from ..issues import delete_entry_issues, set_entry_issue
+from ..options import options_with_defaults, thresholds_from, trend_window_for, update_interval_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from datetime import datetime
 
+    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
 
-    from .api.client import FetchResult, IngestorClient
-    from .delivery import DeliveryCoordinator
-    from .storage_coordinator import StorageCoordinator
-
-
-@dataclass(kw_only=True, slots=True)
-class HaIngestorRuntimeData:
-    """What a loaded entry holds."""
-
-    coordinator: HaIngestorCoordinator
-    client: IngestorClient
-    # None when InfluxDB is not asked (no address, or the services-only mode).
-    storage: StorageCoordinator | None = None
-    delivery: DeliveryCoordinator | None = None
-
-
-type HaIngestorConfigEntry = ConfigEntry[HaIngestorRuntimeData]
-
-
-def options_with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Every option, the stored value where there is one."""
-    result: dict[str, Any] = {
-        CONF_SOURCE_MODE: DEFAULT_SOURCE_MODE.value,
-        CONF_PERIOD: DEFAULT_PERIOD.value,
-        CONF_TREND_WINDOW: DEFAULT_TREND_WINDOW.value,
-        CONF_UPDATE_INTERVAL: DEFAULT_UPDATE_INTERVAL,
-        **{key: getattr(DEFAULT_THRESHOLDS, key) for key in THRESHOLD_KEYS},
-        CONF_MONITORED_SERVICES: [],
-        **STORAGE_OPTION_DEFAULTS,
-        CONF_DELIVERY_CHECK: False,
-        CONF_DELIVERY_WARNING: DEFAULT_DELIVERY_WARNING,
-        CONF_DELIVERY_ERROR: DEFAULT_DELIVERY_ERROR,
-    }
-    result.update({key: value for key, value in options.items() if key in result})
-    return result
-
-
-def trend_window_error(period: Period, window: TrendWindow) -> str | None:
-    """Why `window` cannot divide `period` (an options-form error key), None when it can."""
-    if window.duration >= period.duration:
-        return "trend_window_not_shorter"
-    if period.duration / window.duration > MAX_TREND_WINDOWS:
-        return "too_many_trend_windows"
-    return None
-
-
-def trend_window_for(period: Period, chosen: TrendWindow) -> TrendWindow:
-    """The chosen window where the options would accept it for `period`, else the default.
-
-    The action asks for any period with the entry's window; the default fits every period.
-    """
-    return chosen if trend_window_error(period, chosen) is None else DEFAULT_TREND_WINDOW
-
-
-def thresholds_from(options: Mapping[str, Any]) -> Thresholds:
-    """The alert thresholds the options ask for (None stays None: a level that is off)."""
-    values = options_with_defaults(options)
-    chosen: dict[str, Any] = {
-        key: None if values[key] is None else float(values[key]) for key in THRESHOLD_KEYS
-    }
-    return Thresholds(**chosen)
-
-
-def update_interval_of(options: Mapping[str, Any]) -> timedelta:
-    """The polling interval the options ask for."""
-    return timedelta(seconds=int(options_with_defaults(options)[CONF_UPDATE_INTERVAL]))
-
-
-def set_entry_issue(  # noqa: PLR0913
-    hass: HomeAssistant,
-    entry: HaIngestorConfigEntry,
-    key: str,
-    *,
-    active: bool,
-    placeholders: dict[str, str],
-    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
-) -> None:
-    """Create or delete one of an entry's repair issues (id: key and entry id)."""
-    issue_id = f"{key}_{entry.entry_id}"
-    if active:
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=severity,
-            translation_key=key,
-            translation_placeholders=placeholders,
-        )
-    else:
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
+    from ..api.client import FetchResult, IngestorClient
 
 
 def _host(url: str | None) -> str:
     return (URL(url).host or "") if url else ""
 
 
-class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
+class StatisticsCoordinator(DataUpdateCoordinator[Snapshot]):
     """Refreshes one snapshot per interval; InfluxDB first, the services as fallback."""
 
-    config_entry: HaIngestorConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
-        config_entry: HaIngestorConfigEntry,
+        config_entry: ConfigEntry,
         client: IngestorClient,
     ) -> None:
         """Read the options once: changing them reloads the entry."""
@@ -313,8 +204,9 @@ class HaIngestorCoordinator(DataUpdateCoordinator[Snapshot]):
 
     def async_delete_issues(self) -> None:
         """Remove this entry's repair issues (on unload)."""
-        for key in (ISSUE_BUCKET_NOT_FOUND, ISSUE_ADMIN_API_KEY_REQUIRED):
-            ir.async_delete_issue(self.hass, DOMAIN, f"{key}_{self.config_entry.entry_id}")
+        delete_entry_issues(
+            self.hass, self.config_entry, ISSUE_BUCKET_NOT_FOUND, ISSUE_ADMIN_API_KEY_REQUIRED
+        )
 
 
 def _auth_failed(error: IngestorError) -> ConfigEntryAuthFailed:
