@@ -41,7 +41,8 @@ def test_high_error_rate(value: float, severity: Severity | None) -> None:
     assert alert.key is AlertKey.HIGH_ERROR_RATE
     assert alert.severity is severity
     assert alert.active is (severity is not None)
-    assert alert.value == value
+    # Only a firing alert carries its reading.
+    assert alert.value == (value if severity is not None else None)
     assert alert.warning_threshold == 2.0
     assert alert.error_threshold == 5.0
 
@@ -50,7 +51,8 @@ def test_high_error_rate_message() -> None:
     alert = alerts.high_error_rate(ProcessingMetrics(error_rate=3.1), DEFAULTS)
     assert alert.message == "Error rate 3.1 % is above the warning threshold of 2 %."
     quiet = alerts.high_error_rate(ProcessingMetrics(error_rate=0.5), DEFAULTS)
-    assert quiet.message == "Error rate 0.5 % is within the thresholds."
+    assert quiet.message == "Error rate is within the thresholds."
+    assert quiet.value is None
 
 
 @pytest.mark.parametrize(
@@ -111,17 +113,19 @@ def test_ingestion_stalled(age: timedelta, severity: Severity | None) -> None:
     events = EventStatistics(last_event=NOW - age)
     alert = alerts.ingestion_stalled(events, DEFAULTS, NOW)
     assert alert.severity is severity
-    # Whole minutes begun: the exact age decides, the value changes once a minute.
-    assert alert.value == max(math.ceil(age.total_seconds() / 60), 0)
+    # Whole minutes begun: the exact age decides, the value changes once a minute; a quiet
+    # alert carries none.
+    minutes = max(math.ceil(age.total_seconds() / 60), 0)
+    assert alert.value == (minutes if severity is not None else None)
 
 
 @pytest.mark.parametrize(
     ("age", "minutes"),
     [
-        (timedelta(seconds=1), 1),
-        (timedelta(minutes=1), 1),
-        (timedelta(minutes=1, seconds=1), 2),
         (timedelta(minutes=5, seconds=1), 6),
+        (timedelta(minutes=6), 6),
+        (timedelta(minutes=6, seconds=1), 7),
+        (timedelta(minutes=15, seconds=1), 16),
     ],
 )
 def test_ingestion_stalled_counts_whole_minutes(age: timedelta, minutes: int) -> None:
@@ -131,11 +135,15 @@ def test_ingestion_stalled_counts_whole_minutes(age: timedelta, minutes: int) ->
 
 
 def test_ingestion_stalled_reads_the_same_on_every_poll_within_a_minute() -> None:
-    events = EventStatistics(last_event=NOW - timedelta(minutes=2, seconds=10))
+    events = EventStatistics(last_event=NOW - timedelta(minutes=7, seconds=10))
     polls = [
         alerts.ingestion_stalled(events, DEFAULTS, NOW + timedelta(seconds=s)) for s in (0, 20, 40)
     ]
     assert len({(a.value, a.message) for a in polls}) == 1
+    quiet = alerts.ingestion_stalled(
+        EventStatistics(last_event=NOW - timedelta(minutes=2)), DEFAULTS, NOW
+    )
+    assert quiet.message == "The time since the last event is within the thresholds."
 
 
 def test_ingestion_stalled_message_and_custom_thresholds() -> None:

@@ -2,8 +2,9 @@
 
 Pure functions, one per rule. Comparisons are strict, as the ingestor's own `_calculate_alerts`
 (docs/ingestor-contracts.md#quirk-ingestor-alerts-never-fire): a value equal to a threshold does
-not fire. A rule whose input is unknown is
-off with severity UNKNOWN; a rule that is known and quiet is off with severity None.
+not fire. A rule whose input is unknown is off with severity UNKNOWN; a rule that is known and
+quiet is off with severity None and no value: only a firing alert carries the reading that
+makes it fire, so a quiet alert's attributes do not move with every refresh.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class _Rule:
     # Shown in whole units begun (rounded up), so value and message stay the same from one
     # refresh to the next and a value beyond a whole threshold also reads beyond it.
     whole: bool = False
+    # What the message calls the reading while the rule is quiet (default: `what`).
+    quiet_what: str | None = None
 
 
 def _threshold_alert(rule: _Rule, value: float | None) -> Alert:
@@ -84,11 +87,20 @@ def _threshold_alert(rule: _Rule, value: float | None) -> Alert:
         severity = Severity.WARNING
         message = f"{shown} is {side} the warning threshold of {_fmt(warning)}{unit}."
     else:
-        severity = None
-        message = f"{shown} is within the thresholds."
+        # Quiet: no reading, so the alert's state and attributes stay as they are from one
+        # refresh to the next and write no recorder row (the reading is its own sensor's).
+        return Alert(
+            key=key,
+            active=False,
+            severity=None,
+            value=None,
+            warning_threshold=warning,
+            error_threshold=error,
+            message=f"{rule.quiet_what or what} is within the thresholds.",
+        )
     return Alert(
         key=key,
-        active=severity is not None,
+        active=True,
         severity=severity,
         value=presented,
         warning_threshold=warning,
@@ -157,6 +169,7 @@ def ingestion_stalled(events: EventStatistics, thresholds: Thresholds, now: date
         "No new event for",
         " min",
         whole=True,
+        quiet_what="The time since the last event",
     )
     return _threshold_alert(rule, minutes)
 

@@ -1,0 +1,154 @@
+"""What our entities cost the recorder: no row on a refresh unless a state really changed.
+
+Home Assistant writes a `states` row for every state change, and a change of an attribute is
+one: `_unrecorded_attributes` keeps an attribute out of the stored attributes but not the row
+out of the table. So an attribute that moves with every refresh while the state stays (the
+live reading on an alert that is off, the end of a span that keeps growing) costs a row per
+entity and refresh, 1,440 a day at the default interval.
+
+Real parts: the recorder (SQLite), a real influxd that receives new events before every
+refresh, and the simulated R2 services whose readings change on every refresh as a running
+ingestor's do. The rows are read back from the recorder's own history.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import TYPE_CHECKING
+
+import pytest
+from homeassistant.components.recorder import get_instance, history
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+
+from custom_components.ha_ingestor.api.core.models import Revision
+from custom_components.ha_ingestor.const import (
+    CONF_ADMIN_API_URL,
+    CONF_BACKEND,
+    CONF_BUCKET,
+    CONF_DELIVERY_CHECK,
+    CONF_UPDATE_INTERVAL,
+    CONF_WEBSOCKET_INGESTION_URL,
+    DOMAIN,
+)
+from tests.support.events import Schema, event_line, generate_events
+from tests.support.simulator import WEBSOCKET_INGESTION, IngestorSimulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from homeassistant.core import HomeAssistant, State
+    from pytest_homeassistant_custom_component.typing import RecorderInstanceGenerator
+
+    from tests.support.influxdb_server import InfluxDBServer
+
+INTERVAL = 60
+REFRESHES = 5
+REFRESHES_PER_DAY = 86_400 // INTERVAL
+
+
+@pytest.fixture
+def mock_recorder_before_hass(async_setup_recorder_instance: RecorderInstanceGenerator) -> None:
+    """The recorder starts before Home Assistant, as it does for a user."""
+
+
+@pytest.fixture
+async def simulator(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
+    async with IngestorSimulator(Revision.R2, upstream_timeout=0.5) as sim:
+        yield sim
+
+
+def _write_events(server: InfluxDBServer, database: str, count: int, seed: int) -> None:
+    now = datetime.now(UTC)
+    events = generate_events(count, now - timedelta(minutes=10), now, seed)
+    server.write(database, [event_line(e, Schema.B) for e in events])
+
+
+def _rows(hass: HomeAssistant, since: datetime, entity_ids: list[str]) -> dict[str, list[State]]:
+    """Every state row the recorder wrote for these entities since `since`, oldest first."""
+    found = history.get_significant_states(
+        hass,
+        since,
+        entity_ids=entity_ids,
+        include_start_time_state=False,
+        significant_changes_only=False,
+        minimal_response=False,
+        no_attributes=False,
+    )
+    return {
+        entity_id: [s for s in found.get(entity_id, []) if not isinstance(s, dict)]
+        for entity_id in entity_ids
+    }
+
+
+@pytest.mark.usefixtures("recorder_mock", "entity_registry_enabled_by_default")
+async def test_no_row_is_written_by_an_attribute_alone(
+    hass: HomeAssistant, influxdb_server: InfluxDBServer, simulator: IngestorSimulator
+) -> None:
+    database = f"footprint_{datetime.now(UTC):%H%M%S%f}"
+    influxdb_server.create_database(database)
+    _write_events(influxdb_server, database, 40, 1)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="footprint",
+        data={
+            CONF_URL: influxdb_server.url,
+            CONF_BACKEND: "influxql",
+            CONF_BUCKET: database,
+            CONF_VERIFY_SSL: True,
+            CONF_ADMIN_API_URL: simulator.admin_api_url,
+            CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
+        },
+        options={CONF_UPDATE_INTERVAL: INTERVAL, CONF_DELIVERY_CHECK: True},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    ours = sorted(
+        e.entity_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    )
+    assert "binary_sensor.ha_ingestor_high_error_rate" in ours
+    assert "sensor.ha_ingestor_delivery_completeness" in ours
+
+    await async_wait_recording_done(hass)
+    since = dt_util.utcnow()
+    for seed in range(2, 2 + REFRESHES):
+        # A running ingestor: new events, readings that move a little, none near a threshold.
+        _write_events(influxdb_server, database, 5, seed)
+        simulator.set_figures(
+            processed_events=2000 + 100 * seed,
+            failed_events=seed,
+            success_rate=99.0 - seed / 10,
+            average_processing_time_ms=1.5 + seed / 10,
+            events_per_minute=30.0 + seed,
+        )
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=INTERVAL + 1))
+        await hass.async_block_till_done(wait_background_tasks=True)
+    await async_wait_recording_done(hass)
+
+    rows = await get_instance(hass).async_add_executor_job(_rows, hass, since, ours)
+    by_attribute = Counter(
+        entity_id
+        for entity_id, states in rows.items()
+        for previous, state in pairwise(states)
+        if state.state == previous.state
+    )
+    # Measured, for the closing note: rows a day at this interval, and the ones no state caused.
+    written = {entity_id: len(states) for entity_id, states in rows.items() if states}
+    print(  # noqa: T201
+        "recorder rows per day:",
+        sum(written.values()) * REFRESHES_PER_DAY // REFRESHES,
+        "of which by an attribute alone:",
+        sum(by_attribute.values()) * REFRESHES_PER_DAY // REFRESHES,
+        dict(by_attribute),
+    )
+    # The readings did move: the sensors that show them wrote their changes.
+    assert len(rows["sensor.ha_ingestor_error_rate"]) >= REFRESHES - 1
+    assert not by_attribute, dict(by_attribute)
