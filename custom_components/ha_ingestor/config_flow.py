@@ -46,6 +46,7 @@ from .api.core.errors import (
     InvalidURLError,
 )
 from .api.core.models import Backend, Period, SourceMode, TrendWindow
+from .api.core.urls import is_http_url
 from .api.influx.backend import influx_url
 from .clients import create_influx_backend, create_services_client, services_configured
 from .const import (
@@ -140,14 +141,6 @@ def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _is_http_url(value: str) -> bool:
-    try:
-        url = URL(value)
-    except ValueError:
-        return False
-    return url.scheme in ("http", "https") and bool(url.host)
-
-
 def _server(url: str) -> str:
     """Host and port in lower case, without scheme or path: the server an address names."""
     parsed = URL(url)
@@ -234,7 +227,7 @@ def admin_api_candidates(url: str, suggested: str | None = None) -> list[str]:
 
 def suggested_admin_api_url(data: Mapping[str, Any]) -> str | None:
     """The documented default: the Admin API on the InfluxDB's host, at the newer port."""
-    if not (url := data.get(CONF_URL)) or not _is_http_url(url):
+    if not (url := data.get(CONF_URL)) or not is_http_url(url):
         return None
     return str(URL(url).with_port(ADMIN_API_PORTS[0]).with_path("")).rstrip("/")
 
@@ -247,7 +240,7 @@ async def _async_validate_admin_candidates(
     The first address that answers at all (even refusing the key) is kept in `data`.
     """
     url = data.get(CONF_ADMIN_API_URL)
-    if not url or not _is_http_url(url):
+    if not url or not is_http_url(url):
         return await async_validate_input(hass, data, influxdb=False)
     errors: dict[str, str] = {}
     for candidate in admin_api_candidates(url, suggested):
@@ -309,7 +302,7 @@ async def _async_validate_services(hass: HomeAssistant, data: Mapping[str, Any])
     bad_urls = {
         key: "invalid_url"
         for key in (CONF_ADMIN_API_URL, *SERVICE_URL_KEYS)
-        if data.get(key) and not _is_http_url(data[key])
+        if data.get(key) and not is_http_url(data[key])
     }
     if bad_urls:
         return bad_urls
@@ -385,7 +378,7 @@ class HaIngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _clean(user_input)
-            if (url := data.get(CONF_URL)) and _is_http_url(url):
+            if (url := data.get(CONF_URL)) and is_http_url(url):
                 # A known InfluxDB ends the flow here, before anything is asked.
                 await self.async_set_unique_id(unique_id_for(data))
                 self._abort_if_unique_id_configured()

@@ -315,6 +315,24 @@ def _services_refuse(error: Exception, field: str, key: str) -> ParameterSet:
             ),
             id="invalid-service-url",
         ),
+        # The service addresses keep InfluxDB's address rule: no query string, no fragment.
+        *(
+            pytest.param(
+                Refusal(
+                    influx=NO_INFLUXDB,
+                    ingestor={key: url},
+                    errors={key: "invalid_url"},
+                    fixed=WEBSOCKET,
+                ),
+                id=f"invalid-service-url-{key}-{url}",
+            )
+            for key, url in (
+                (CONF_WEBSOCKET_INGESTION_URL, "http://ws.local:8001/?token=x"),
+                (CONF_WEBSOCKET_INGESTION_URL, "http://ws.local:8001#health"),
+                (CONF_ADMIN_API_URL, "http://admin.local:8003?key=x"),
+                (CONF_ADMIN_API_URL, "ftp://admin.local:8003"),
+            )
+        ),
         # A service URL is no Admin API: an odd answer there is just no connection.
         *(
             pytest.param(

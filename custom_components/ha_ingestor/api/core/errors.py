@@ -67,7 +67,7 @@ class InvalidNameError(ValueError):
 
 
 class InvalidURLError(ValueError):
-    """An InfluxDB address that is not http(s)://host[:port][/path]."""
+    """An address that is not http(s)://host[:port][/path] (`core/urls.http_url`)."""
 
 
 def quote(text: str, secrets: Iterable[str] = ()) -> str:

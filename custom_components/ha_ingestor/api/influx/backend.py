@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from yarl import URL
-
-from ..core.errors import InvalidURLError
 from ..core.models import EventStatistics, ProcessingMetrics
+from ..core.urls import http_url
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from yarl import URL
 
     from ..core.models import Period, TrendWindow
     from .windows import WindowStore
@@ -23,31 +23,13 @@ EVENT_FIELDS = ("state", "state_value")
 
 
 def influx_url(url: str, path: str = "") -> URL:
-    """`url` with `path` appended: the one InfluxDB address rule of both backends and set-up.
-
-    http(s)://host[:port][/path]. A path is kept (InfluxDB behind a reverse proxy's prefix),
-    user info is dropped (credentials travel in headers only). A query string or fragment is
-    refused: each backend sends its own parameters, so one would be kept by one backend and
-    lost by the other.
+    """`url` with `path` appended, by the one address rule (`core/urls.http_url`).
 
     Raises:
-        InvalidURLError: anything else, before a request is ever sent.
+        InvalidURLError: the address breaks the rule, before a request is ever sent.
 
     """
-    try:
-        parsed = URL(url)
-    except (TypeError, ValueError) as err:
-        msg = "InfluxDB URL is not a URL"
-        raise InvalidURLError(msg) from err
-    if parsed.scheme not in {"http", "https"} or not parsed.host:
-        msg = "InfluxDB URL must look like http(s)://host[:port][/path]"
-        raise InvalidURLError(msg)
-    # The raw text: `http://h/?` has an empty query string yet still a query.
-    if "?" in url or "#" in url:
-        msg = "InfluxDB URL must not have a query string or fragment"
-        raise InvalidURLError(msg)
-    base = parsed.with_user(None)
-    return base.with_path(base.raw_path.rstrip("/") + path, encoded=True)
+    return http_url(url, path, what="InfluxDB URL")
 
 
 @dataclass(frozen=True, slots=True)
