@@ -16,7 +16,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from yarl import URL
 
-from .api.ingestor.services import ADMIN_API, DATA_API, ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION
+from .api.ingestor.stack import ADMIN_API, DATA_API, ENRICHMENT_PIPELINE, WEBSOCKET_INGESTION
 from .const import CONF_ADMIN_API_URL, DOMAIN
 
 if TYPE_CHECKING:

@@ -38,7 +38,8 @@ from custom_components.ha_ingestor.api.core.models import (
     TrendWindow,
 )
 from custom_components.ha_ingestor.api.influx.backend import InfluxResult
-from custom_components.ha_ingestor.api.ingestor.services import ServicesClient, ServicesResult
+from custom_components.ha_ingestor.api.ingestor.assembly import ServicesResult
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.simulator import ADMIN_API, Fault, IngestorSimulator
 
 if TYPE_CHECKING:

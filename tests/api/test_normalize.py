@@ -15,7 +15,33 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custom_components.ha_ingestor.api.core.models import ServiceStatus
-from custom_components.ha_ingestor.api.ingestor import normalize as n
+from custom_components.ha_ingestor.api.ingestor.admin_payloads import (
+    ApiInfo,
+    StatsShape,
+    is_admin_api_info,
+    normalize_admin_health,
+    normalize_admin_stats,
+    normalize_api_info,
+    normalize_health_services,
+    normalize_services_list,
+)
+from custom_components.ha_ingestor.api.ingestor.parse import (
+    parse_count,
+    parse_fraction_percent,
+    parse_number,
+    parse_percent,
+    parse_status,
+    parse_text,
+    parse_timestamp,
+    parse_uptime,
+)
+from custom_components.ha_ingestor.api.ingestor.service_payloads import (
+    ProcessingFigures,
+    normalize_enrichment_stats,
+    normalize_event_rate,
+    normalize_service_health,
+    normalize_websocket_health,
+)
 from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 
 if TYPE_CHECKING:
@@ -266,7 +292,7 @@ AUX_HEALTH_DEGRADED: dict[str, Any] = {
     ],
 )
 def test_parse_status(word: object, expected: ServiceStatus) -> None:
-    assert n.parse_status(word) is expected
+    assert parse_status(word) is expected
 
 
 @pytest.mark.parametrize(
@@ -288,7 +314,7 @@ def test_parse_status(word: object, expected: ServiceStatus) -> None:
     ],
 )
 def test_parse_timestamp(value: object, expected: datetime | None) -> None:
-    parsed = n.parse_timestamp(value)
+    parsed = parse_timestamp(value)
     assert parsed == expected
     if parsed is not None:
         assert parsed.utcoffset() == timedelta(0)
@@ -318,7 +344,7 @@ def test_parse_timestamp(value: object, expected: datetime | None) -> None:
     ],
 )
 def test_parse_uptime(value: object, expected: float | None) -> None:
-    parsed = n.parse_uptime(value)
+    parsed = parse_uptime(value)
     if expected is None:
         assert parsed is None
     else:
@@ -326,29 +352,29 @@ def test_parse_uptime(value: object, expected: float | None) -> None:
 
 
 def test_parse_numbers_and_scales() -> None:
-    assert n.parse_number(value=True) is None
-    assert n.parse_number(10**400) is None
-    assert n.parse_number(float("nan")) is None
-    assert n.parse_count(2297.0) == 2297
-    assert n.parse_count(2.5) is None
-    assert n.parse_count(-1) is None
-    assert n.parse_percent(99.5) == 99.5
-    assert n.parse_percent(100.1) is None
-    assert n.parse_percent(-0.1) is None
-    assert n.parse_fraction_percent(0.25) == 25.0
-    assert n.parse_fraction_percent(1) == 100.0
-    assert n.parse_fraction_percent(25) is None
-    assert n.parse_text("  x ") == "x"
-    assert n.parse_text("   ") is None
-    assert n.parse_text(3) is None
+    assert parse_number(value=True) is None
+    assert parse_number(10**400) is None
+    assert parse_number(float("nan")) is None
+    assert parse_count(2297.0) == 2297
+    assert parse_count(2.5) is None
+    assert parse_count(-1) is None
+    assert parse_percent(99.5) == 99.5
+    assert parse_percent(100.1) is None
+    assert parse_percent(-0.1) is None
+    assert parse_fraction_percent(0.25) == 25.0
+    assert parse_fraction_percent(1) == 100.0
+    assert parse_fraction_percent(25) is None
+    assert parse_text("  x ") == "x"
+    assert parse_text("   ") is None
+    assert parse_text(3) is None
 
 
 # --- Admin API --------------------------------------------------------------------------------
 
 
 def test_admin_stats_r1_all_services() -> None:
-    stats = n.normalize_admin_stats(R1_STATS)
-    assert stats.shape is n.StatsShape.ALL_SERVICES
+    stats = normalize_admin_stats(R1_STATS)
+    assert stats.shape is StatsShape.ALL_SERVICES
     assert stats.source == "services-fallback"
     assert stats.timestamp == datetime(2025, 10, 12, 20, 5, 3, 412907, tzinfo=UTC)
     ws, enrichment = stats.services
@@ -362,8 +388,8 @@ def test_admin_stats_r1_all_services() -> None:
 
 
 def test_admin_stats_r2_all_services() -> None:
-    stats = n.normalize_admin_stats(R2_STATS)
-    assert stats.shape is n.StatsShape.ALL_SERVICES
+    stats = normalize_admin_stats(R2_STATS)
+    assert stats.shape is StatsShape.ALL_SERVICES
     by_name = {s.name: s for s in stats.services}
     assert by_name["admin-api"].status is ServiceStatus.HEALTHY
     assert by_name["admin-api"].uptime_seconds == 5123.4
@@ -383,7 +409,7 @@ def test_admin_stats_r2_all_services() -> None:
 
 def test_admin_stats_websocket_transform_failure_entry() -> None:
     payload = {"metrics": {"websocket-ingestion": {"error": "'metrics'"}, "x": "not a dict"}}
-    stats = n.normalize_admin_stats(payload)
+    stats = normalize_admin_stats(payload)
     ws, other = stats.services
     assert ws.status is ServiceStatus.UNHEALTHY
     assert ws.message == "'metrics'"
@@ -392,17 +418,15 @@ def test_admin_stats_websocket_transform_failure_entry() -> None:
 
 
 def test_admin_stats_error_entry_with_non_text_error() -> None:
-    stats = n.normalize_admin_stats(
-        {"metrics": {"a": {"error": {"code": 1}}, "b": {"error": None}}}
-    )
+    stats = normalize_admin_stats({"metrics": {"a": {"error": {"code": 1}}, "b": {"error": None}}})
     a, b = stats.services
     assert a.message == "{'code': 1}"
     assert b.status is ServiceStatus.UNKNOWN
 
 
 def test_admin_stats_influxdb_path() -> None:
-    stats = n.normalize_admin_stats(INFLUX_PATH_STATS)
-    assert stats.shape is n.StatsShape.INFLUXDB
+    stats = normalize_admin_stats(INFLUX_PATH_STATS)
+    assert stats.shape is StatsShape.INFLUXDB
     assert stats.source == "influxdb"
     assert stats.error_rate == 3.1
     ws, enrichment = stats.services
@@ -415,32 +439,32 @@ def test_admin_stats_influxdb_path_without_writes_has_no_error_rate() -> None:
     payload = copy.deepcopy(INFLUX_PATH_STATS)
     payload["metrics"].update(total_writes=0, error_rate_percent=0)
     payload["metrics"]["services"] = ["not", "a", "dict"]
-    stats = n.normalize_admin_stats(payload)
+    stats = normalize_admin_stats(payload)
     assert stats.error_rate is None
     assert stats.services == ()
 
 
 def test_admin_stats_single_service() -> None:
     flat = {"metrics": R1_STATS["metrics"]["websocket-ingestion"], "trends": {}}
-    stats = n.normalize_admin_stats(flat, "websocket-ingestion")
-    assert stats.shape is n.StatsShape.SINGLE_SERVICE
+    stats = normalize_admin_stats(flat, "websocket-ingestion")
+    assert stats.shape is StatsShape.SINGLE_SERVICE
     (only,) = stats.services
     assert only.name == "websocket-ingestion"
     assert only.events_per_minute == 27.18
-    failed = n.normalize_admin_stats({"metrics": {"error": "HTTP 404"}})
-    assert failed.shape is n.StatsShape.SINGLE_SERVICE
+    failed = normalize_admin_stats({"metrics": {"error": "HTTP 404"}})
+    assert failed.shape is StatsShape.SINGLE_SERVICE
     assert failed.services[0].name == "unknown"
 
 
 @pytest.mark.parametrize("payload", [None, [], "x", {}, {"metrics": []}, {"metrics": {}}])
 def test_admin_stats_unreadable(payload: object) -> None:
-    stats = n.normalize_admin_stats(payload)
-    assert stats.shape is n.StatsShape.UNKNOWN
+    stats = normalize_admin_stats(payload)
+    assert stats.shape is StatsShape.UNKNOWN
     assert stats.services == ()
 
 
 def test_services_list() -> None:
-    listed = {s.name: s for s in n.normalize_services_list(SERVICES_LIST)}
+    listed = {s.name: s for s in normalize_services_list(SERVICES_LIST)}
     assert set(listed) == {
         "websocket-ingestion",
         "data-retention",
@@ -455,11 +479,11 @@ def test_services_list() -> None:
     assert listed["health-dashboard"].status is ServiceStatus.HEALTHY  # from `running`
     assert listed["odd"].port is None
     assert listed["odd"].status is ServiceStatus.UNKNOWN
-    assert n.normalize_services_list({"services": "x"}) == ()
+    assert normalize_services_list({"services": "x"}) == ()
 
 
 def test_health_services() -> None:
-    listed = {s.name: s for s in n.normalize_health_services(HEALTH_SERVICES)}
+    listed = {s.name: s for s in normalize_health_services(HEALTH_SERVICES)}
     assert set(listed) == {"websocket-ingestion", "influxdb", "calendar-service"}
     assert listed["influxdb"].status is ServiceStatus.HEALTHY  # "pass"
     assert listed["influxdb"].response_time_ms == 2.2
@@ -468,30 +492,30 @@ def test_health_services() -> None:
 
 
 def test_admin_health_dependencies() -> None:
-    deps = n.normalize_admin_health(ADMIN_HEALTH_R1)
+    deps = normalize_admin_health(ADMIN_HEALTH_R1)
     assert [(d.name, d.status) for d in deps] == [
         ("InfluxDB", ServiceStatus.HEALTHY),
         ("Enrichment Pipeline", ServiceStatus.UNHEALTHY),
     ]
     assert deps[1].message == "Timeout after 2.0s"
-    assert n.normalize_admin_health({"dependencies": {}}) == ()
+    assert normalize_admin_health({"dependencies": {}}) == ()
 
 
 def test_api_info() -> None:
-    info = n.normalize_api_info(API_INFO)
-    assert info == n.ApiInfo(
+    info = normalize_api_info(API_INFO)
+    assert info == ApiInfo(
         version="1.0.0", authentication=True, title="Home Assistant Ingestor Admin API"
     )
-    assert n.is_admin_api_info(API_INFO)
-    assert not n.is_admin_api_info({"detail": "Not Found"})
-    assert n.normalize_api_info({"data": {"authentication": "yes"}}).authentication is None
+    assert is_admin_api_info(API_INFO)
+    assert not is_admin_api_info({"detail": "Not Found"})
+    assert normalize_api_info({"data": {"authentication": "yes"}}).authentication is None
 
 
 # --- Services ---------------------------------------------------------------------------------
 
 
 def test_websocket_health_r2() -> None:
-    ws = n.normalize_websocket_health(WEBSOCKET_HEALTH_R2)
+    ws = normalize_websocket_health(WEBSOCKET_HEALTH_R2)
     assert ws.health.status is ServiceStatus.HEALTHY
     assert ws.health.message is None
     assert ws.health.uptime_seconds == pytest.approx(5124.575842)
@@ -503,7 +527,7 @@ def test_websocket_health_r2() -> None:
 
 
 def test_websocket_health_r1_without_rate() -> None:
-    ws = n.normalize_websocket_health(WEBSOCKET_HEALTH_R1_EARLY)
+    ws = normalize_websocket_health(WEBSOCKET_HEALTH_R1_EARLY)
     assert ws.health.status is ServiceStatus.DEGRADED
     assert ws.health.message == "No events received in 60+ seconds"
     assert ws.health.uptime_seconds == pytest.approx(86400 + 5124.57)
@@ -514,17 +538,17 @@ def test_websocket_health_r1_without_rate() -> None:
 
 
 def test_websocket_health_error_variant() -> None:
-    ws = n.normalize_websocket_health(
+    ws = normalize_websocket_health(
         {"status": "unhealthy", "service": "websocket-ingestion", "error": "boom"}
     )
     assert ws.health.status is ServiceStatus.UNHEALTHY
     assert ws.health.message == "boom"
-    no_status = n.normalize_service_health({"error": "boom"})
+    no_status = normalize_service_health({"error": "boom"})
     assert no_status.status is ServiceStatus.UNHEALTHY
 
 
 def test_event_rate_r2() -> None:
-    figures = n.normalize_event_rate(EVENT_RATE_R2)
+    figures = normalize_event_rate(EVENT_RATE_R2)
     assert figures.error_rate == pytest.approx(20 / 2310 * 100)
     assert figures.success_rate == 99.13
     assert figures.processing_time_ms == 1.93
@@ -538,17 +562,17 @@ def test_event_rate_without_traffic_is_unknown() -> None:
         processed_events=0, failed_events=0, success_rate=0, average_processing_time_ms=0
     )
     del idle["connection_stats"]
-    figures = n.normalize_event_rate(idle)
+    figures = normalize_event_rate(idle)
     assert figures.error_rate is None
     assert figures.success_rate is None
     assert figures.processing_time_ms is None
     assert figures.last_event == datetime(2025, 11, 1, 23, 6, 10, 874112, tzinfo=UTC)
     error_body = {"service": "websocket-ingestion", "error": "x", "events_per_second": 0}
-    assert n.normalize_event_rate(error_body) == n.ProcessingFigures()
+    assert normalize_event_rate(error_body) == ProcessingFigures()
 
 
 def test_enrichment_stats_r1() -> None:
-    figures = n.normalize_enrichment_stats(ENRICHMENT_STATS_R1)
+    figures = normalize_enrichment_stats(ENRICHMENT_STATS_R1)
     assert figures.error_rate == pytest.approx(10 / 2300 * 100)
     assert figures.success_rate == 100.0
     assert figures.processing_time_ms is None
@@ -561,7 +585,7 @@ def test_enrichment_stats_without_traffic_is_unknown() -> None:
     idle["normalization"].update(normalized_events=0, success_rate=0)
     idle["influxdb"].update(points_written=0, write_errors=0)
     del idle["normalization"]["last_normalized_time"]
-    figures = n.normalize_enrichment_stats(idle)
+    figures = normalize_enrichment_stats(idle)
     # 0 without traffic is unknown: docs/ingestor-contracts.md#quirk-percent-scales
     assert figures.success_rate is None
     assert figures.error_rate is None
@@ -570,49 +594,49 @@ def test_enrichment_stats_without_traffic_is_unknown() -> None:
 
 def test_data_api_health() -> None:
     # data-api's /health is read as any service's: status, version, uptime.
-    health = n.normalize_service_health(DATA_API_HEALTH)
+    health = normalize_service_health(DATA_API_HEALTH)
     assert health.status is ServiceStatus.HEALTHY
     assert health.version == "1.0.0"
     assert health.uptime_seconds == 5130.1
 
 
 def test_aux_health_503_body() -> None:
-    health = n.normalize_service_health(AUX_HEALTH_DEGRADED)
+    health = normalize_service_health(AUX_HEALTH_DEGRADED)
     assert health.status is ServiceStatus.DEGRADED
     assert health.message == "credentials_missing"
     assert health.uptime_seconds == 5101.9
-    healthy = n.normalize_service_health({**AUX_HEALTH_DEGRADED, "status": "healthy"})
+    healthy = normalize_service_health({**AUX_HEALTH_DEGRADED, "status": "healthy"})
     assert healthy.message == "credentials_missing"
-    influx = n.normalize_service_health(
+    influx = normalize_service_health(
         {"name": "influxdb", "message": "ready for queries and writes", "status": "pass"}
     )
     assert influx.status is ServiceStatus.HEALTHY
     assert influx.message is None
-    failing = n.normalize_service_health({"status": "fail", "message": "not ready"})
+    failing = normalize_service_health({"status": "fail", "message": "not ready"})
     assert failing.message == "not ready"
 
 
 # --- Property-based: no normaliser raises on any JSON -----------------------------------------
 
 NORMALISERS: list[Callable[[object], object]] = [
-    n.normalize_admin_stats,
-    n.normalize_services_list,
-    n.normalize_health_services,
-    n.normalize_admin_health,
-    n.normalize_api_info,
-    n.is_admin_api_info,
-    n.normalize_service_health,
-    n.normalize_websocket_health,
-    n.normalize_event_rate,
-    n.normalize_enrichment_stats,
-    n.parse_status,
-    n.parse_timestamp,
-    n.parse_uptime,
-    n.parse_number,
-    n.parse_count,
-    n.parse_percent,
-    n.parse_fraction_percent,
-    n.parse_text,
+    normalize_admin_stats,
+    normalize_services_list,
+    normalize_health_services,
+    normalize_admin_health,
+    normalize_api_info,
+    is_admin_api_info,
+    normalize_service_health,
+    normalize_websocket_health,
+    normalize_event_rate,
+    normalize_enrichment_stats,
+    parse_status,
+    parse_timestamp,
+    parse_uptime,
+    parse_number,
+    parse_count,
+    parse_percent,
+    parse_fraction_percent,
+    parse_text,
 ]
 
 EXAMPLES: list[dict[str, Any]] = [
@@ -695,7 +719,7 @@ def mutated_examples(draw: st.DrawFn) -> object:
 def test_normalisers_survive_random_json(payload: object) -> None:
     for normalise in NORMALISERS:
         normalise(payload)
-    n.normalize_admin_stats(payload, "websocket-ingestion")
+    normalize_admin_stats(payload, "websocket-ingestion")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -719,5 +743,5 @@ def test_normalisers_survive_mutated_real_payloads(payload: object) -> None:
     ).map(lambda d: d.isoformat())
 )
 def test_parsed_timestamps_are_always_utc(value: object) -> None:
-    parsed = n.parse_timestamp(value)
+    parsed = parse_timestamp(value)
     assert parsed is None or parsed.utcoffset() == timedelta(0)

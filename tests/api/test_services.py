@@ -17,8 +17,22 @@ from custom_components.ha_ingestor.api.core.errors import (
     IngestorTimeoutError,
     Origin,
 )
-from custom_components.ha_ingestor.api.core.models import Period, Revision, ServiceStatus
-from custom_components.ha_ingestor.api.ingestor import services as services_module
+from custom_components.ha_ingestor.api.core.models import (
+    Period,
+    Revision,
+    ServiceState,
+    ServiceStatus,
+)
+from custom_components.ha_ingestor.api.ingestor.admin_payloads import AdminServiceEntry
+from custom_components.ha_ingestor.api.ingestor.alert_memory import AlertMemory
+from custom_components.ha_ingestor.api.ingestor.assembly import assemble
+from custom_components.ha_ingestor.api.ingestor.probed import direct_state
+from custom_components.ha_ingestor.api.ingestor.replies import AdminReplies, Reply, ServiceReplies
+from custom_components.ha_ingestor.api.ingestor.reported import (
+    Reported,
+    admin_events_per_minute,
+    read_reported,
+)
 from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.influxdb_server import free_port
 from tests.support.simulator import (
@@ -358,10 +372,8 @@ async def test_websocket_rate_from_the_admin_api_when_not_asked_directly(
 
 def test_direct_state_from_http_code_alone() -> None:
     def state(status: int, body: object) -> ServiceStatus:
-        replies = services_module._ServiceReplies(
-            "x", services_module._Reply(status, body, None, 1.0)
-        )
-        return services_module._direct_state(replies).status
+        replies = ServiceReplies("x", Reply(status, body, None, 1.0))
+        return direct_state(replies).status
 
     assert state(200, {"service": "x"}) is ServiceStatus.HEALTHY
     assert state(500, {"detail": "boom"}) is ServiceStatus.UNHEALTHY
@@ -371,10 +383,9 @@ def test_direct_state_from_http_code_alone() -> None:
 
 
 def test_admin_influxdb_shape_and_zero_rate() -> None:
-    reply = services_module._Reply
-    ok_empty = reply(200, {}, None, 1.0)
-    admin = services_module._AdminReplies(
-        stats=reply(
+    ok_empty = Reply(200, {}, None, 1.0)
+    admin = AdminReplies(
+        stats=Reply(
             200,
             {
                 "metrics": {
@@ -396,35 +407,30 @@ def test_admin_influxdb_shape_and_zero_rate() -> None:
         health=ok_empty,
         info=ok_empty,
     )
-    client = ServicesClient(None, "http://127.0.0.1:1", None, None)  # type: ignore[arg-type]
-    reported = services_module._reported(admin)
-    result = client._assemble(admin, reported, [])
+    reported = read_reported(admin)
+    result = assemble(admin, reported, [], AlertMemory())
     assert result.metrics.error_rate == 3.5
     assert result.metrics.success_rate == 96.0
     assert result.metrics.processing_time_ms == 12.0
     assert result.events.events_per_minute is None
     assert {s.name for s in result.services} == {ADMIN_API}
-    assert services_module._admin_events_per_minute(None) is None
-    entry = services_module.normalize.AdminServiceEntry(
+    assert admin_events_per_minute(None) is None
+    entry = AdminServiceEntry(
         name=WEBSOCKET_INGESTION,
         status=ServiceStatus.UNKNOWN,
         reachable=True,
         events_per_minute=0.0,
         total_events_received=0,
     )
-    assert services_module._admin_events_per_minute(entry) is None
+    assert admin_events_per_minute(entry) is None
 
 
 def test_no_url_derived_without_a_host() -> None:
     client = ServicesClient(None, "http:///nohost", None, None)  # type: ignore[arg-type]
-    reported = services_module._Reported(
+    reported = Reported(
         states=[
-            services_module.ServiceState(
-                name="mystery", status=ServiceStatus.HEALTHY, reachable=True
-            ),
-            services_module.ServiceState(
-                name=WEBSOCKET_INGESTION, status=ServiceStatus.HEALTHY, reachable=True
-            ),
+            ServiceState(name="mystery", status=ServiceStatus.HEALTHY, reachable=True),
+            ServiceState(name=WEBSOCKET_INGESTION, status=ServiceStatus.HEALTHY, reachable=True),
         ]
     )
     assert client._derive_urls(reported) == {}

@@ -10,8 +10,18 @@ import pytest
 
 from custom_components.ha_ingestor.api.core.errors import IngestorAuthenticationError
 from custom_components.ha_ingestor.api.core.models import Period, Revision, ServiceStatus
-from custom_components.ha_ingestor.api.ingestor import normalize
-from custom_components.ha_ingestor.api.ingestor.services import ServicesClient, ServicesResult
+from custom_components.ha_ingestor.api.ingestor.admin_payloads import (
+    normalize_alerts_active,
+    normalize_api_info,
+)
+from custom_components.ha_ingestor.api.ingestor.parse import parse_timestamp
+from custom_components.ha_ingestor.api.ingestor.service_payloads import (
+    is_websocket_stub,
+    normalize_filter_stats,
+    normalize_service_health,
+    normalize_websocket_detailed,
+)
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 from tests.support.contract_examples_r3 import (
     ALERTS_ACTIVE,
@@ -38,6 +48,8 @@ from tests.support.simulator_r3 import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from custom_components.ha_ingestor.api.ingestor.assembly import ServicesResult
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -79,26 +91,26 @@ def state(result: ServicesResult, name: str) -> tuple[ServiceStatus, str | None]
 
 
 def test_broken_zulu_and_nanosecond_timestamps_parse() -> None:
-    received = normalize.parse_timestamp("2026-08-06T18:00:30.123456+00:00Z")
+    received = parse_timestamp("2026-08-06T18:00:30.123456+00:00Z")
     assert received == datetime(2026, 8, 6, 18, 0, 30, 123456, tzinfo=UTC)
-    starts = normalize.parse_timestamp("2026-08-06T17:58:00.123456789Z")
+    starts = parse_timestamp("2026-08-06T17:58:00.123456789Z")
     assert starts == datetime(2026, 8, 6, 17, 58, 0, 123456, tzinfo=UTC)
-    assert normalize.parse_timestamp("2026-08-06T18:00:31.000512-02:00Z") == datetime(
+    assert parse_timestamp("2026-08-06T18:00:31.000512-02:00Z") == datetime(
         2026, 8, 6, 20, 0, 31, 512, tzinfo=UTC
     )
 
 
 def test_api_info_authentication_object_and_bool() -> None:
-    info = normalize.normalize_api_info(API_INFO_R3)
+    info = normalize_api_info(API_INFO_R3)
     assert (info.authentication, info.rate_limit_per_minute, info.r3) == (True, 60, True)
-    r2 = normalize.normalize_api_info({"data": {"version": "1.0.0", "authentication": False}})
+    r2 = normalize_api_info({"data": {"version": "1.0.0", "authentication": False}})
     assert (r2.authentication, r2.r3) == (False, False)
 
 
 def test_websocket_detailed_is_judged_by_connection_and_subscription() -> None:
-    assert normalize.is_websocket_stub(WEBSOCKET_HEALTH_STUB)
-    assert not normalize.is_websocket_stub(WEBSOCKET_HEALTH_R2)
-    healthy = normalize.normalize_websocket_detailed(WEBSOCKET_DETAILED)
+    assert is_websocket_stub(WEBSOCKET_HEALTH_STUB)
+    assert not is_websocket_stub(WEBSOCKET_HEALTH_R2)
+    healthy = normalize_websocket_detailed(WEBSOCKET_DETAILED)
     assert healthy.health.status is ServiceStatus.HEALTHY
     assert healthy.events_per_minute == 27.12
     assert healthy.last_event == datetime(2026, 8, 6, 18, 0, 10, 871002, tzinfo=UTC)
@@ -107,44 +119,44 @@ def test_websocket_detailed_is_judged_by_connection_and_subscription() -> None:
         "status": "degraded",
         "subscription": {**WEBSOCKET_DETAILED["subscription"], "is_subscribed": False},
     }
-    health = normalize.normalize_websocket_detailed(unsubscribed).health
+    health = normalize_websocket_detailed(unsubscribed).health
     assert (health.status, health.message) == (ServiceStatus.UNHEALTHY, "not subscribed")
-    health = normalize.normalize_websocket_detailed(WEBSOCKET_DETAILED_NOT_INITIALISED).health
+    health = normalize_websocket_detailed(WEBSOCKET_DETAILED_NOT_INITIALISED).health
     assert (health.status, health.message) == (ServiceStatus.DEGRADED, "not initialised")
     broken = {**WEBSOCKET_DETAILED, "status": "unhealthy", "connection": None}
-    health = normalize.normalize_websocket_detailed(broken).health
+    health = normalize_websocket_detailed(broken).health
     assert health.status is ServiceStatus.UNHEALTHY
     # An R2 body read through the R3 reader: field by field, the same answer.
-    health = normalize.normalize_websocket_detailed(WEBSOCKET_HEALTH_R2).health
+    health = normalize_websocket_detailed(WEBSOCKET_HEALTH_R2).health
     assert health.status is ServiceStatus.HEALTHY
 
 
 def test_standard_health_mixed_with_r2_shapes() -> None:
-    r3 = normalize.normalize_service_health(DATA_API_HEALTH_R3)
+    r3 = normalize_service_health(DATA_API_HEALTH_R3)
     assert (r3.standard, r3.git_sha, r3.uptime_seconds) == (True, None, 5130)
-    r2 = normalize.normalize_service_health(DATA_API_HEALTH)
+    r2 = normalize_service_health(DATA_API_HEALTH)
     assert r2.standard is False
-    mixed = normalize.normalize_service_health({**DATA_API_HEALTH, "git_sha": "580788a"})
+    mixed = normalize_service_health({**DATA_API_HEALTH, "git_sha": "580788a"})
     assert (mixed.status, mixed.git_sha) == (ServiceStatus.HEALTHY, "580788a")
 
 
 def test_filter_stats_and_alerts() -> None:
-    enabled = normalize.normalize_filter_stats(FILTER_STATS_ENABLED)
+    enabled = normalize_filter_stats(FILTER_STATS_ENABLED)
     assert enabled.filtered_events == 1204
     assert enabled.filtered_percent == pytest.approx(51.986, abs=0.001)
-    disabled = normalize.normalize_filter_stats(
+    disabled = normalize_filter_stats(
         {"enabled": False, "statistics": None, "message": "Entity filter not configured"}
     )
     assert (disabled.enabled, disabled.filtered_events) == (False, 0)
-    assert normalize.normalize_filter_stats({"detail": "Not Found"}).enabled is None
-    (alert,) = normalize.normalize_alerts_active(ALERTS_ACTIVE) or ()
+    assert normalize_filter_stats({"detail": "Not Found"}).enabled is None
+    (alert,) = normalize_alerts_active(ALERTS_ACTIVE) or ()
     assert (alert.name, alert.severity, alert.service) == (
         "ServiceDown",
         "critical",
         "websocket-ingestion",
     )
     assert alert.received_at == datetime(2026, 8, 6, 18, 0, 30, 123456, tzinfo=UTC)
-    assert normalize.normalize_alerts_active({"detail": "Not Found"}) is None
+    assert normalize_alerts_active({"detail": "Not Found"}) is None
 
 
 # --- the client against the simulator ------------------------------------------------------

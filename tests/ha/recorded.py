@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 )
 from yarl import URL
 
-from custom_components.ha_ingestor.api.ingestor.services import ADMIN_API, DEFAULT_PORTS
+from custom_components.ha_ingestor.api.ingestor.stack import ADMIN_API, DEFAULT_PORTS
 from tests.support.influx2_double import (
     VERSION,
     Bucket,

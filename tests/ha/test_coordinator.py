@@ -34,7 +34,7 @@ from custom_components.ha_ingestor.api.core.models import (
     Thresholds,
 )
 from custom_components.ha_ingestor.api.influx.backend import InfluxResult
-from custom_components.ha_ingestor.api.ingestor.services import ServicesResult
+from custom_components.ha_ingestor.api.ingestor.assembly import ServicesResult
 from custom_components.ha_ingestor.clients import refresh_timeout, stats_timeout
 from custom_components.ha_ingestor.const import DOMAIN
 from custom_components.ha_ingestor.options import thresholds_from

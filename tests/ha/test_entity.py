@@ -14,7 +14,7 @@ from homeassistant.loader import async_get_integration
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.api.core.models import Revision, ServiceState, ServiceStatus
-from custom_components.ha_ingestor.api.ingestor.services import ADMIN_API
+from custom_components.ha_ingestor.api.ingestor.stack import ADMIN_API
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
     CONF_MONITORED_SERVICES,

@@ -13,7 +13,8 @@ from homeassistant.const import CONF_URL
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.api.influx.flux import FluxBackend
-from custom_components.ha_ingestor.api.ingestor.services import ADMIN_API, ServicesClient
+from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
+from custom_components.ha_ingestor.api.ingestor.stack import ADMIN_API
 from custom_components.ha_ingestor.const import DOMAIN
 from tests.support.influxdb_server import free_port
 

@@ -13,7 +13,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, get_system_health_info
 
 from custom_components.ha_ingestor.api.core.models import Revision
-from custom_components.ha_ingestor.api.ingestor.services import ADMIN_API
+from custom_components.ha_ingestor.api.ingestor.stack import ADMIN_API
 from custom_components.ha_ingestor.const import CONF_ADMIN_API_URL, CONF_BUCKET, DOMAIN
 from tests.support.influxdb_server import free_port
 from tests.support.tls import server_context

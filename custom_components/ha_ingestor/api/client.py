@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
     from .core.models import Period, Thresholds, TrendWindow
     from .influx.backend import InfluxBackend, InfluxResult
-    from .ingestor.services import ServicesClient, ServicesResult
+    from .ingestor.assembly import ServicesResult
+    from .ingestor.services import ServicesClient
 
 # Which failure tells the user most when every source failed: a refused credential needs
 # them (reauth), a missing bucket is theirs to fix, a plain outage is not.
