@@ -684,9 +684,9 @@ def _planted(tmp_path: Path, plants: dict[str, str]) -> Path:
         ),
         # The two sides of the library do not know each other.
         (
-            "api/ingestor/normalize.py",
+            "api/ingestor/parse.py",
             "from ..influx import flux",
-            ["api/ingestor/normalize.py (api/ingestor) imports api/influx/flux.py (api/influx)"],
+            ["api/ingestor/parse.py (api/ingestor) imports api/influx/flux.py (api/influx)"],
         ),
         # The pure core talks to no server.
         (
