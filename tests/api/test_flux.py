@@ -33,11 +33,10 @@ from custom_components.ha_ingestor.api.core.models import (
 from custom_components.ha_ingestor.api.influx.backend import InfluxBackend
 from custom_components.ha_ingestor.api.influx.flux import (
     FluxBackend,
-    Record,
     build_refresh_query,
-    parse_annotated_csv,
     result_from_records,
 )
+from custom_components.ha_ingestor.api.influx.flux_csv import Record, parse_annotated_csv
 from tests.support.dataset import (
     build_dataset,
     expected_event_statistics,

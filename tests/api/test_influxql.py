@@ -34,11 +34,8 @@ from custom_components.ha_ingestor.api.core.errors import (
     Origin,
 )
 from custom_components.ha_ingestor.api.core.models import Period, TrendDirection, TrendWindow
-from custom_components.ha_ingestor.api.influx.influxql import (
-    InfluxQLBackend,
-    build_fetch_query,
-    decode_documents,
-)
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend, build_fetch_query
+from custom_components.ha_ingestor.api.influx.influxql_json import decode_documents
 from tests.support.events import (
     DEFAULT_ENTITIES,
     EntitySpec,

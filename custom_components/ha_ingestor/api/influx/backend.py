@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ..core.models import EventStatistics, ProcessingMetrics
 from ..core.urls import http_url
@@ -20,6 +21,16 @@ MEASUREMENT = "home_assistant_events"
 SERVICE_METRICS_MEASUREMENT = "service_metrics"
 # One field per point, whatever the schema: A writes `state`, B writes `state_value`.
 EVENT_FIELDS = ("state", "state_value")
+# Both dialects ask the same of `service_metrics` (the Admin API's own query): attempts and
+# errors summed over the period, the latest success rate and processing time per service.
+ATTEMPT_FIELDS: Final = ("write_attempts", "events_processed")
+ERROR_FIELDS: Final = ("write_errors", "error")
+LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
+# How far back the newest event is looked for when the period holds none.
+FRESHNESS_LOOKBACK: Final = timedelta(days=7)
+# The server's version, in the answer to every request.
+VERSION_HEADER: Final = "X-Influxdb-Version"
+DEFAULT_TIMEOUT: Final = 30.0
 
 
 def influx_url(url: str, path: str = "") -> URL:

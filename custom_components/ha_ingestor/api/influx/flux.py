@@ -8,11 +8,8 @@ point), so neither the field count per point nor the schema inflates a figure.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
@@ -38,11 +35,24 @@ from ..core.errors import (
 )
 from ..core.models import Period, TrendPoint, TrendWindow
 from .backend import (
+    ATTEMPT_FIELDS,
+    DEFAULT_TIMEOUT,
+    ERROR_FIELDS,
     EVENT_FIELDS,
+    FRESHNESS_LOOKBACK,
+    LATEST_FIELDS,
     MEASUREMENT,
     SERVICE_METRICS_MEASUREMENT,
+    VERSION_HEADER,
     InfluxResult,
     influx_url,
+)
+from .flux_csv import (
+    CSV_DIALECT,
+    MAX_SERVER_MESSAGE,
+    Record,
+    parse_annotated_csv,
+    unreadable_csv,
 )
 from .names import flux_duration, flux_string, validate_name
 from .windows import Answer, PartKind, Row, fetch_windows, window_of_stop
@@ -55,9 +65,6 @@ if TYPE_CHECKING:
     from ..core.models import ProcessingMetrics
     from .windows import Part, Plan, WindowStore
 
-DEFAULT_TIMEOUT: Final = 30.0
-# How far back the newest event is looked for when the period holds none.
-FRESHNESS_LOOKBACK: Final = timedelta(days=7)
 
 # Result names of the refresh query (the `result` column of the annotated CSV). No result
 # counts the whole period: every point is in exactly one entity_id/domain group (a point
@@ -68,10 +75,6 @@ RESULT_LAST_EVENT: Final = "last_event"
 RESULT_METRIC_SUMS: Final = "metric_sums"
 RESULT_METRIC_LATEST: Final = "metric_latest"
 
-# The Admin API's Q2: attempts and errors are both sums over the period.
-ATTEMPT_FIELDS: Final = ("write_attempts", "events_processed")
-ERROR_FIELDS: Final = ("write_errors", "error")
-LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
 # Flux's `sum()` fails the whole query on a string or boolean column ("unsupported aggregate
 # column type"), and one failing result fails them all. `service_metrics` is nobody's schema
 # to rely on (an `error` field may well hold a message), so only its numeric values are read:
@@ -81,22 +84,6 @@ _NUMERIC_TYPES: Final = ("int", "uint", "float")
 UNKNOWN_SERVICE: Final = "unknown"
 
 QUERY_PATH: Final = "/api/v2/query"
-VERSION_HEADER: Final = "X-Influxdb-Version"
-# What `_CsvReader` expects: every annotation (types, defaults) and a header row per table.
-_DIALECT: Final = {
-    "header": True,
-    "delimiter": ",",
-    "annotations": ["datatype", "group", "default"],
-    "commentPrefix": "#",
-    "dateTimeFormat": "RFC3339",
-}
-_MAX_SERVER_MESSAGE: Final = 300
-_RFC3339: Final = re.compile(
-    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})"
-)
-
-type CsvValue = str | int | float | bool | datetime | None
-type Record = dict[str, CsvValue]
 
 
 # --------------------------------------------------------------------------------------
@@ -248,142 +235,6 @@ def build_validate_query(bucket: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# Annotated CSV
-# --------------------------------------------------------------------------------------
-
-
-def _bad(message: str) -> IngestorResponseError:
-    return IngestorResponseError(
-        f"InfluxDB answered unreadable CSV: {message}", origin=Origin.INFLUXDB
-    )
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """RFC3339 with up to nanoseconds (cut to microseconds), as an aware UTC datetime."""
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        msg = f"invalid time {text[:40]!r}"
-        raise ValueError(msg)
-    base, fraction, zone = match.groups()
-    micro = int((fraction or "").ljust(6, "0")[:6])
-    parsed = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
-    return parsed.replace(microsecond=micro).astimezone(UTC)
-
-
-def _convert(datatype: str, raw: str) -> CsvValue:
-    match datatype:
-        case "string":
-            return raw
-        case "long" | "unsignedLong":
-            return int(raw)
-        case "double":
-            return float(raw)
-        case "boolean":
-            if raw not in {"true", "false"}:
-                msg = f"invalid boolean {raw[:20]!r}"
-                raise ValueError(msg)
-            return raw == "true"
-        case "dateTime:RFC3339" | "dateTime:RFC3339Nano":
-            return parse_rfc3339(raw)
-        case _:
-            msg = f"unsupported datatype {datatype[:40]!r}"
-            raise ValueError(msg)
-
-
-class _CsvReader:
-    """Reads InfluxDB's annotated CSV into records grouped by result name."""
-
-    def __init__(self) -> None:
-        self.results: dict[str, list[Record]] = {}
-        self.datatypes: list[str] | None = None
-        self.defaults: list[str] | None = None
-        self.header: list[str] | None = None
-
-    def _end_block(self) -> None:
-        self.datatypes = self.defaults = self.header = None
-
-    def _annotation(self, row: list[str]) -> None:
-        if self.header is not None:
-            self._end_block()
-        match row[0]:
-            case "#datatype":
-                self.datatypes = row[1:]
-            case "#default":
-                self.defaults = row[1:]
-            case "#group":
-                pass
-            case _:
-                msg = f"unknown annotation {row[0][:40]!r}"
-                raise _bad(msg)
-
-    def _header(self, row: list[str]) -> None:
-        header = row[1:]
-        if "error" in header and "result" not in header:
-            self.header = header
-            return
-        if self.datatypes is None or len(self.datatypes) != len(header):
-            msg = "header without matching #datatype annotation"
-            raise _bad(msg)
-        if header[:2] != ["result", "table"]:
-            msg = "header does not start with result,table"
-            raise _bad(msg)
-        if self.defaults is not None and len(self.defaults) != len(header):
-            msg = "#default annotation of the wrong width"
-            raise _bad(msg)
-        self.header = header
-
-    def _record(self, row: list[str]) -> None:
-        header = self.header or []
-        if "error" in header and "result" not in header:
-            message = dict(zip(header, row[1:], strict=False)).get("error", "")
-            msg = f"InfluxDB query failed: {message[:_MAX_SERVER_MESSAGE]}"
-            raise IngestorResponseError(msg, origin=Origin.INFLUXDB)
-        if len(row) != len(header) + 1:
-            msg = f"row has {len(row) - 1} cells, header has {len(header)}"
-            raise _bad(msg)
-        datatypes = self.datatypes or []
-        defaults = self.defaults or [""] * len(header)
-        values: list[CsvValue] = []
-        for name, datatype, default, cell in zip(header, datatypes, defaults, row[1:], strict=True):
-            raw = cell if cell != "" else default
-            try:
-                values.append(None if raw == "" else _convert(datatype, raw))
-            except ValueError as err:
-                msg = f"column {name[:40]!r}: {err}"
-                raise _bad(msg) from err
-        # The first two columns are the CSV's own `result` and `table`; the table's columns
-        # follow and may use those names too (a tag called `result`) without renaming a result.
-        result = values[0]
-        record: Record = dict(zip(header[2:], values[2:], strict=True))
-        self.results.setdefault(str(result) if result else "_result", []).append(record)
-
-    def feed(self, text: str) -> dict[str, list[Record]]:
-        try:
-            for row in csv.reader(io.StringIO(text, newline=""), strict=True):
-                if not row or row == [""]:
-                    self._end_block()
-                elif row[0].startswith("#"):
-                    self._annotation(row)
-                elif self.header is None:
-                    self._header(row)
-                else:
-                    self._record(row)
-        except csv.Error as err:
-            raise _bad(str(err)) from err
-        return self.results
-
-
-def parse_annotated_csv(text: str) -> dict[str, list[Record]]:
-    """Records of every result of a Flux answer, keyed by result name.
-
-    Raises:
-        IngestorResponseError: malformed CSV, an unknown datatype, or a Flux error table.
-
-    """
-    return _CsvReader().feed(text)
-
-
-# --------------------------------------------------------------------------------------
 # Results -> model
 # --------------------------------------------------------------------------------------
 
@@ -392,7 +243,7 @@ def _count(record: Record) -> int:
     value = record.get("_value")
     if isinstance(value, bool) or not isinstance(value, int):
         msg = f"expected an integer count, got {type(value).__name__}"
-        raise _bad(msg)
+        raise unreadable_csv(msg)
     return value
 
 
@@ -405,7 +256,7 @@ def _time(record: Record) -> datetime:
     value = record.get("_time")
     if not isinstance(value, datetime):
         msg = "expected a time in _time"
-        raise _bad(msg)
+        raise unreadable_csv(msg)
     return value
 
 
@@ -531,7 +382,7 @@ def _server_message(body: bytes) -> tuple[str, str]:
     message = document.get("message")
     return (
         code if isinstance(code, str) else "",
-        message[:_MAX_SERVER_MESSAGE] if isinstance(message, str) else "",
+        message[:MAX_SERVER_MESSAGE] if isinstance(message, str) else "",
     )
 
 
@@ -628,7 +479,7 @@ class FluxBackend:
 
     async def _query(self, flux: str) -> tuple[str, str | None]:
         """POST one Flux program; the CSV text and the server's version header."""
-        payload = json.dumps({"query": flux, "type": "flux", "dialect": _DIALECT}).encode()
+        payload = json.dumps({"query": flux, "type": "flux", "dialect": CSV_DIALECT}).encode()
         body, version = await self._request(
             "POST", self._endpoint, params={"org": self._org}, data=payload, headers=self._headers
         )
@@ -636,7 +487,7 @@ class FluxBackend:
             text = body.decode("utf-8")
         except UnicodeDecodeError as err:
             msg = "not UTF-8"
-            raise _bad(msg) from err
+            raise unreadable_csv(msg) from err
         return text, version or None
 
     async def async_fetch(self, period: Period, window: TrendWindow, now: datetime) -> InfluxResult:

@@ -13,19 +13,14 @@ query text; the query text holds only constants, whitelisted durations and our o
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
 from ..core.aggregate import (
-    EPOCH,
     EntityCount,
-    as_utc,
     build_event_statistics,
     build_processing_metrics,
     period_bounds,
@@ -43,26 +38,38 @@ from ..core.errors import (
 )
 from ..core.models import TrendPoint, TrendWindow
 from .backend import (
+    ATTEMPT_FIELDS,
+    DEFAULT_TIMEOUT,
+    ERROR_FIELDS,
     EVENT_FIELDS,
+    FRESHNESS_LOOKBACK,
+    LATEST_FIELDS,
     MEASUREMENT,
     SERVICE_METRICS_MEASUREMENT,
+    VERSION_HEADER,
     InfluxResult,
     influx_url,
+)
+from .influxql_json import (
+    ShapeError,
+    count_cell,
+    decode_documents,
+    number_cell,
+    series_of,
+    time_cell,
 )
 from .names import influxql_duration, influxql_identifier, validate_name
 from .windows import Answer, PartKind, Row, fetch_windows
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
 
     from ..core.models import Period, ProcessingMetrics
     from .windows import Plan, WindowStore
 
 _LOGGER = logging.getLogger(__name__)
 
-FRESHNESS_RANGE: Final = timedelta(days=7)
-DEFAULT_TIMEOUT: Final = 30.0
-VERSION_HEADER: Final = "X-Influxdb-Version"
 
 # Statement order matters: influxd stops at the first failing statement, so the optional
 # `service_metrics` statements go last and cannot cost the event figures. No statement counts
@@ -72,9 +79,6 @@ _PER_ENTITY, _TREND, _LAST_A, _LAST_B, _SERVICE_LATEST, _SERVICE_SUMS = range(6)
 _STATEMENTS: Final = 6
 _EVENT_STATEMENTS: Final = 4
 _COUNT_COLUMNS: Final = ("a", "b")
-_ERROR_FIELDS: Final = ("write_errors", "error")
-_ATTEMPT_FIELDS: Final = ("write_attempts", "events_processed")
-_LATEST_FIELDS: Final = ("success_rate", "processing_time_ms")
 
 # 1.x: "database not found: x"; 2.x: "no dbrp mapping for database ..."; 3 Core and proxies
 # word it their own way ("Database x not found", "bucket not found").
@@ -105,11 +109,11 @@ def _service_statements(in_period: str) -> tuple[str, str]:
     service = influxql_identifier("service")
     sums = ", ".join(
         f"SUM({influxql_identifier(name)}) AS {influxql_identifier(name)}"
-        for name in (*_ERROR_FIELDS, *_ATTEMPT_FIELDS)
+        for name in (*ERROR_FIELDS, *ATTEMPT_FIELDS)
     )
     latest = ", ".join(
         f"LAST({influxql_identifier(name)}) AS {influxql_identifier(name)}"
-        for name in _LATEST_FIELDS
+        for name in LATEST_FIELDS
     )
     return (
         f"SELECT {latest} FROM {services} WHERE {in_period} GROUP BY {service}",
@@ -143,7 +147,7 @@ def build_fetch_query(period: Period, window: TrendWindow, now: datetime) -> str
             f"SELECT {counts} FROM {events} WHERE {in_period} "
             f"GROUP BY time({influxql_duration(window)}) fill(0)"
         ),
-        *_last_statements(_in_range(stop - FRESHNESS_RANGE, stop)),
+        *_last_statements(_in_range(stop - FRESHNESS_LOOKBACK, stop)),
         *_service_statements(in_period),
     )
     return "; ".join(statements)
@@ -186,80 +190,10 @@ def build_validate_query() -> str:
     return f"SELECT COUNT({field_b}) FROM {events} WHERE time > now() - 1m"
 
 
-class _ShapeError(Exception):
-    """A statement's result is not what InfluxQL answers for that statement."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Series:
-    tags: Mapping[str, str]
-    columns: tuple[str, ...]
-    values: tuple[Sequence[Any], ...]
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row, strict=False)) for row in self.values]
-
-
-def _series_of(result: Mapping[str, Any]) -> list[_Series]:
-    raw = result.get("series", [])
-    if not isinstance(raw, list):
-        raise _ShapeError
-    series: list[_Series] = []
-    for item in raw:
-        if not isinstance(item, dict):
-            raise _ShapeError
-        tags = item.get("tags") or {}
-        columns = item.get("columns")
-        values = item.get("values") or []
-        if (
-            not isinstance(tags, dict)
-            or not isinstance(columns, list)
-            or not isinstance(values, list)
-            or not all(isinstance(row, list) for row in values)
-        ):
-            raise _ShapeError
-        series.append(
-            _Series(
-                tags={str(k): "" if v is None else str(v) for k, v in tags.items()},
-                columns=tuple(str(c) for c in columns),
-                values=tuple(values),
-            )
-        )
-    return series
-
-
-def _count(value: object) -> int:
-    """A COUNT cell: null (no value of that field in the group) is 0 events."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _ShapeError
-    return value
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _time(value: object) -> datetime:
-    """A `time` cell: integer nanoseconds (epoch=ns) or an RFC 3339 string."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        # Python keeps microseconds: nanoseconds are cut (floored) the same for both backends.
-        return EPOCH + timedelta(microseconds=value // 1000)
-    if isinstance(value, str):
-        try:
-            return as_utc(datetime.fromisoformat(value))
-        except ValueError as err:
-            raise _ShapeError from err
-    raise _ShapeError
-
-
 def _entity_counts(result: Mapping[str, Any]) -> list[EntityCount]:
     rows: list[EntityCount] = []
-    for series in _series_of(result):
-        count = sum(_count(row.get(c)) for row in series.rows() for c in _COUNT_COLUMNS)
+    for series in series_of(result):
+        count = sum(count_cell(row.get(c)) for row in series.rows() for c in _COUNT_COLUMNS)
         rows.append(
             EntityCount(
                 entity_id=series.tags.get("entity_id", ""),
@@ -273,10 +207,10 @@ def _entity_counts(result: Mapping[str, Any]) -> list[EntityCount]:
 def _trend(result: Mapping[str, Any], window: TrendWindow, stop: datetime) -> list[TrendPoint]:
     # InfluxQL labels a bucket with its start; Flux (and TrendPoint) with its end.
     points: list[TrendPoint] = []
-    for series in _series_of(result):
+    for series in series_of(result):
         for row in series.rows():
-            end = min(_time(row.get("time")) + window.duration, stop)
-            count = sum(_count(row.get(c)) for c in _COUNT_COLUMNS)
+            end = min(time_cell(row.get("time")) + window.duration, stop)
+            count = sum(count_cell(row.get(c)) for c in _COUNT_COLUMNS)
             points.append(TrendPoint(time=end, count=count))
     return points
 
@@ -284,13 +218,13 @@ def _trend(result: Mapping[str, Any], window: TrendWindow, stop: datetime) -> li
 def _window_rows(result: Mapping[str, Any], kind: PartKind) -> list[Row]:
     """One window part's counts: per entity and domain, per fine window, or both."""
     rows: list[Row] = []
-    for series in _series_of(result):
+    for series in series_of(result):
         entity = (series.tags.get("entity_id", ""), series.tags.get("domain") or None)
         rows.extend(
             Row(
-                count=sum(_count(row.get(c)) for c in _COUNT_COLUMNS),
+                count=sum(count_cell(row.get(c)) for c in _COUNT_COLUMNS),
                 entity=None if kind is PartKind.FINE else entity,
-                window=None if kind is PartKind.ENTITIES else _time(row.get("time")),
+                window=None if kind is PartKind.ENTITIES else time_cell(row.get("time")),
             )
             for row in series.rows()
         )
@@ -298,31 +232,31 @@ def _window_rows(result: Mapping[str, Any], kind: PartKind) -> list[Row]:
 
 
 def _last_time(result: Mapping[str, Any]) -> datetime | None:
-    times = [_time(row.get("time")) for series in _series_of(result) for row in series.rows()]
+    times = [time_cell(row.get("time")) for series in series_of(result) for row in series.rows()]
     return max(times, default=None)
 
 
 def _service_latest(result: Mapping[str, Any]) -> tuple[dict[str, float | None], ...]:
-    latest: tuple[dict[str, float | None], ...] = tuple({} for _ in _LATEST_FIELDS)
-    for series in _series_of(result):
+    latest: tuple[dict[str, float | None], ...] = tuple({} for _ in LATEST_FIELDS)
+    for series in series_of(result):
         service = series.tags.get("service", "")
         for row in series.rows():
-            for index, name in enumerate(_LATEST_FIELDS):
-                latest[index][service] = _number(row.get(name))
+            for index, name in enumerate(LATEST_FIELDS):
+                latest[index][service] = number_cell(row.get(name))
     return latest
 
 
 def _service_sums(result: Mapping[str, Any]) -> tuple[float | None, float | None]:
     def total(row: Mapping[str, Any], names: Sequence[str]) -> float | None:
-        values = [v for v in (_number(row.get(name)) for name in names) if v is not None]
+        values = [v for v in (number_cell(row.get(name)) for name in names) if v is not None]
         return sum(values) if values else None
 
     errors: float | None = None
     attempts: float | None = None
-    for series in _series_of(result):
+    for series in series_of(result):
         for row in series.rows():
-            errors = total(row, _ERROR_FIELDS)
-            attempts = total(row, _ATTEMPT_FIELDS)
+            errors = total(row, ERROR_FIELDS)
+            attempts = total(row, ATTEMPT_FIELDS)
     return errors, attempts
 
 
@@ -470,7 +404,7 @@ class InfluxQLBackend:
                     newest += filter(None, (_last_time(result),))
                 else:
                     rows.setdefault(name, []).extend(_window_rows(result, part.kind))
-            except _ShapeError as err:
+            except ShapeError as err:
                 msg = f"InfluxDB answered an unexpected result shape for {name}"
                 raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from err
         metrics = self._metrics(results.get(len(names)), results.get(len(names) + 1))
@@ -503,8 +437,8 @@ class InfluxQLBackend:
         for index in sorted(results):
             self._raise_statement_error(results[index])
             try:
-                series = _series_of(results[index])
-            except _ShapeError:
+                series = series_of(results[index])
+            except ShapeError:
                 msg = f"statement {index} is not an InfluxQL result"
                 raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from None
             rows.append([{**s.tags, **row} for s in series for row in s.rows()])
@@ -616,7 +550,7 @@ class InfluxQLBackend:
     def _read[T](self, result: Mapping[str, Any], parse: _Parser[T]) -> T | None:
         try:
             return parse(result)
-        except _ShapeError:
+        except ShapeError:
             _LOGGER.debug("Unexpected InfluxQL result shape; figure left unknown")
             return None
 
@@ -637,82 +571,3 @@ type _Parser[T] = Callable[[Mapping[str, Any]], T]
 def _unreadable(result: Mapping[str, Any], parsed: datetime | None) -> bool:
     """A LAST statement whose series exist but could not be read."""
     return parsed is None and bool(result.get("series"))
-
-
-def decode_documents(body: bytes) -> object:
-    """One InfluxQL answer from a body of one or more concatenated JSON documents (chunks).
-
-    Chunks of the same statement are merged: series with the same name and tags are joined,
-    and the FIRST error reported for a statement is kept. None when the body is not JSON.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    decoder = json.JSONDecoder()
-    documents: list[object] = []
-    position = _skip_space(text, 0)
-    while position < len(text):
-        try:
-            document, position = decoder.raw_decode(text, position)
-        except ValueError:
-            return None
-        documents.append(document)
-        position = _skip_space(text, position)
-    if len(documents) == 1:
-        return documents[0]
-    chunks = [d for d in documents if isinstance(d, dict)]
-    if not chunks or len(chunks) != len(documents):
-        return None
-    for chunk in chunks:
-        if "error" in chunk:
-            return chunk
-    return _merge_chunks(chunks)
-
-
-def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position].isspace():
-        position += 1
-    return position
-
-
-def _merge_chunks(documents: list[dict[str, Any]]) -> object:
-    merged: dict[object, dict[str, Any]] = {}
-    joined: dict[tuple[object, str], list[Any]] = {}
-    for document in documents:
-        results = document.get("results")
-        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-            return None
-        for result in results:
-            statement_id = result.get("statement_id")
-            target = merged.setdefault(statement_id, {"statement_id": statement_id})
-            if "error" in result and "error" not in target:
-                target["error"] = result["error"]
-            _merge_series(target, result.get("series"), joined)
-    return {"results": list(merged.values())}
-
-
-def _merge_series(
-    target: dict[str, Any], raw_series: object, joined: dict[tuple[object, str], list[Any]]
-) -> None:
-    """Append one chunk's series to its statement; a continued series gets its values joined."""
-    if not isinstance(raw_series, list):
-        if raw_series is not None:
-            target["series"] = raw_series  # the statement parser refuses it
-        return
-    for item in raw_series:
-        if not isinstance(item, dict) or not isinstance(item.get("values", []), list):
-            target.setdefault("series", []).append(item)
-            continue
-        key = (target["statement_id"], _series_key(item))
-        if key in joined:
-            joined[key].extend(item.get("values", []))
-            continue
-        copy = {**item, "values": list(item.get("values", []))}
-        joined[key] = copy["values"]
-        target.setdefault("series", []).append(copy)
-
-
-def _series_key(item: Mapping[str, Any]) -> str:
-    identity = [item.get("name"), item.get("tags"), item.get("columns")]
-    return json.dumps(identity, sort_keys=True, default=str)

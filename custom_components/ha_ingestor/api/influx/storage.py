@@ -39,7 +39,8 @@ from .names import flux_string, influxql_identifier, influxql_string
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from .flux import FluxBackend, Record
+    from .flux import FluxBackend
+    from .flux_csv import Record
     from .influxql import InfluxQLBackend
 
 _LOGGER = logging.getLogger(__name__)
