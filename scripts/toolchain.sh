@@ -189,6 +189,29 @@ run_lint() { # target [paths...]
   ' lint "$REPO" "$@"
 }
 
+# The extras some tests and scripts need beyond the test requirements share one shape: a
+# marker file in the current root holds the hash of what was installed, and the step runs
+# (under the target's lock, checked again inside it) only when the wanted hash differs. The
+# step's script runs in the root with its arguments; the marker is written only after it
+# succeeded, so an interrupted install is retried next time.
+ensure_step() { # marker want message script [args...]
+  local marker=$1 want=$2 message=$3 script=$4 root
+  shift 4
+  root=$(root_dir current)
+  [ "$want" = "$(cat "$root$marker" 2>/dev/null || true)" ] && return 0
+  (
+    flock 9
+    [ "$want" = "$(cat "$root$marker" 2>/dev/null || true)" ] && exit 0
+    log "current: $message (once)"
+    in_root current bash -euo pipefail -c "$script" ensure_step "$@"
+    echo "$want" >"$root$marker"
+  ) 9>"$CACHE/lock-current"
+}
+
+venv_extra_hash() { # what... -> hash of the current venv's requirements and what is added
+  { cat "$(root_dir current)/opt/venv/.requirements-hash"; echo "$*"; } | sha256sum | cut -c1-12
+}
+
 # scripts/develop runs a real Home Assistant, which needs more than the tests do: the
 # `home-assistant-frontend` package (without it Home Assistant starts in recovery mode,
 # which loads no custom integration) and the requirements of the integrations it always
@@ -196,46 +219,26 @@ run_lint() { # target [paths...]
 # versions (pymicro-vad and pyspeex-noise are C++ builds: the root has g++). Done once per
 # virtual environment and version of scripts/develop.py (the marker dies with the venv).
 ensure_develop_packages() {
-  local root want have
-  root=$(root_dir current)
-  want=$({ cat "$root/opt/venv/.requirements-hash"; sha256sum <"$REPO/scripts/develop.py"; } | sha256sum | cut -c1-12)
-  have=$(cat "$root/opt/venv/.develop-hash" 2>/dev/null || true)
-  [ "$want" = "$have" ] && return 0
-  (
-    flock 9
-    in_root current bash -euo pipefail -c '
-      repo=$1; hash=$2
-      missing=$(python "$repo/scripts/develop.py" requirements)
+  ensure_step /opt/venv/.develop-hash "$(venv_extra_hash "$(sha256sum <"$REPO/scripts/develop.py")")" \
+    "installing what the demo needs beyond the tests" '
+      missing=$(python "$1/scripts/develop.py" requirements)
       if [ -n "$missing" ]; then
         mapfile -t reqs <<<"$missing"
-        printf "[%s] current: installing what the demo needs beyond the tests (once):\n" "$(date +%H:%M:%S)" >&2
         printf "  %s\n" "${reqs[@]}" >&2
         pip install --quiet --constraint /opt/constraints.txt "${reqs[@]}"
         python -m compileall -q /opt/venv/lib >/dev/null || true
       fi
-      echo "$hash" > /opt/venv/.develop-hash
-    ' ensure_develop_packages "$REPO" "$want"
-  ) 9>"$CACHE/lock-current"
+    ' "$REPO"
 }
 
 # scripts/bench draws its plot with matplotlib, which nothing else needs: installed into the
 # current virtual environment on demand, once per environment, like the demo's packages.
 MATPLOTLIB_VERSION="3.11.2"
 ensure_bench_packages() {
-  local root want
-  root=$(root_dir current)
-  want=$({ cat "$root/opt/venv/.requirements-hash"; echo "matplotlib==$MATPLOTLIB_VERSION"; } | sha256sum | cut -c1-12)
-  [ "$want" = "$(cat "$root/opt/venv/.bench-hash" 2>/dev/null || true)" ] && return 0
-  (
-    flock 9
-    in_root current bash -euo pipefail -c '
-      hash=$1; version=$2
-      [ "$hash" = "$(cat /opt/venv/.bench-hash 2>/dev/null || true)" ] && exit 0
-      printf "[%s] current: installing matplotlib %s for the benchmark plot (once)\n" "$(date +%H:%M:%S)" "$version" >&2
-      pip install --quiet --constraint /opt/constraints.txt "matplotlib==$version"
-      echo "$hash" > /opt/venv/.bench-hash
-    ' ensure_bench_packages "$want" "$MATPLOTLIB_VERSION"
-  ) 9>"$CACHE/lock-current"
+  ensure_step /opt/venv/.bench-hash "$(venv_extra_hash "matplotlib==$MATPLOTLIB_VERSION")" \
+    "installing matplotlib $MATPLOTLIB_VERSION for the benchmark plot" '
+      pip install --quiet --constraint /opt/constraints.txt "matplotlib==$1"
+    ' "$MATPLOTLIB_VERSION"
 }
 
 # The browser test (tests/browser) sets the integration up in a real Home Assistant's
@@ -245,47 +248,30 @@ ensure_bench_packages() {
 # within Home Assistant's pins. Done once per virtual environment, like the demo's packages.
 PLAYWRIGHT_VERSION="1.65.2"
 ensure_browser() {
-  local root want
   ensure_develop_packages
-  root=$(root_dir current)
-  want=$({ cat "$root/opt/venv/.requirements-hash"; echo "chromium fonts-liberation playwright==$PLAYWRIGHT_VERSION"; } | sha256sum | cut -c1-12)
-  [ "$want" = "$(cat "$root/opt/venv/.browser-hash" 2>/dev/null || true)" ] && return 0
-  (
-    flock 9
-    in_root current bash -euo pipefail -c '
-      hash=$1; playwright=$2
-      [ "$hash" = "$(cat /opt/venv/.browser-hash 2>/dev/null || true)" ] && exit 0
-      printf "[%s] current: installing Chromium and Playwright %s for the browser test (once)\n" "$(date +%H:%M:%S)" "$playwright" >&2
+  ensure_step /opt/venv/.browser-hash \
+    "$(venv_extra_hash "chromium fonts-liberation playwright==$PLAYWRIGHT_VERSION")" \
+    "installing Chromium and Playwright $PLAYWRIGHT_VERSION for the browser test" '
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
-      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip install --quiet --constraint /opt/constraints.txt "playwright==$playwright"
-      echo "$hash" > /opt/venv/.browser-hash
-    ' ensure_browser "$want" "$PLAYWRIGHT_VERSION"
-  ) 9>"$CACHE/lock-current"
+      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip install --quiet --constraint /opt/constraints.txt "playwright==$1"
+    ' "$PLAYWRIGHT_VERSION"
 }
 
 # The Flux check (tests/api/test_flux_lsp.py) runs every query text the Flux backend can send
 # through InfluxData's own parser and semantic checker: libflux compiled to WASM in the npm
 # package @influxdata/flux-lsp-node (pinned here), run by the root's own Node.js. Done once per
-# root and version, in the current target only (where scripts/test makes the test mandatory).
+# root and version (the marker lives beside the package, not in the venv), in the current
+# target only (where scripts/test makes the test mandatory).
 FLUX_LSP_VERSION="0.8.40"
 FLUX_LSP_DIR="/opt/flux-lsp"
 ensure_flux_lsp() {
-  local root want
-  root=$(root_dir current)
-  want=$(echo "nodejs npm @influxdata/flux-lsp-node@$FLUX_LSP_VERSION" | sha256sum | cut -c1-12)
-  [ "$want" = "$(cat "$root$FLUX_LSP_DIR/.hash" 2>/dev/null || true)" ] && return 0
-  (
-    flock 9
-    in_root current bash -euo pipefail -c '
-      hash=$1; version=$2; dir=$3
-      [ "$hash" = "$(cat "$dir/.hash" 2>/dev/null || true)" ] && exit 0
-      printf "[%s] current: installing Node.js and @influxdata/flux-lsp-node %s for the Flux check (once)\n" "$(date +%H:%M:%S)" "$version" >&2
+  ensure_step "$FLUX_LSP_DIR/.hash" \
+    "$(echo "nodejs npm @influxdata/flux-lsp-node@$FLUX_LSP_VERSION" | sha256sum | cut -c1-12)" \
+    "installing Node.js and @influxdata/flux-lsp-node $FLUX_LSP_VERSION for the Flux check" '
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-      rm -rf "$dir"
-      npm install --silent --no-audit --no-fund --save-exact --prefix "$dir" "@influxdata/flux-lsp-node@$version"
-      echo "$hash" > "$dir/.hash"
-    ' ensure_flux_lsp "$want" "$FLUX_LSP_VERSION" "$FLUX_LSP_DIR"
-  ) 9>"$CACHE/lock-current"
+      rm -rf "$2"
+      npm install --silent --no-audit --no-fund --save-exact --prefix "$2" "@influxdata/flux-lsp-node@$1"
+    ' "$FLUX_LSP_VERSION" "$FLUX_LSP_DIR"
 }
