@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests of the api package."""
+"""Fixtures shared by the tests of the api package: a session and a loopback server."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.api.core.errors import IngestorConnectionError, InvalidURLError
@@ -20,7 +19,7 @@ from tests.api.test_influxql import NOW
 from tests.support.loopback import json_answer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    import aiohttp
 
     from custom_components.ha_ingestor.api.influx.backend import InfluxBackend
     from tests.support.loopback import Loopback
@@ -33,13 +32,6 @@ def _backends(session: aiohttp.ClientSession, url: str) -> dict[str, InfluxBacke
         "flux": FluxBackend(session, url, TOKEN, "org", "bucket", timeout=5),
         "influxql": InfluxQLBackend(session, url, "bucket", token=TOKEN, timeout=5),
     }
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """The caller's session."""
-    async with aiohttp.ClientSession() as shared:
-        yield shared
 
 
 @pytest.mark.parametrize(

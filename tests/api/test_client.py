@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.api.client import FetchResult, IngestorClient, most_meaningful
@@ -43,7 +42,7 @@ from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.simulator import ADMIN_API, Fault, IngestorSimulator
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    import aiohttp
 
 NOW = datetime(2025, 11, 1, 23, 6, 12, tzinfo=UTC)
 THRESHOLDS = Thresholds()
@@ -316,12 +315,6 @@ async def test_no_source_for_the_mode() -> None:
 
 
 # --- with the real ServicesClient against the simulator ----------------------------------------
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 async def test_influxdb_and_services_run_in_parallel(session: aiohttp.ClientSession) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import aiohttp
 import pytest
 
@@ -23,9 +21,6 @@ from custom_components.ha_ingestor.api.influx.flux import FluxBackend
 from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
 from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.influxdb_server import free_port
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
 SECRET = "hunter2-secret-token"
 
@@ -64,12 +59,6 @@ def test_kinds_and_masking(err: BaseException, kind: type[IngestorError]) -> Non
 def test_typed_errors_pass_through() -> None:
     already = IngestorSSLError("tls", origin=Origin.SERVICES)
     assert error_for_exception(already, where="x", origin=Origin.INFLUXDB) is already
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 async def test_every_client_reports_a_refused_connection_alike(

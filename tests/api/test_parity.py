@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.api.core.errors import IngestorNotFoundError
@@ -35,6 +34,8 @@ from tests.support.influx2_double import Influx2Double
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    import aiohttp
 
     from custom_components.ha_ingestor.api.influx.backend import InfluxResult
     from tests.support.influxdb_server import InfluxDBServer
@@ -66,13 +67,6 @@ async def double(socket_enabled: None) -> AsyncIterator[Influx2Double]:
     await server.start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """The session Home Assistant would lend the InfluxQL backend."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 async def _both(  # noqa: PLR0913, PLR0917

@@ -52,24 +52,6 @@ if TYPE_CHECKING:
 KEY = "s3cr3t-admin-key"
 
 
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def r2(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
-    async with IngestorSimulator(revision=Revision.R2, upstream_timeout=0.5) as sim:
-        yield sim
-
-
-@pytest.fixture
-async def r1(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
-    async with IngestorSimulator(revision=Revision.R1, upstream_timeout=0.5) as sim:
-        yield sim
-
-
 def _direct_urls(sim: IngestorSimulator) -> dict[str, str]:
     return {k: v for k, v in sim.service_urls.items() if k != ADMIN_API}
 

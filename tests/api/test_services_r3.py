@@ -22,6 +22,7 @@ from custom_components.ha_ingestor.api.ingestor.service_payloads import (
     normalize_websocket_detailed,
 )
 from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
+from tests.conftest import R3_KEY
 from tests.support.contract_examples import DATA_API_HEALTH, WEBSOCKET_HEALTH_R2
 from tests.support.contract_examples_r3 import (
     ALERTS_ACTIVE,
@@ -47,32 +48,13 @@ from tests.support.simulator_r3 import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from custom_components.ha_ingestor.api.ingestor.assembly import ServicesResult
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-KEY = "r3-key"
+KEY = R3_KEY
 # The shortest update interval the options allow.
 SHORTEST_INTERVAL = 15
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def r3(clock: ManualClock) -> AsyncIterator[IngestorSimulatorR3]:
-    async with IngestorSimulatorR3(KEY, upstream_timeout=0.5, clock=clock) as sim:
-        yield sim
 
 
 def client(

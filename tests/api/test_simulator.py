@@ -273,18 +273,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-@pytest.fixture
-async def r1() -> AsyncIterator[IngestorSimulator]:
-    async with IngestorSimulator(Revision.R1, upstream_timeout=0.5) as sim:
-        yield sim
-
-
-@pytest.fixture
-async def r2() -> AsyncIterator[IngestorSimulator]:
-    async with IngestorSimulator(Revision.R2, upstream_timeout=0.5) as sim:
-        yield sim
-
-
 async def get(
     http: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.conftest import R3_KEY
 from tests.support.contract_examples_r3 import (
     ALERTS_ACTIVE,
     ALERTS_COUNT,
@@ -31,24 +32,10 @@ from tests.support.simulator_r3 import (
     WebhookAlert,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-KEY = "r3-key"
+KEY = R3_KEY
 STANDARD_KEYS = {"status", "service", "version", "git_sha", "build_time", "uptime_seconds"}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def sim(clock: ManualClock) -> AsyncIterator[IngestorSimulatorR3]:
-    async with IngestorSimulatorR3(KEY, upstream_timeout=0.5, clock=clock) as simulator:
-        yield simulator
 
 
 async def get(
@@ -84,10 +71,10 @@ def same_shape(actual: Any, example: Any) -> None:
 
 
 async def test_websocket_health_is_a_stub_and_the_truth_is_detailed(
-    sim: IngestorSimulatorR3,
+    r3: IngestorSimulatorR3,
 ) -> None:
-    base = sim.url_of(WEBSOCKET_INGESTION)
-    sim.set_figures(ws_subscribed=False)
+    base = r3.url_of(WEBSOCKET_INGESTION)
+    r3.set_figures(ws_subscribed=False)
 
     status, stub, _ = await get(base + "/health")
     assert status == 200
@@ -101,30 +88,30 @@ async def test_websocket_health_is_a_stub_and_the_truth_is_detailed(
     assert detailed["subscription"]["is_subscribed"] is False
     assert "reason" not in detailed
 
-    sim.set_figures(ws_subscribed=True, ws_connected=False)
+    r3.set_figures(ws_subscribed=True, ws_connected=False)
     _, detailed, _ = await get(base + "/health/detailed")
     assert detailed["status"] == "unhealthy"
 
-    sim.set_figures(ws_initialized=False)
+    r3.set_figures(ws_initialized=False)
     _, detailed, _ = await get(base + "/health/detailed")
     assert detailed == detailed | {"connection": {"status": "not_initialized"}}
     same_shape(detailed, WEBSOCKET_DETAILED_NOT_INITIALISED)
 
 
 async def test_every_health_is_200_with_the_standard_shape_even_when_unhealthy(
-    sim: IngestorSimulatorR3,
+    r3: IngestorSimulatorR3,
 ) -> None:
-    for name in sim.services:
-        status, body, _ = await get(sim.url_of(name) + "/health")
+    for name in r3.services:
+        status, body, _ = await get(r3.url_of(name) + "/health")
         assert status == 200, name
         assert set(body) >= STANDARD_KEYS, name
         assert isinstance(body["uptime_seconds"], int)
         assert body["timestamp"].endswith("+00:00")
-    _, data_api, _ = await get(sim.url_of(DATA_API) + "/health")
+    _, data_api, _ = await get(r3.url_of(DATA_API) + "/health")
     same_shape(data_api, DATA_API_HEALTH_R3)
 
-    await sim.set_fault(DATA_API, Fault.UNHEALTHY)
-    status, body, _ = await get(sim.url_of(DATA_API) + "/health")
+    await r3.set_fault(DATA_API, Fault.UNHEALTHY)
+    status, body, _ = await get(r3.url_of(DATA_API) + "/health")
     assert (status, body["status"], body["dependencies"]) == (
         200,
         "unhealthy",
@@ -132,9 +119,9 @@ async def test_every_health_is_200_with_the_standard_shape_even_when_unhealthy(
     )
 
 
-async def test_event_rate_and_filter_stats(sim: IngestorSimulatorR3) -> None:
-    base = sim.url_of(WEBSOCKET_INGESTION)
-    sim.set_figures(queue_size=2500, queue_maxsize=10000)
+async def test_event_rate_and_filter_stats(r3: IngestorSimulatorR3) -> None:
+    base = r3.url_of(WEBSOCKET_INGESTION)
+    r3.set_figures(queue_size=2500, queue_maxsize=10000)
     _, rate, _ = await get(base + "/api/v1/event-rate")
     stats = rate["processing_stats"]
     assert (stats["state"], stats["queue_size"], stats["queue_maxsize"]) == ("running", 2500, 10000)
@@ -146,14 +133,14 @@ async def test_event_rate_and_filter_stats(sim: IngestorSimulatorR3) -> None:
         "statistics": None,
         "message": "Entity filter not configured",
     }
-    sim.set_figures(filter_enabled=True, filtered_events=1204, filter_passed_events=1106)
+    r3.set_figures(filter_enabled=True, filtered_events=1204, filter_passed_events=1106)
     _, enabled, _ = await get(base + "/api/v1/filter/stats")
     same_shape(enabled, FILTER_STATS_ENABLED)
     assert enabled["statistics"]["filter_rate"] == pytest.approx(1204 / 2310)
 
 
-async def test_admin_api_wants_a_key_moved_routes_are_404(sim: IngestorSimulatorR3) -> None:
-    admin = sim.admin_api_url
+async def test_admin_api_wants_a_key_moved_routes_are_404(r3: IngestorSimulatorR3) -> None:
+    admin = r3.admin_api_url
     status, body, headers = await get(admin + "/api/v1/stats")
     assert (status, body) == (401, {"detail": "Authentication required"})
     assert headers["WWW-Authenticate"] == "Bearer"
@@ -187,9 +174,9 @@ async def test_admin_api_wants_a_key_moved_routes_are_404(sim: IngestorSimulator
 
 
 async def test_admin_api_rate_limit_answers_429_per_client_and_refills(
-    sim: IngestorSimulatorR3, clock: ManualClock
+    r3: IngestorSimulatorR3, clock: ManualClock
 ) -> None:
-    admin = sim.admin_api_url
+    admin = r3.admin_api_url
     statuses = [(await get(admin + "/api/info"))[0] for _ in range(21)]
     assert statuses == [200] * 20 + [429]
     status, body, headers = await get(admin + "/api/info")
@@ -205,12 +192,12 @@ async def test_admin_api_rate_limit_answers_429_per_client_and_refills(
 
 
 async def test_alertmanager_alerts_fire_resolve_and_expire(
-    sim: IngestorSimulatorR3, clock: ManualClock
+    r3: IngestorSimulatorR3, clock: ManualClock
 ) -> None:
-    admin = sim.admin_api_url
+    admin = r3.admin_api_url
     down = WebhookAlert("ServiceDown", "critical", fingerprint="6c1f0b1e2d3a4f59")
     slow = WebhookAlert("SlowQueries", "warning", service=DATA_API, fingerprint="aa")
-    reply = await sim.post_alerts([down, slow])
+    reply = await r3.post_alerts([down, slow])
     assert reply["firing"] == 2
     assert reply["timestamp"].endswith("+00:00Z")
 
@@ -224,7 +211,7 @@ async def test_alertmanager_alerts_fire_resolve_and_expire(
     _, critical, _ = await get(admin + "/api/alerts/active?severity=critical")
     assert [a["alertname"] for a in critical] == ["ServiceDown"]
 
-    await sim.post_alerts([WebhookAlert("SlowQueries", status="resolved", fingerprint="aa")])
+    await r3.post_alerts([WebhookAlert("SlowQueries", status="resolved", fingerprint="aa")])
     clock.now += ALERT_TTL - 1
     _, active, _ = await get(admin + "/api/alerts/active")
     assert [a["alertname"] for a in active] == ["ServiceDown"]
@@ -234,12 +221,12 @@ async def test_alertmanager_alerts_fire_resolve_and_expire(
 
 
 async def test_data_retention_stats_need_a_key_it_does_not_have(
-    sim: IngestorSimulatorR3,
+    r3: IngestorSimulatorR3,
 ) -> None:
-    base = sim.url_of(DATA_RETENTION)
+    base = r3.url_of(DATA_RETENTION)
     status, body, _ = await get(base + "/backup/stats")
     assert (status, body) == (500, {"detail": "API key not configured"})
-    sim.retention_api_key = "ret"
+    r3.retention_api_key = "ret"
     status, body, _ = await get(base + "/retention/stats", {"X-API-Key": "wrong"})
     assert (status, body) == (403, {"detail": "Invalid API key"})
     status, body, _ = await get(base + "/backup/stats", {"X-API-Key": "ret"})
@@ -247,12 +234,12 @@ async def test_data_retention_stats_need_a_key_it_does_not_have(
 
 
 @pytest.mark.parametrize("fault", [Fault.UNAUTHORIZED, Fault.SERVER_ERROR, Fault.GARBLED])
-async def test_fault_switches_apply_to_r3(sim: IngestorSimulatorR3, fault: Fault) -> None:
-    await sim.set_fault(ADMIN_API, fault)
+async def test_fault_switches_apply_to_r3(r3: IngestorSimulatorR3, fault: Fault) -> None:
+    await r3.set_fault(ADMIN_API, fault)
     async with (
         aiohttp.ClientSession() as http,
         http.get(
-            sim.admin_api_url + "/api/v1/stats", headers={"Authorization": f"Bearer {KEY}"}
+            r3.admin_api_url + "/api/v1/stats", headers={"Authorization": f"Bearer {KEY}"}
         ) as response,
     ):
         text = await response.text()
@@ -262,15 +249,15 @@ async def test_fault_switches_apply_to_r3(sim: IngestorSimulatorR3, fault: Fault
         assert "detail" in text
 
 
-async def test_down_and_slow_faults(sim: IngestorSimulatorR3) -> None:
-    await sim.set_fault(WEBSOCKET_INGESTION, Fault.DOWN)
+async def test_down_and_slow_faults(r3: IngestorSimulatorR3) -> None:
+    await r3.set_fault(WEBSOCKET_INGESTION, Fault.DOWN)
     with pytest.raises(aiohttp.ClientConnectionError):
-        await get(sim.url_of(WEBSOCKET_INGESTION) + "/health")
-    await sim.clear_faults()
-    await sim.set_fault(WEBSOCKET_INGESTION, Fault.SLOW, delay=0.3)
+        await get(r3.url_of(WEBSOCKET_INGESTION) + "/health")
+    await r3.clear_faults()
+    await r3.set_fault(WEBSOCKET_INGESTION, Fault.SLOW, delay=0.3)
     async with aiohttp.ClientSession() as http:
         with pytest.raises(TimeoutError):
             await http.get(
-                sim.url_of(WEBSOCKET_INGESTION) + "/health/detailed",
+                r3.url_of(WEBSOCKET_INGESTION) + "/health/detailed",
                 timeout=aiohttp.ClientTimeout(total=0.1),
             )

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion
     from syrupy.location import PyTestLocation
 
+    from tests.support.simulator import IngestorSimulator
+
 MODULE = "custom_components.ha_ingestor"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -206,3 +208,9 @@ async def init_integration(
         await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
         yield mock_config_entry
+
+
+@pytest.fixture
+def simulator(r2: IngestorSimulator) -> IngestorSimulator:
+    """The ingestor these tests watch unless they say otherwise: R2's services on loopback."""
+    return r2

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 from unittest.mock import patch
 
 import pytest
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.helpers import entity_registry as er
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -29,8 +28,6 @@ from custom_components.ha_ingestor.api.core.delivery import (
 )
 from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
-    CONF_BACKEND,
-    CONF_BUCKET,
     CONF_DELIVERY_CHECK,
     DOMAIN,
     ISSUE_DELIVERY_NOT_SOURCE,
@@ -38,10 +35,12 @@ from custom_components.ha_ingestor.const import (
 from tests.support.delivery_ingestor import DeliveryIngestor
 from tests.support.events import Event, Schema, event_line
 
+from .live import entity_of, influx_data
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from homeassistant.core import HomeAssistant, State
+    from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
     from custom_components.ha_ingestor.coordinators.delivery import DeliveryCoordinator
@@ -63,12 +62,7 @@ async def entry(
     hass: HomeAssistant, influxdb_server: InfluxDBServer, database: str
 ) -> MockConfigEntry:
     """An InfluxQL entry on the real server with the delivery check on."""
-    data = {
-        CONF_URL: influxdb_server.url,
-        CONF_BACKEND: "influxql",
-        CONF_BUCKET: database,
-        CONF_VERIFY_SSL: True,
-    }
+    data = influx_data(influxdb_server, database)
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="HA Ingestor",
@@ -101,14 +95,6 @@ def _delivery(entry: MockConfigEntry) -> DeliveryCoordinator:
     return delivery
 
 
-def _state(hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: str) -> State:
-    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{entry.unique_id}_{key}")
-    assert entity_id, key
-    state = hass.states.get(entity_id)
-    assert state is not None
-    return state
-
-
 async def _counting(entry: MockConfigEntry) -> None:
     """Wait (at most one fine window) until counting has begun."""
     origin = _delivery(entry).counter.origin
@@ -129,7 +115,7 @@ async def _restart_counts_afresh(
     # A restart counts afresh: the losses before it are not claimed again.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    assert _state(hass, entry, "sensor", "events_lost").state == STATE_UNKNOWN
+    assert entity_of(hass, entry, "sensor", "events_lost").state == STATE_UNKNOWN
     await _counting(entry)
     origin = _delivery(entry).counter.origin
     for i in range(4):
@@ -139,12 +125,12 @@ async def _restart_counts_afresh(
     await hass.async_block_till_done()
     await asyncio.sleep(POLL_SECONDS + 0.5)
     await _settle_and_refresh(hass, entry, fired)
-    lost = _state(hass, entry, "sensor", "events_lost")
+    lost = entity_of(hass, entry, "sensor", "events_lost")
     assert lost.state == "0"
     until = datetime.fromisoformat(lost.attributes["until"]).timestamp()
     assert lost.attributes["events_fired"] == ingestor.fired_between(origin, until) >= 4
-    assert float(_state(hass, entry, "sensor", "delivery_completeness").state) == 100.0
-    assert _state(hass, entry, "binary_sensor", "alert_events_lost").state == "off"
+    assert float(entity_of(hass, entry, "sensor", "delivery_completeness").state) == 100.0
+    assert entity_of(hass, entry, "binary_sensor", "alert_events_lost").state == "off"
 
 
 @pytest.mark.usefixtures("short_settle")
@@ -184,7 +170,7 @@ async def test_lost_events_latency_and_restart(
         await _settle_and_refresh(hass, entry, fired)
 
         assert ingestor.dropped == {LOSSY: 10, STEADY: 5}
-        lost = _state(hass, entry, "sensor", "events_lost")
+        lost = entity_of(hass, entry, "sensor", "events_lost")
         assert int(lost.state) == ingestor.lost == 15
         assert lost.attributes["entities_lost_most"] == [
             {"entity_id": LOSSY, "lost": 10},
@@ -195,17 +181,17 @@ async def test_lost_events_latency_and_restart(
         assert fired_total >= 66  # 30 + 30 + 5 + the switch turned on
         assert lost.attributes["events_fired"] == fired_total
         assert lost.attributes["events_extra"] == 0
-        completeness = _state(hass, entry, "sensor", "delivery_completeness")
+        completeness = entity_of(hass, entry, "sensor", "delivery_completeness")
         assert float(completeness.state) == pytest.approx(
             100 * (fired_total - 15) / fired_total, abs=1e-3
         )
-        alert = _state(hass, entry, "binary_sensor", "alert_events_lost")
+        alert = entity_of(hass, entry, "binary_sensor", "alert_events_lost")
         assert alert.state == "on"
         assert alert.attributes["severity"] == "error"
 
         # Latency: the first event is sampled; its point became readable after the batch
         # wait plus the injected delay, and a poll sees it within one poll interval of that.
-        latency = _state(hass, entry, "sensor", "delivery_latency")
+        latency = entity_of(hass, entry, "sensor", "delivery_latency")
         first_fired, readable = min(v for v in ingestor.readable.values() if v[0] >= origin)
         true_latency = readable - first_fired
         assert true_latency >= DELAY
@@ -246,25 +232,25 @@ async def test_not_this_home_assistant_and_influxdb_down(
     influxdb_server.write(database, theirs)
     await _settle_and_refresh(hass, entry, fired)
 
-    assert _state(hass, entry, "sensor", "delivery_completeness").state == STATE_UNKNOWN
-    assert _state(hass, entry, "sensor", "events_lost").state == STATE_UNKNOWN
+    assert entity_of(hass, entry, "sensor", "delivery_completeness").state == STATE_UNKNOWN
+    assert entity_of(hass, entry, "sensor", "events_lost").state == STATE_UNKNOWN
     issue_id = f"{ISSUE_DELIVERY_NOT_SOURCE}_{entry.entry_id}"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == ISSUE_DELIVERY_NOT_SOURCE
 
-    fired_before = _state(hass, entry, "sensor", "events_lost").attributes["events_fired"]
+    fired_before = entity_of(hass, entry, "sensor", "events_lost").attributes["events_fired"]
     # InfluxDB down: the figures are unavailable, counting goes on.
     await hass.async_add_executor_job(influxdb_server.stop)
     try:
         hass.states.async_set("light.mine", "during")
         await _settle_and_refresh(hass, entry, time.time())
-        assert _state(hass, entry, "sensor", "events_lost").state == STATE_UNAVAILABLE
+        assert entity_of(hass, entry, "sensor", "events_lost").state == STATE_UNAVAILABLE
     finally:
         await hass.async_add_executor_job(influxdb_server.start)
     await _delivery(entry).async_refresh()
     await hass.async_block_till_done()
-    lost = _state(hass, entry, "sensor", "events_lost")
+    lost = entity_of(hass, entry, "sensor", "events_lost")
     assert lost.state == STATE_UNKNOWN  # still not the source, and known to be not
     assert lost.attributes["events_fired"] > fired_before  # counted during the outage
 
@@ -298,8 +284,8 @@ async def test_events_the_ingestors_filter_dropped_are_not_claimed_lost(
     await _ingestor_filtered(hass, entry, 103)
     await _settle_and_refresh(hass, entry, fired)
 
-    lost = _state(hass, entry, "sensor", "events_lost")
+    lost = entity_of(hass, entry, "sensor", "events_lost")
     assert lost.state == STATE_UNKNOWN
     assert (lost.attributes["events_fired"], lost.attributes["events_filtered"]) == (3, 3)
-    assert _state(hass, entry, "sensor", "delivery_completeness").state == STATE_UNKNOWN
-    assert _state(hass, entry, "binary_sensor", "alert_events_lost").state == "off"
+    assert entity_of(hass, entry, "sensor", "delivery_completeness").state == STATE_UNKNOWN
+    assert entity_of(hass, entry, "binary_sensor", "alert_events_lost").state == "off"

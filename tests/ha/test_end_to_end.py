@@ -14,28 +14,23 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.ha_ingestor.api.core.models import Revision
-from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
-    CONF_ADMIN_API_URL,
-    CONF_BACKEND,
-    CONF_BUCKET,
     CONF_UPDATE_INTERVAL,
-    CONF_WEBSOCKET_INGESTION_URL,
-    DOMAIN,
 )
 from tests.support.events import Schema, event_line, generate_events
-from tests.support.simulator import WEBSOCKET_INGESTION, Fault, IngestorSimulator
+from tests.support.simulator import Fault, IngestorSimulator
+
+from .live import entity_of, influx_data, ingestor_data, let_interval_pass, live_entry
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
 
     from homeassistant.core import HomeAssistant, State
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
 
     from tests.support.influxdb_server import InfluxDBServer
 
@@ -85,50 +80,17 @@ def seeded(influxdb: InfluxDBServer, database: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def simulator(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
-    """The R2 ingestor's services on loopback, reporting a known event rate."""
-    async with IngestorSimulator(Revision.R2, upstream_timeout=0.5) as sim:
-        sim.set_figures(events_per_minute=RATE)
-        yield sim
-
-
-@pytest.fixture
-async def entry(
+def entry(
     hass: HomeAssistant, influxdb: InfluxDBServer, database: str, simulator: IngestorSimulator
 ) -> MockConfigEntry:
     """A loaded entry as the config flow stores it: InfluxQL to the real server."""
-    data = {
-        CONF_URL: influxdb.url,
-        CONF_BACKEND: "influxql",
-        CONF_BUCKET: database,
-        CONF_VERIFY_SSL: True,
-        CONF_ADMIN_API_URL: simulator.admin_api_url,
-        CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
-    }
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="HA Ingestor",
-        unique_id=unique_id_for(data),
-        data=data,
-        options={CONF_UPDATE_INTERVAL: INTERVAL},
-    )
-    entry.add_to_hass(hass)
-    return entry
-
-
-def _state(hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: str) -> State:
-    registry = er.async_get(hass)
-    entity_id = registry.async_get_entity_id(platform, DOMAIN, f"{entry.unique_id}_{key}")
-    assert entity_id, f"no {platform} entity {key}"
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state
+    simulator.set_figures(events_per_minute=RATE)
+    data = influx_data(influxdb, database) | ingestor_data(simulator)
+    return live_entry(hass, data, {CONF_UPDATE_INTERVAL: INTERVAL})
 
 
 async def _poll(hass: HomeAssistant) -> None:
-    """Let the coordinator's own timer run one refresh."""
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=INTERVAL + 1))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await let_interval_pass(hass, INTERVAL)
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -145,7 +107,7 @@ async def test_influxdb_killed_mid_run_falls_back_to_services_and_back(  # noqa:
     await hass.async_block_till_done()
 
     def state(platform: str, key: str) -> State:
-        return _state(hass, entry, platform, key)
+        return entity_of(hass, entry, platform, key)
 
     # InfluxDB answers: event figures are the seeded ones, counted once per event.
     assert state("sensor", "data_source").state == "influxdb"
@@ -216,7 +178,7 @@ async def test_both_sources_down_makes_everything_unavailable(
 ) -> None:
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert _state(hass, entry, "sensor", "data_source").state == "influxdb"
+    assert entity_of(hass, entry, "sensor", "data_source").state == "influxdb"
 
     await hass.async_add_executor_job(influxdb.stop)
     for service in simulator.service_urls:
@@ -234,4 +196,4 @@ async def test_both_sources_down_makes_everything_unavailable(
     await hass.async_add_executor_job(influxdb.start)
     await simulator.clear_faults()
     await _poll(hass)
-    assert _state(hass, entry, "sensor", "data_source").state == "influxdb"
+    assert entity_of(hass, entry, "sensor", "data_source").state == "influxdb"

@@ -12,30 +12,24 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import (
     CONF_ADMIN_API_URL,
-    CONF_BACKEND,
-    CONF_BUCKET,
     CONF_UPDATE_INTERVAL,
-    CONF_WEBSOCKET_INGESTION_URL,
     DOMAIN,
 )
-from tests.support.events import Schema, event_line, generate_events
 from tests.support.simulator import WEBSOCKET_INGESTION, Fault, IngestorSimulator
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .live import influx_data, ingestor_data, let_interval_pass, live_entry, write_recent_events
 
+if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.typing import (
         RecorderInstanceGenerator,
@@ -56,25 +50,8 @@ def mock_recorder_before_hass(async_setup_recorder_instance: RecorderInstanceGen
     """The recorder starts before Home Assistant, as the logbook needs it."""
 
 
-@pytest.fixture
-async def simulator(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
-    async with IngestorSimulator(Revision.R2, upstream_timeout=0.5) as sim:
-        sim.set_figures(events_per_minute=12.5)
-        yield sim
-
-
-def _write_events(
-    server: InfluxDBServer, database: str, count: int, seed: int, spread: timedelta
-) -> None:
-    """`count` events in the `spread` before now: the newest is later than any before."""
-    now = datetime.now(UTC)
-    events = generate_events(count, now - spread, now, seed)
-    server.write(database, [event_line(e, Schema.B) for e in events])
-
-
 async def _refresh(hass: HomeAssistant) -> None:
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=INTERVAL + 1))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await let_interval_pass(hass, INTERVAL)
 
 
 async def _logbook_entries(
@@ -98,20 +75,10 @@ async def test_no_entity_writes_the_logbook_on_every_refresh(
 ) -> None:
     database = f"logbook_{datetime.now(UTC):%H%M%S%f}"
     influxdb_server.create_database(database)
-    _write_events(influxdb_server, database, 30, 1, timedelta(minutes=10))
+    write_recent_events(influxdb_server, database, 30, 1)
     assert await async_setup_component(hass, "logbook", {})
-    data = {
-        CONF_URL: influxdb_server.url,
-        CONF_BACKEND: "influxql",
-        CONF_BUCKET: database,
-        CONF_VERIFY_SSL: True,
-        CONF_ADMIN_API_URL: simulator.admin_api_url,
-        CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
-    }
-    entry = MockConfigEntry(
-        domain=DOMAIN, unique_id="logbook", data=data, options={CONF_UPDATE_INTERVAL: INTERVAL}
-    )
-    entry.add_to_hass(hass)
+    data = influx_data(influxdb_server, database) | ingestor_data(simulator)
+    entry = live_entry(hass, data, {CONF_UPDATE_INTERVAL: INTERVAL})
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     ours = {
@@ -123,7 +90,7 @@ async def test_no_entity_writes_the_logbook_on_every_refresh(
     since = dt_util.utcnow()
     lag_attributes = []
     for seed in range(2, 2 + REFRESHES):
-        _write_events(influxdb_server, database, 5, seed, timedelta(milliseconds=5))
+        write_recent_events(influxdb_server, database, 5, seed, spread=timedelta(milliseconds=5))
         await _refresh(hass)
         lag = hass.states.get("sensor.ha_ingestor_ingestion_lag")
         assert lag is not None

@@ -11,14 +11,11 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
 from custom_components.ha_ingestor.const import (
-    CONF_BACKEND,
-    CONF_BUCKET,
     CONF_PERIOD,
     CONF_SOURCE_MODE,
     CONF_TREND_WINDOW,
@@ -29,6 +26,7 @@ from custom_components.ha_ingestor.const import (
 from tests.support.events import Schema, event_line, generate_events
 
 from .conftest import ENTRY_DATA
+from .live import influx_data
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -85,12 +83,7 @@ async def test_the_action_uses_a_window_that_fits_each_period(
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=f"periods-{chosen.value}",
-        data={
-            CONF_URL: influxdb_server.url,
-            CONF_BACKEND: "influxql",
-            CONF_BUCKET: database,
-            CONF_VERIFY_SSL: True,
-        },
+        data=influx_data(influxdb_server, database),
         # 1 h: the action's 15 min period is shorter than the entry's window; 1 min: 7 days
         # of it are 10,080 windows.
         options={CONF_SOURCE_MODE: "influxdb", CONF_PERIOD: "24h", CONF_TREND_WINDOW: chosen},

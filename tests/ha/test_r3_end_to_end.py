@@ -12,23 +12,14 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
-from homeassistant.const import CONF_API_KEY, CONF_URL, CONF_VERIFY_SSL, STATE_OFF, STATE_ON
-from homeassistant.helpers import entity_registry as er
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from homeassistant.const import CONF_API_KEY, STATE_OFF, STATE_ON
 
-from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
-    CONF_ADMIN_API_URL,
-    CONF_BACKEND,
-    CONF_BUCKET,
     CONF_DATA_API_URL,
     CONF_UPDATE_INTERVAL,
-    CONF_WEBSOCKET_INGESTION_URL,
-    DOMAIN,
     MIN_UPDATE_INTERVAL,
 )
-from tests.support.events import Schema, event_line, generate_events
+from tests.conftest import R3_KEY
 from tests.support.simulator import ADMIN_API, DATA_API, WEBSOCKET_INGESTION
 from tests.support.simulator_r3 import (
     RATE_LIMIT_EXEMPT,
@@ -37,27 +28,24 @@ from tests.support.simulator_r3 import (
     WebhookAlert,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .live import (
+    entity_of,
+    influx_data,
+    ingestor_data,
+    let_interval_pass,
+    live_entry,
+    write_recent_events,
+)
 
+if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant, State
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
 
     from tests.support.influxdb_server import InfluxDBServer
 
-KEY = "homeiq-admin-key"
+KEY = R3_KEY
 # The Admin API's limit per client address (ADMIN_API_RATE_LIMIT_PER_MIN).
 ADMIN_LIMIT_PER_MINUTE = 60
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def r3(socket_enabled: None, clock: ManualClock) -> AsyncIterator[IngestorSimulatorR3]:
-    async with IngestorSimulatorR3(KEY, upstream_timeout=0.5, clock=clock) as sim:
-        yield sim
 
 
 @pytest.fixture
@@ -67,44 +55,20 @@ def entry(
     """InfluxQL on the real influxd, the R3 Admin API with its key, the shortest interval."""
     database = f"r3_{datetime.now(UTC):%H%M%S%f}"
     influxdb_server.create_database(database)
-    now = datetime.now(UTC)
-    events = generate_events(60, now - timedelta(minutes=30), now - timedelta(minutes=1), 3)
-    influxdb_server.write(database, [event_line(e, Schema.B) for e in events])
+    write_recent_events(influxdb_server, database, 60, 3, spread=timedelta(minutes=30))
     data = {
-        CONF_URL: influxdb_server.url,
-        CONF_BACKEND: "influxql",
-        CONF_BUCKET: database,
-        CONF_VERIFY_SSL: True,
-        CONF_ADMIN_API_URL: r3.admin_api_url,
+        **influx_data(influxdb_server, database),
+        **ingestor_data(r3),
         CONF_API_KEY: KEY,
-        CONF_WEBSOCKET_INGESTION_URL: r3.url_of(WEBSOCKET_INGESTION),
         CONF_DATA_API_URL: r3.url_of(DATA_API),
     }
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="HA Ingestor",
-        unique_id=unique_id_for(data),
-        data=data,
-        options={CONF_UPDATE_INTERVAL: MIN_UPDATE_INTERVAL},
-    )
-    entry.add_to_hass(hass)
-    return entry
-
-
-def _state(hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: str) -> State:
-    registry = er.async_get(hass)
-    entity_id = registry.async_get_entity_id(platform, DOMAIN, f"{entry.unique_id}_{key}")
-    assert entity_id, f"no {platform} entity {key}"
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state
+    return live_entry(hass, data, {CONF_UPDATE_INTERVAL: MIN_UPDATE_INTERVAL})
 
 
 async def _poll(hass: HomeAssistant, clock: ManualClock) -> None:
     """One interval passes, for Home Assistant's timer and for the Admin API's rate limiter."""
     clock.now += MIN_UPDATE_INTERVAL
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=MIN_UPDATE_INTERVAL + 1))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await let_interval_pass(hass, MIN_UPDATE_INTERVAL)
 
 
 async def test_r3_health_queue_alerts_and_request_budget(
@@ -118,7 +82,7 @@ async def test_r3_health_queue_alerts_and_request_budget(
     await hass.async_block_till_done()
 
     def state(platform: str, key: str) -> State:
-        return _state(hass, entry, platform, key)
+        return entity_of(hass, entry, platform, key)
 
     # (a) The stub says healthy, /health/detailed says not subscribed: unhealthy.
     async with aiohttp.ClientSession() as http:

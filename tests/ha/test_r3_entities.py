@@ -6,15 +6,13 @@ which entities exist.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 from homeassistant.const import CONF_API_KEY, STATE_OFF, STATE_ON
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import (
@@ -26,6 +24,8 @@ from custom_components.ha_ingestor.const import (
 )
 from tests.support.simulator import WEBSOCKET_INGESTION, Fault, IngestorSimulator
 from tests.support.simulator_r3 import IngestorSimulatorR3, WebhookAlert
+
+from .live import entity_of, let_interval_pass
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -63,17 +63,8 @@ def _entity_id(hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: 
     return er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{entry.unique_id}_{key}")
 
 
-def _state(hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: str) -> str:
-    entity_id = _entity_id(hass, entry, platform, key)
-    assert entity_id is not None, key
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 async def _poll(hass: HomeAssistant) -> None:
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=MIN_UPDATE_INTERVAL + 1))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await let_interval_pass(hass, MIN_UPDATE_INTERVAL)
 
 
 async def test_r2_gets_none_of_them(hass: HomeAssistant) -> None:
@@ -105,7 +96,7 @@ async def test_r3_entities_follow_the_figures(hass: HomeAssistant) -> None:
         await _poll(hass)  # the alerts are asked once a refresh has seen R3
 
         def state(platform: str, key: str) -> str:
-            return _state(hass, entry, platform, key)
+            return entity_of(hass, entry, platform, key).state
 
         assert float(state("sensor", "ingestion_queue_fill")) == 25.0
         assert state("binary_sensor", "alert_ingestion_backpressure") == STATE_OFF
@@ -153,7 +144,7 @@ async def test_r3_entities_appear_once_r3_is_seen(hass: HomeAssistant) -> None:
 
         await sim.clear_faults()
         await _poll(hass)
-        assert float(_state(hass, entry, "sensor", "ingestion_queue_fill")) == 0.0
+        assert float(entity_of(hass, entry, "sensor", "ingestion_queue_fill").state) == 0.0
         await _poll(hass)  # added once, not again on every refresh
         unique_ids = [
             e.unique_id

@@ -14,40 +14,31 @@ ingestor's do. The rows are read back from the recorder's own history.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import pytest
 from homeassistant.components.recorder import get_instance, history
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.ha_ingestor.api.core.models import Revision
 from custom_components.ha_ingestor.const import (
-    CONF_ADMIN_API_URL,
-    CONF_BACKEND,
-    CONF_BUCKET,
     CONF_DELIVERY_CHECK,
     CONF_UPDATE_INTERVAL,
-    CONF_WEBSOCKET_INGESTION_URL,
-    DOMAIN,
 )
-from tests.support.events import Schema, event_line, generate_events
-from tests.support.simulator import WEBSOCKET_INGESTION, IngestorSimulator
+
+from .live import influx_data, ingestor_data, let_interval_pass, live_entry, write_recent_events
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from homeassistant.core import HomeAssistant, State
     from pytest_homeassistant_custom_component.typing import RecorderInstanceGenerator
 
     from tests.support.influxdb_server import InfluxDBServer
+    from tests.support.simulator import IngestorSimulator
 
 INTERVAL = 60
 REFRESHES = 5
@@ -57,18 +48,6 @@ REFRESHES_PER_DAY = 86_400 // INTERVAL
 @pytest.fixture
 def mock_recorder_before_hass(async_setup_recorder_instance: RecorderInstanceGenerator) -> None:
     """The recorder starts before Home Assistant, as it does for a user."""
-
-
-@pytest.fixture
-async def simulator(socket_enabled: None) -> AsyncIterator[IngestorSimulator]:
-    async with IngestorSimulator(Revision.R2, upstream_timeout=0.5) as sim:
-        yield sim
-
-
-def _write_events(server: InfluxDBServer, database: str, count: int, seed: int) -> None:
-    now = datetime.now(UTC)
-    events = generate_events(count, now - timedelta(minutes=10), now, seed)
-    server.write(database, [event_line(e, Schema.B) for e in events])
 
 
 def _rows(hass: HomeAssistant, since: datetime, entity_ids: list[str]) -> dict[str, list[State]]:
@@ -94,21 +73,12 @@ async def test_no_row_is_written_by_an_attribute_alone(
 ) -> None:
     database = f"footprint_{datetime.now(UTC):%H%M%S%f}"
     influxdb_server.create_database(database)
-    _write_events(influxdb_server, database, 40, 1)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id="footprint",
-        data={
-            CONF_URL: influxdb_server.url,
-            CONF_BACKEND: "influxql",
-            CONF_BUCKET: database,
-            CONF_VERIFY_SSL: True,
-            CONF_ADMIN_API_URL: simulator.admin_api_url,
-            CONF_WEBSOCKET_INGESTION_URL: simulator.service_urls[WEBSOCKET_INGESTION],
-        },
-        options={CONF_UPDATE_INTERVAL: INTERVAL, CONF_DELIVERY_CHECK: True},
+    write_recent_events(influxdb_server, database, 40, 1)
+    entry = live_entry(
+        hass,
+        influx_data(influxdb_server, database) | ingestor_data(simulator),
+        {CONF_UPDATE_INTERVAL: INTERVAL, CONF_DELIVERY_CHECK: True},
     )
-    entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     ours = sorted(
@@ -121,7 +91,7 @@ async def test_no_row_is_written_by_an_attribute_alone(
     since = dt_util.utcnow()
     for seed in range(2, 2 + REFRESHES):
         # A running ingestor: new events, readings that move a little, none near a threshold.
-        _write_events(influxdb_server, database, 5, seed)
+        write_recent_events(influxdb_server, database, 5, seed)
         simulator.set_figures(
             processed_events=2000 + 100 * seed,
             failed_events=seed,
@@ -129,8 +99,7 @@ async def test_no_row_is_written_by_an_attribute_alone(
             average_processing_time_ms=1.5 + seed / 10,
             events_per_minute=30.0 + seed,
         )
-        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=INTERVAL + 1))
-        await hass.async_block_till_done(wait_background_tasks=True)
+        await let_interval_pass(hass, INTERVAL)
     await async_wait_recording_done(hass)
 
     rows = await get_instance(hass).async_add_executor_job(_rows, hass, since, ours)
