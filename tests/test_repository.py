@@ -156,6 +156,26 @@ def test_translations_are_complete_and_carry_no_urls(path: Path) -> None:
         assert not re.search(r"https?://", value), f"URL in {path.name}: {value}"
 
 
+def _card_fallback() -> dict[str, str]:
+    """The English words the card's module carries for before its translations load."""
+    source = (INTEGRATION / "frontend" / "ha-ingestor-flow-card.js").read_text(encoding="utf-8")
+    block = re.search(r"^const FALLBACK = \{\n(.*?)^\};", source, re.MULTILINE | re.DOTALL)
+    assert block, "no FALLBACK in the card"
+    return {
+        key: json.loads(text)
+        for key, text in re.findall(r'^  (\w+): ("(?:[^"\\]|\\.)*"),$', block[1], re.MULTILINE)
+    }
+
+
+def test_the_cards_words_are_translations_and_its_fallback_is_the_english() -> None:
+    words = _json(INTEGRATION / "strings.json")["selector"]["card"]["options"]
+    assert _card_fallback() == words
+    source = (INTEGRATION / "frontend" / "ha-ingestor-flow-card.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'word\(\s*(?:hass|this\._hass),\s*"(\w+)"', source))
+    used |= set(re.findall(r'"(editor_\w+)"', source))
+    assert used == set(words), set(words) ^ used
+
+
 def test_every_icon_has_a_translation_key() -> None:
     icons = _json(INTEGRATION / "icons.json")
     strings = _json(INTEGRATION / "strings.json")
@@ -409,8 +429,12 @@ def test_runtime_data_is_typed_and_used() -> None:
     assert HaIngestorConfigEntry.__value__ == ConfigEntry[HaIngestorRuntimeData]
     sources = _integration_sources()
     assert "entry.runtime_data = " in sources["__init__.py"]
+    # Entry state lives in runtime_data; hass.data holds only what belongs to no entry (the
+    # card's URL, whether the one panel is shown), under typed HassKeys, never DOMAIN.
     for name, source in sources.items():
-        assert "hass.data[" not in source, f"{name} keeps entry state in hass.data"
+        for keyed in re.findall(r"hass\.data(?:\[|\.get\(|\.setdefault\()(\w+)", source):
+            assert keyed != "DOMAIN", f"{name} keeps entry state in hass.data[DOMAIN]"
+            assert re.search(rf"^{keyed}: HassKey\[", source, re.MULTILINE), f"{name}: {keyed}"
 
 
 @pytest.mark.parametrize("platform", PLATFORM_MODULES)

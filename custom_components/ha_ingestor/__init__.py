@@ -14,7 +14,7 @@ from .coordinators.delivery import async_setup_delivery
 from .coordinators.statistics import StatisticsCoordinator
 from .coordinators.storage import StorageCoordinator
 from .devices import async_remove_config_entry_device, async_sync_devices
-from .frontend import async_register_card
+from .frontend import async_register_card, async_update_panel
 from .runtime import HaIngestorConfigEntry, HaIngestorRuntimeData
 from .services import async_setup_services
 
@@ -74,6 +74,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -
         entry.async_create_background_task(
             hass, storage.async_start(), f"{DOMAIN} storage figures {entry.entry_id}"
         )
+    async_update_panel(hass, entry, loaded=True)
     return True
 
 
@@ -86,4 +87,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) 
     """Unload the platforms, then drop the repair issues."""
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         entry.runtime_data.coordinator.async_delete_issues()
+        async_update_panel(hass, entry, loaded=False)
     return unloaded

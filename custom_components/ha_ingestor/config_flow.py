@@ -59,6 +59,7 @@ from .const import (
     CONF_MONITORED_SERVICES,
     CONF_ORGANIZATION,
     CONF_PERIOD,
+    CONF_SHOW_PANEL,
     CONF_SOURCE_MODE,
     CONF_STORAGE_BUDGET_DAYS,
     CONF_STORAGE_BUDGET_GB,
@@ -532,6 +533,7 @@ def _options_schema(known_services: list[str]) -> vol.Schema:
             vol.Optional(CONF_DELIVERY_CHECK): BooleanSelector(),
             vol.Optional(CONF_DELIVERY_WARNING): percent,
             vol.Optional(CONF_DELIVERY_ERROR): percent,
+            vol.Optional(CONF_SHOW_PANEL): BooleanSelector(),
             vol.Optional(CONF_MONITORED_SERVICES): SelectSelector(
                 SelectSelectorConfig(
                     options=known_services,

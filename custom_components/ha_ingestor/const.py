@@ -79,6 +79,8 @@ MAX_TREND_WINDOWS: Final = 2016
 DEFAULT_THRESHOLDS: Final = Thresholds()
 # The delivery check (delivery.py): opt-in; completeness thresholds in percent.
 CONF_DELIVERY_CHECK: Final = "delivery_check"
+# The sidebar panel "HA Ingestor" (frontend/panel.py): shown while one entry asks for it.
+CONF_SHOW_PANEL: Final = "show_panel"
 CONF_DELIVERY_WARNING: Final = "delivery_warning"
 CONF_DELIVERY_ERROR: Final = "delivery_error"
 

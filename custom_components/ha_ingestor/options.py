@@ -22,6 +22,7 @@ from .const import (
     CONF_DELIVERY_WARNING,
     CONF_MONITORED_SERVICES,
     CONF_PERIOD,
+    CONF_SHOW_PANEL,
     CONF_SOURCE_MODE,
     CONF_STORAGE_BUDGET_DAYS,
     CONF_STORAGE_BUDGET_GB,
@@ -59,6 +60,7 @@ def options_with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
         CONF_DELIVERY_CHECK: False,
         CONF_DELIVERY_WARNING: DEFAULT_DELIVERY_WARNING,
         CONF_DELIVERY_ERROR: DEFAULT_DELIVERY_ERROR,
+        CONF_SHOW_PANEL: True,
     }
     result.update({key: value for key, value in options.items() if key in result})
     return result
@@ -115,3 +117,8 @@ def influxdb_asked(entry: ConfigEntry) -> bool:
 def delivery_enabled(entry: ConfigEntry) -> bool:
     """The delivery check is opted into and InfluxDB is asked."""
     return bool(options_with_defaults(entry.options)[CONF_DELIVERY_CHECK]) and influxdb_asked(entry)
+
+
+def panel_shown(entry: ConfigEntry) -> bool:
+    """The entry asks for the sidebar panel (on unless the options hide it)."""
+    return bool(options_with_defaults(entry.options)[CONF_SHOW_PANEL])

@@ -43,7 +43,7 @@ OVERFLOW: Final = (
 )
 
 
-async def _set_up_entry(
+async def set_up_entry(
     home_assistant: RunningHomeAssistant, seeded: Seeded, simulator: IngestorSimulator
 ) -> str:
     """InfluxDB, then the Admin API with its key and the services' own addresses."""
@@ -110,7 +110,7 @@ async def test_the_flow_card_shows_each_service_live(  # noqa: PLR0915
     page.on("console", on_console)
     page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
 
-    entry_id = await _set_up_entry(home_assistant, seeded, simulator)
+    entry_id = await set_up_entry(home_assistant, seeded, simulator)
     config: dict[str, Any] = {
         "title": "HA Ingestor",
         "views": [{"path": "flow", "cards": [{"type": f"custom:{CARD}", "entry_id": entry_id}]}],

@@ -10,13 +10,72 @@
 //   entry_id: 01JHAINGESTOR0000000000000   # optional: the config entry to follow
 //   device_id: 3f1c...                      # optional: or the "HA Ingestor" device
 //   title: HA Ingestor                      # optional: empty hides the header
+//
+// The same module defines the card's visual editor (`getConfigElement`) and the sidebar
+// panel `ha-ingestor-panel` the integration registers (frontend.py). Every word the card
+// and the panel show comes from the integration's translations (strings.json, selector
+// "card"), loaded through Home Assistant in the user's language; FALLBACK is the English
+// text until they have loaded (tests/test_repository.py keeps the two the same).
 
 const CARD_TYPE = "ha-ingestor-flow-card";
+const EDITOR_TYPE = "ha-ingestor-flow-card-editor";
+const PANEL_TYPE = "ha-ingestor-panel";
 const DOMAIN = "ha_ingestor";
 // The device whose ancestors form the ingestion path: what the events flow into.
 const SINK_MODEL = "influxdb";
 // Wide enough for a name on two lines; two fit side by side on a phone.
 const NODE_WIDTH = 150;
+
+const FALLBACK = {
+  no_entry: "No HA Ingestor entry found. Set one up, or give entry_id or device_id.",
+  no_devices: "No HA Ingestor devices found for config entry {entry_id}.",
+  source: "Source: {source}",
+  no_alerts: "No alerts",
+  one_alert: "1 alert",
+  alerts: "{count} alerts",
+  delivered: "{share} delivered",
+  events_per_minute: "Events per minute",
+  delivery_completeness: "Delivery completeness",
+  editor_entry: "HA Ingestor entry",
+  editor_title: "Title (empty hides the header)",
+  panel_alerts: "Alerts",
+  panel_delivery: "Delivery check",
+  panel_trend: "Events per minute, last 24 hours",
+  panel_no_entries: "No HA Ingestor entry is set up yet: add one under Settings -> Devices & services.",
+};
+
+/** Placeholders such as {count} filled in, as Home Assistant's localize does. */
+function formatText(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+// Language -> the localize function of our translations once loaded (undefined while loading).
+const localizers = new Map();
+const translationsLoaded = new EventTarget();
+
+function localizerFor(hass) {
+  const language = hass.language || "en";
+  if (!localizers.has(language)) {
+    localizers.set(language, undefined);
+    if (typeof hass.loadBackendTranslation === "function") {
+      hass.loadBackendTranslation("selector", DOMAIN).then(
+        (localize) => {
+          localizers.set(language, localize);
+          translationsLoaded.dispatchEvent(new Event("loaded"));
+        },
+        () => undefined,
+      );
+    }
+  }
+  return localizers.get(language);
+}
+
+/** A word of the card in the user's language (English until the translations are in). */
+function word(hass, key, values = {}) {
+  const localize = hass && localizerFor(hass);
+  const text = localize && localize(`component.${DOMAIN}.selector.card.options.${key}`, values);
+  return text || formatText(FALLBACK[key], values);
+}
 
 const STATUS_BY_STATE = {
   healthy: "ok",
@@ -206,10 +265,10 @@ function alertStatus(hass, entityId) {
     return { status: STATUS_BY_STATE[state], label: unavailableLabel(hass, state) };
   }
   const count = Number(stateObj.state);
-  if (!count) return { status: "ok", label: "No alerts" };
+  if (!count) return { status: "ok", label: word(hass, "no_alerts") };
   const alerts = stateObj.attributes.alerts || [];
   const status = alerts.some((a) => a.severity === "error") ? "error" : "warning";
-  return { status, label: count === 1 ? "1 alert" : `${count} alerts` };
+  return { status, label: count === 1 ? word(hass, "one_alert") : word(hass, "alerts", { count }) };
 }
 
 function deviceName(device) {
@@ -217,6 +276,10 @@ function deviceName(device) {
 }
 
 class HaIngestorFlowCard extends HTMLElement {
+  static getConfigElement() {
+    return document.createElement(EDITOR_TYPE);
+  }
+
   static getStubConfig(hass) {
     const entryId = hass && ingestorEntries(hass)[0];
     return entryId ? { entry_id: entryId } : {};
@@ -261,6 +324,11 @@ class HaIngestorFlowCard extends HTMLElement {
   }
 
   connectedCallback() {
+    this._retranslate = () => {
+      this._key = undefined;
+      this._update();
+    };
+    translationsLoaded.addEventListener("loaded", this._retranslate);
     this._resize = new ResizeObserver((entries) => {
       const width = Math.round(entries[0].contentRect.width);
       if (width !== this._width) {
@@ -272,6 +340,7 @@ class HaIngestorFlowCard extends HTMLElement {
   }
 
   disconnectedCallback() {
+    translationsLoaded.removeEventListener("loaded", this._retranslate);
     if (this._resize) this._resize.disconnect();
     cancelAnimationFrame(this._frame);
   }
@@ -301,8 +370,8 @@ class HaIngestorFlowCard extends HTMLElement {
     const graph = this._graph;
     if (!graph) {
       const message = this._entryId
-        ? `No HA Ingestor devices found for config entry ${this._entryId}.`
-        : "No HA Ingestor entry found. Set one up, or give entry_id or device_id.";
+        ? word(hass, "no_devices", { entry_id: this._entryId })
+        : word(hass, "no_entry");
       return { title, message };
     }
     const rootEntities = graph.entities.get(graph.root.id);
@@ -349,7 +418,12 @@ class HaIngestorFlowCard extends HTMLElement {
     );
     return {
       title,
-      source: sourceState ? formatState(hass, sourceState) : undefined,
+      source: sourceState ? word(hass, "source", { source: formatState(hass, sourceState) }) : undefined,
+      words: {
+        delivered: delivery === undefined ? undefined : word(hass, "delivered", { share: delivery }),
+        rate: word(hass, "events_per_minute"),
+        delivery: word(hass, "delivery_completeness"),
+      },
       rate: graph.path.size ? rate : undefined,
       rootRate: graph.path.size ? undefined : rate,
       delivery: graph.path.size ? delivery : undefined,
@@ -362,7 +436,7 @@ class HaIngestorFlowCard extends HTMLElement {
   _render(view) {
     const header = view.title
       ? `<div class="header"><span class="title">${escapeHtml(view.title)}</span>${
-          view.source ? `<span class="source">Source: ${escapeHtml(view.source)}</span>` : ""
+          view.source ? `<span class="source">${escapeHtml(view.source)}</span>` : ""
         }</div>`
       : "";
     let body;
@@ -396,6 +470,7 @@ class HaIngestorFlowCard extends HTMLElement {
     this._nodes = view.nodes || [];
     this._rate = view.rate;
     this._delivery = view.delivery;
+    this._words = view.words || {};
     this._rootId = (view.nodes || []).find((n) => n.root)?.id;
     this._idle = view.idle;
     for (const button of this.shadowRoot.querySelectorAll(".node[data-entity-id]")) {
@@ -409,7 +484,7 @@ class HaIngestorFlowCard extends HTMLElement {
       ? [
           view.rootRate && `<span class="status">${escapeHtml(view.rootRate)}</span>`,
           view.rootDelivery &&
-            `<span class="status delivery" title="Delivery completeness">${escapeHtml(view.rootDelivery)} delivered</span>`,
+            `<span class="status delivery" title="${escapeHtml(view.words.delivery)}">${escapeHtml(view.words.delivered)}</span>`,
         ]
           .filter(Boolean)
           .join("")
@@ -472,15 +547,15 @@ class HaIngestorFlowCard extends HTMLElement {
         label.dataset.to = next.dataset.deviceId;
         if (this._rate !== undefined) {
           const rate = document.createElement("span");
-          rate.title = "Events per minute";
+          rate.title = this._words.rate;
           rate.textContent = this._rate;
           label.append(rate);
         }
         if (delivery !== undefined) {
           const part = document.createElement("span");
           part.className = "delivery";
-          part.title = "Delivery completeness";
-          part.textContent = `${delivery} delivered`;
+          part.title = this._words.delivery;
+          part.textContent = this._words.delivered;
           label.append(...(label.childNodes.length ? [" · "] : []), part);
         }
         label.style.left = `${(x1 + x2) / 2}px`;
@@ -492,6 +567,199 @@ class HaIngestorFlowCard extends HTMLElement {
   }
 }
 
+const EDITOR_SCHEMA = [
+  { name: "entry_id", selector: { config_entry: { integration: DOMAIN } } },
+  { name: "title", selector: { text: {} } },
+];
+
+/** The card's visual editor: which entry the card follows, and its title. */
+class HaIngestorFlowCardEditor extends HTMLElement {
+  setConfig(config) {
+    this._config = { ...config };
+    this._render();
+  }
+
+  set hass(hass) {
+    this._hass = hass;
+    this._render();
+  }
+
+  _render() {
+    if (!this._hass || !this._config) return;
+    if (!this._form) {
+      this._form = document.createElement("ha-form");
+      this._form.computeLabel = (schema) =>
+        word(this._hass, schema.name === "entry_id" ? "editor_entry" : "editor_title");
+      this._form.addEventListener("value-changed", (event) => {
+        event.stopPropagation();
+        const config = { ...this._config, ...event.detail.value };
+        // A cleared entry means "the first one"; a card never stores a null.
+        for (const key of Object.keys(config)) if (config[key] === undefined || config[key] === null) delete config[key];
+        this._config = config;
+        this.dispatchEvent(new CustomEvent("config-changed", { detail: { config }, bubbles: true, composed: true }));
+      });
+      this.append(this._form);
+    }
+    this._form.hass = this._hass;
+    this._form.data = this._config;
+    this._form.schema = EDITOR_SCHEMA;
+  }
+}
+
+const PANEL_STYLE = `
+  :host { display: block; min-height: 100vh; background: var(--primary-background-color); color: var(--primary-text-color); }
+  .toolbar {
+    display: flex; align-items: center; gap: 8px; height: var(--header-height, 56px); padding: 0 12px;
+    background: var(--app-header-background-color, var(--primary-color));
+    color: var(--app-header-text-color, var(--text-primary-color, white));
+    font-size: 20px; border-bottom: var(--app-header-border-bottom, none);
+  }
+  .content { padding: 16px; display: flex; flex-direction: column; gap: 24px; }
+  .entry { display: grid; gap: 16px; grid-template-columns: repeat(auto-fill, minmax(min(100%, 360px), 1fr)); align-items: start; }
+  .entry > .flow { grid-column: 1 / -1; }
+  .message { padding: 16px; color: var(--secondary-text-color); }
+  @media (max-width: 600px) { .content { padding: 8px; gap: 16px; } }
+`;
+
+/** The entities of one entry's main device by translation key, for the panel's cards. */
+function mainEntities(hass, entryId) {
+  const graph = buildGraph(hass, entryId);
+  if (!graph) return undefined;
+  const entities = graph.entities.get(graph.root.id) || [];
+  const ids = (test) => entities.filter(test).map((e) => e.entity_id).sort();
+  return {
+    name: deviceName(graph.root),
+    alerts: ids((e) => e.entity_id.startsWith("binary_sensor.") && String(e.translation_key).startsWith("alert_")),
+    delivery: ["delivery_completeness", "events_lost", "delivery_latency"]
+      .map((key) => byKey(entities, key))
+      .filter(Boolean)
+      .map((e) => e.entity_id),
+    rate: byKey(entities, "events_per_minute")?.entity_id,
+  };
+}
+
+/**
+ * Home Assistant's card helpers (`createCardElement`), for its own entities and history cards.
+ * They come with the dashboards' code, which a panel opened first has not loaded yet: the
+ * frontend's panel resolver loads it (bounded: without it the panel shows the flow card only).
+ */
+async function cardHelpers() {
+  if (!window.loadCardHelpers) {
+    const load = (async () => {
+      await customElements.whenDefined("partial-panel-resolver");
+      const resolver = document.createElement("partial-panel-resolver");
+      const routes = resolver._getRoutes && resolver._getRoutes([{ component_name: "lovelace", url_path: "a" }]);
+      await routes?.routes?.a?.load?.();
+    })();
+    await Promise.race([load.catch(() => undefined), new Promise((done) => setTimeout(done, 10_000))]);
+  }
+  return window.loadCardHelpers ? window.loadCardHelpers() : undefined;
+}
+
+/**
+ * The sidebar panel: for every entry the data-flow card, its alerts, the delivery figures
+ * (with the delivery check on) and the event-rate trend, from Home Assistant's own cards.
+ */
+class HaIngestorPanel extends HTMLElement {
+  constructor() {
+    super();
+    this.attachShadow({ mode: "open" });
+    this._cards = [];
+    this._key = undefined;
+  }
+
+  set hass(hass) {
+    this._hass = hass;
+    this._update();
+  }
+
+  get hass() {
+    return this._hass;
+  }
+
+  set narrow(narrow) {
+    this._narrow = narrow;
+    if (this._menu) this._menu.narrow = narrow;
+  }
+
+  set panel(panel) {
+    this._panel = panel;
+  }
+
+  connectedCallback() {
+    this._retranslate = () => {
+      this._key = undefined;
+      this._update();
+    };
+    translationsLoaded.addEventListener("loaded", this._retranslate);
+  }
+
+  disconnectedCallback() {
+    translationsLoaded.removeEventListener("loaded", this._retranslate);
+  }
+
+  async _update() {
+    const hass = this._hass;
+    if (!hass) return;
+    const entries = ingestorEntries(hass).map((entryId) => ({ entryId, ...mainEntities(hass, entryId) }));
+    const key = JSON.stringify([hass.language, entries]);
+    if (key !== this._key) {
+      this._key = key;
+      await this._build(entries);
+    }
+    if (this._menu) this._menu.hass = hass;
+    for (const card of this._cards) card.hass = hass;
+  }
+
+  async _build(entries) {
+    const hass = this._hass;
+    const key = this._key;
+    const helpers = await cardHelpers();
+    if (key !== this._key) return; // a newer build started while the helpers loaded
+    const root = this.shadowRoot;
+    root.innerHTML = `<style>${PANEL_STYLE}</style><div class="toolbar"><ha-menu-button></ha-menu-button><span class="title"></span></div><div class="content"></div>`;
+    root.querySelector(".title").textContent = "HA Ingestor";
+    this._menu = root.querySelector("ha-menu-button");
+    this._menu.hass = hass;
+    this._menu.narrow = this._narrow;
+    const content = root.querySelector(".content");
+    this._cards = [];
+    if (!entries.length) {
+      const message = document.createElement("div");
+      message.className = "message";
+      message.textContent = word(hass, "panel_no_entries");
+      content.append(message);
+      return;
+    }
+    const builtIn = (config) => {
+      if (!helpers) return undefined;
+      return helpers.createCardElement(config);
+    };
+    for (const entry of entries) {
+      const section = document.createElement("section");
+      section.className = "entry";
+      section.dataset.entryId = entry.entryId;
+      const flow = document.createElement(CARD_TYPE);
+      flow.className = "flow";
+      flow.setConfig({ entry_id: entry.entryId, title: entry.name || "HA Ingestor" });
+      const cards = [
+        flow,
+        entry.alerts?.length && builtIn({ type: "entities", title: word(hass, "panel_alerts"), entities: entry.alerts, state_color: true }),
+        entry.delivery?.length && builtIn({ type: "entities", title: word(hass, "panel_delivery"), entities: entry.delivery }),
+        entry.rate && builtIn({ type: "history-graph", title: word(hass, "panel_trend"), hours_to_show: 24, entities: [entry.rate] }),
+      ].filter(Boolean);
+      for (const card of cards) {
+        card.hass = hass;
+        section.append(card);
+        this._cards.push(card);
+      }
+      content.append(section);
+    }
+  }
+}
+
+if (!customElements.get(EDITOR_TYPE)) customElements.define(EDITOR_TYPE, HaIngestorFlowCardEditor);
+if (!customElements.get(PANEL_TYPE)) customElements.define(PANEL_TYPE, HaIngestorPanel);
 if (!customElements.get(CARD_TYPE)) {
   customElements.define(CARD_TYPE, HaIngestorFlowCard);
   window.customCards = window.customCards || [];
