@@ -125,7 +125,7 @@ async def test_figures_not_known_are_unknown_not_zero(
     freezer.tick(RECOUNT_EVERY)
     await refresh()
 
-    for key in ("ingestion_lag", "success_rate", "processing_time"):
+    for key in ("ingestion_lag", "error_rate", "success_rate", "processing_time"):
         assert state_of(hass, f"{MAIN}_{key}") == STATE_UNKNOWN, key
     # Counted and none found: real zeros.
     assert state_of(hass, f"{MAIN}_events_in_period") == "0"
