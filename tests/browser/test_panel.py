@@ -1,4 +1,5 @@
-"""The first screen with no YAML: the sidebar panel, the card's visual editor, its words in German.
+"""The first screen with no YAML: the sidebar panel, the card's visual editor, its words in German;
+and names from the monitored stack shown as text, never as markup.
 
 Home Assistant with its own frontend in headless Chromium, a real influxd seeded here and the
 simulated HomeIQ 2.0 (R3) ingestor. Nothing is configured in YAML or pasted: the entry comes
@@ -21,11 +22,12 @@ from tests.support.simulator import WEBSOCKET_INGESTION, Fault
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from playwright.async_api import Page
+    from playwright.async_api import Dialog, Page
 
     from tests.browser.conftest import Seeded
     from tests.support.home_assistant import RunningHomeAssistant
     from tests.support.simulator import IngestorSimulator
+    from tests.support.simulator_r3 import IngestorSimulatorR3
 
 PANEL: Final = "ha-ingestor-panel"
 TRANSLATIONS: Final = CARD_DIRECTORY.parent / "translations"
@@ -161,4 +163,48 @@ async def test_a_german_user_sees_the_card_and_the_panel_in_german(
         )
     except BaseException:
         await page.screenshot(path=tmp_path / "german-failure.png", full_page=True)
+        raise
+
+
+# Lower case without dashes or underscores: the device name keeps it as it is.
+HOSTILE: Final = "<img src=x onerror=alert(document.domain)>"
+
+
+async def test_names_from_the_stack_cannot_inject_markup(
+    page: Page,
+    home_assistant: RunningHomeAssistant,
+    seeded: Seeded,
+    simulator: IngestorSimulatorR3,
+    tmp_path: Path,
+) -> None:
+    """A service the ingestor lists under a name that is markup, shown on the card as text."""
+    from playwright.async_api import expect  # noqa: PLC0415
+
+    simulator.deployed_elsewhere.append(HOSTILE)
+    dialogs: list[str] = []
+
+    async def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    await set_up_entry(home_assistant, seeded, simulator)
+    (device,) = [d for d in await home_assistant.client.devices() if d["model"] == HOSTILE]
+    try:
+        await log_in(page, home_assistant.url, home_assistant.user)
+        await page.goto(f"{home_assistant.url}/{PANEL_URL_PATH}")
+        node = page.locator(f'{PANEL} {CARD} .node[data-device-id="{device["id"]}"]')
+        await expect(node.locator(".name")).to_have_text(str(device["name"]), timeout=WAIT_MS)
+        assert "<img" in str(device["name"])
+        # The name is text: no element was made of it, and its handler never ran.
+        assert (
+            await page.locator(f"{PANEL} {CARD}").evaluate(
+                "el => el.shadowRoot.querySelectorAll('img').length"
+            )
+            == 0
+        )
+        await expect(page.locator(f"{PANEL} {CARD} .node")).not_to_have_count(0)
+        assert dialogs == []
+    except BaseException:
+        await page.screenshot(path=tmp_path / "markup-failure.png", full_page=True)
         raise

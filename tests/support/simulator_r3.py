@@ -262,6 +262,10 @@ class IngestorSimulatorR3(IngestorSimulator):
         self._buckets: dict[str, _TokenBucket] = {}
         # fingerprint -> (alert as listed, clock of its last notification)
         self._alerts: dict[str, tuple[Json, float]] = {}
+        # Services of the deployment the simulator does not run (another compose file, a
+        # name a test chooses): `/api/v1/health/services` lists them healthy, like the
+        # health dashboard.
+        self.deployed_elsewhere: list[str] = []
 
     # --- what tests read and change -----------------------------------------------------
 
@@ -652,13 +656,15 @@ class IngestorSimulatorR3(IngestorSimulator):
         for group, members in _R3_GROUPS.items():
             for name, port in members:
                 yield group, name, port
+        for name in self.deployed_elsewhere:
+            yield "elsewhere", name, 0
 
     async def _probe_r3(self, name: str, port: int, limit: float) -> _Fetched:
         if name == "influxdb":
             return await self._probe_influxdb(limit)
         if name in self.services:
             return await self._fetch(name, "/health", limit)
-        if name in _ALWAYS_THERE:
+        if name in _ALWAYS_THERE or name in self.deployed_elsewhere:
             return self._absent_but_healthy(name)
         return _Fetched(None, None, not_resolving(name, port), 0.0)
 
