@@ -1,7 +1,7 @@
 """The program behind `scripts/screenshots`; it runs inside the `current` Debian root.
 
 It runs the demo of scripts/develop in a temporary configuration, waits until the entities
-have a few refreshes of history, then photographs three pages as a newcomer sees them and
+have a few refreshes of history, then photographs four pages as a newcomer sees them and
 stores them as small palette PNGs under docs/images/ (the README embeds them).
 """
 
@@ -20,6 +20,7 @@ REPO: Final = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from custom_components.ha_ingestor.frontend import PANEL_URL_PATH  # noqa: E402
 from tests.browser.ui import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -80,7 +81,7 @@ async def _shoot(page: Page, name: str) -> None:
 
 
 async def take_screenshots(dashboard: str, settle: float) -> None:
-    """Dashboard, device page and config flow, in one browser."""
+    """Dashboard, sidebar panel, device page and config flow, in one browser."""
     from playwright.async_api import async_playwright, expect  # noqa: PLC0415
 
     log(f"letting the demo refresh for {settle:.0f} s (history for the graphs)")
@@ -114,6 +115,17 @@ async def take_screenshots(dashboard: str, settle: float) -> None:
             await expect(page.locator("hui-history-graph-card").first).to_be_visible()
             await page.wait_for_timeout(3000)  # the graphs draw after their data arrives
             await _shoot(page, "dashboard")
+
+            # The sidebar panel the integration adds by itself: no YAML behind it.
+            await page.goto(f"{develop.HA_URL}/{PANEL_URL_PATH}")
+            await expect(
+                page.locator("ha-ingestor-panel ha-ingestor-flow-card .node").first
+            ).to_be_visible()
+            await expect(
+                page.locator("ha-ingestor-panel hui-history-graph-card").first
+            ).to_be_visible()
+            await page.wait_for_timeout(3000)
+            await _shoot(page, "panel")
 
             await page.goto(f"{develop.HA_URL}/config/devices/device/{main['id']}")
             await expect(page.locator("hui-generic-entity-row").first).to_be_visible()

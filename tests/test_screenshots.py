@@ -23,8 +23,9 @@ def _embedded() -> list[str]:
     return re.findall(r"!\[[^\]]*\]\((docs/images/[^)]+\.png)\)", readme)
 
 
-def test_readme_embeds_the_three_pictures() -> None:
-    assert sorted(Path(p).stem for p in _embedded()) == ["config-flow", "dashboard", "device"]
+def test_readme_embeds_the_four_pictures() -> None:
+    expected = ["config-flow", "dashboard", "device", "panel"]
+    assert sorted(Path(p).stem for p in _embedded()) == expected
 
 
 @pytest.mark.parametrize("path", _embedded())

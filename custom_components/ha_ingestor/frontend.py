@@ -8,10 +8,12 @@ The card is loaded into every frontend page; the panel "HA Ingestor" is the same
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from homeassistant.components.frontend import (
+    DATA_PANELS,
     add_extra_js_url,
     async_register_built_in_panel,
     async_remove_panel,
@@ -30,10 +32,13 @@ if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
 
+_LOGGER = logging.getLogger(__name__)
+
 CARD_DIRECTORY: Final = Path(__file__).parent / "frontend"
 CARD_FILE: Final = "ha-ingestor-flow-card.js"
 STATIC_URL: Final = f"/{DOMAIN}/frontend"
-PANEL_URL_PATH: Final = "ha-ingestor"
+# A dashboard's URL must have a hyphen, so a user's dashboard can never take this one.
+PANEL_URL_PATH: Final = DOMAIN
 PANEL_ELEMENT: Final = "ha-ingestor-panel"
 PANEL_ICON: Final = "mdi:transit-connection-variant"
 # The card's versioned URL once the frontend loads it; the panel's module is the same file.
@@ -80,6 +85,12 @@ def async_update_panel(hass: HomeAssistant, entry: ConfigEntry, *, loaded: bool)
     if wanted == hass.data.get(PANEL_SHOWN, False):
         return
     if wanted:
+        if PANEL_URL_PATH in hass.data.get(DATA_PANELS, {}):
+            # Another integration's panel: keep it, say so once (hidden again, asked again).
+            _LOGGER.warning(
+                "The sidebar already has a panel at /%s; not adding ours", PANEL_URL_PATH
+            )
+            return
         async_register_built_in_panel(
             hass,
             component_name="custom",

@@ -10,6 +10,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from homeassistant.components.frontend import async_register_built_in_panel
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
@@ -152,3 +153,23 @@ async def test_home_assistant_serves_the_cards_words_in_each_language(
     assert {k.removeprefix(prefix): v for k, v in served.items() if k.startswith(prefix)} == words
     # Home Assistant refuses (and logs) a text its message parser cannot read.
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.usefixtures("stack", "frontend_storage")
+@NEEDS_FRONTEND
+async def test_a_panel_of_another_integration_at_our_address_stays(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    mock_config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert await async_setup_component(hass, "frontend", {})
+    async_register_built_in_panel(hass, "iframe", "Theirs", frontend_url_path=PANEL_URL_PATH)
+    await _set_up(hass, mock_config_entry)
+
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert (await _panels(hass, hass_ws_client))[PANEL_URL_PATH]["title"] == "Theirs"
+    assert caplog.text.count(f"already has a panel at /{PANEL_URL_PATH}") == 1
+    # Unloading ours leaves theirs.
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    assert PANEL_URL_PATH in await _panels(hass, hass_ws_client)
