@@ -237,7 +237,7 @@ async def registered_entity_ids(
     # An R3 `/api/info` (it has a rate limit): R3 offers every entity, its own ones too.
     stack.payload("admin-api", "/api/info")["data"]["rate_limit"] = {"requests_per_minute": 60}
     stack.install(aioclient_mock)
-    # The delivery check on (it is opt-in): its entities are named in the README too.
+    # The delivery check on (the default): its entities are named in the README too.
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=UNIQUE_ID,

@@ -669,6 +669,7 @@ LAYERS = (
             "system_health.py",
             "services.py",
             "frontend.py",
+            "repairs.py",
         ),
         rank=9,
     ),

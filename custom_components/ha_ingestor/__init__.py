@@ -9,7 +9,8 @@ from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 
 from .clients import create_client, create_storage_source
-from .const import DOMAIN
+from .config_flow import HaIngestorConfigFlow
+from .const import CONF_DELIVERY_CHECK, DOMAIN
 from .coordinators.delivery import async_setup_delivery
 from .coordinators.statistics import StatisticsCoordinator
 from .coordinators.storage import StorageCoordinator
@@ -33,6 +34,22 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
     """Register the actions and the data-flow card once, for every entry."""
     async_setup_services(hass)
     await async_register_card(hass)
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: HaIngestorConfigEntry) -> bool:
+    """Bring an entry of an older version up to this one; refuse one of a newer version.
+
+    1.1 -> 1.2: the delivery check became on by default, so it is turned on. Whoever does not
+    want it turns it off again in the options, or in one click from its repair issue when this
+    Home Assistant is not the ingestor's source.
+    """
+    if entry.version > HaIngestorConfigFlow.VERSION:
+        return False
+    if entry.minor_version < 2:  # noqa: PLR2004
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_DELIVERY_CHECK: True}, minor_version=2
+        )
     return True
 
 

@@ -362,7 +362,8 @@ class HaIngestorConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up HA Ingestor: InfluxDB first, then the ingestor's own APIs."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    # 2: the delivery check is on by default; older entries are turned on when they load.
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Start with nothing entered."""

@@ -26,15 +26,20 @@ def set_entry_issue(  # noqa: PLR0913
     active: bool,
     placeholders: dict[str, str],
     severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    fixable: bool = False,
 ) -> None:
-    """Create or delete one of an entry's repair issues."""
+    """Create or delete one of an entry's repair issues.
+
+    A fixable one carries the entry's id for its fix flow (repairs.py).
+    """
     issue_id = entry_issue_id(key, entry)
     if active:
         ir.async_create_issue(
             hass,
             DOMAIN,
             issue_id,
-            is_fixable=False,
+            is_fixable=fixable,
+            data={"entry_id": entry.entry_id} if fixable else None,
             severity=severity,
             translation_key=key,
             translation_placeholders=placeholders,

@@ -57,7 +57,8 @@ def options_with_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
         **{key: getattr(DEFAULT_THRESHOLDS, key) for key in THRESHOLD_KEYS},
         CONF_MONITORED_SERVICES: [],
         **STORAGE_OPTION_DEFAULTS,
-        CONF_DELIVERY_CHECK: False,
+        # On by default (existing entries migrate to on: __init__.async_migrate_entry).
+        CONF_DELIVERY_CHECK: True,
         CONF_DELIVERY_WARNING: DEFAULT_DELIVERY_WARNING,
         CONF_DELIVERY_ERROR: DEFAULT_DELIVERY_ERROR,
         CONF_SHOW_PANEL: True,
@@ -115,7 +116,7 @@ def influxdb_asked(entry: ConfigEntry) -> bool:
 
 
 def delivery_enabled(entry: ConfigEntry) -> bool:
-    """The delivery check is opted into and InfluxDB is asked."""
+    """The delivery check is on (the default) and InfluxDB is asked."""
     return bool(options_with_defaults(entry.options)[CONF_DELIVERY_CHECK]) and influxdb_asked(entry)
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from unittest.mock import patch
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from homeassistant.core import HomeAssistant
-    from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+    from pytest_homeassistant_custom_component.typing import (
+        ClientSessionGenerator,
+        WebSocketGenerator,
+    )
 
     from custom_components.ha_ingestor.coordinators.delivery import DeliveryCoordinator
     from tests.support.influxdb_server import InfluxDBServer
@@ -203,20 +207,15 @@ async def test_lost_events_latency_and_restart(
         await ingestor.stop()
 
 
-@pytest.mark.usefixtures("short_settle")
-async def test_not_this_home_assistant_and_influxdb_down(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    influxdb_server: InfluxDBServer,
-    database: str,
+async def _only_another_home_assistant_arrives(
+    hass: HomeAssistant, entry: MockConfigEntry, influxdb_server: InfluxDBServer, database: str
 ) -> None:
+    """Set up; ours fire, another Home Assistant's events fill the bucket, none of ours."""
     await _set_up(hass, entry)
     await _counting(entry)
     for i in range(3):
         hass.states.async_set("light.mine", f"s{i}")
     fired = time.time()
-    # Another Home Assistant's events fill the bucket; none of ours arrive.
-
     theirs = [
         event_line(
             Event(
@@ -231,6 +230,16 @@ async def test_not_this_home_assistant_and_influxdb_down(
     ]
     influxdb_server.write(database, theirs)
     await _settle_and_refresh(hass, entry, fired)
+
+
+@pytest.mark.usefixtures("short_settle")
+async def test_not_this_home_assistant_and_influxdb_down(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    influxdb_server: InfluxDBServer,
+    database: str,
+) -> None:
+    await _only_another_home_assistant_arrives(hass, entry, influxdb_server, database)
 
     assert entity_of(hass, entry, "sensor", "delivery_completeness").state == STATE_UNKNOWN
     assert entity_of(hass, entry, "sensor", "events_lost").state == STATE_UNKNOWN
@@ -289,3 +298,38 @@ async def test_events_the_ingestors_filter_dropped_are_not_claimed_lost(
     assert (lost.attributes["events_fired"], lost.attributes["events_filtered"]) == (3, 3)
     assert entity_of(hass, entry, "sensor", "delivery_completeness").state == STATE_UNKNOWN
     assert entity_of(hass, entry, "binary_sensor", "alert_events_lost").state == "off"
+
+
+@pytest.mark.usefixtures("short_settle")
+async def test_the_repair_turns_the_check_off_in_one_click(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: MockConfigEntry,
+    influxdb_server: InfluxDBServer,
+    database: str,
+) -> None:
+    await _only_another_home_assistant_arrives(hass, entry, influxdb_server, database)
+    issue_id = f"{ISSUE_DELIVERY_NOT_SOURCE}_{entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.is_fixable
+    assert await async_setup_component(hass, "repairs", {})
+    client = await hass_client()
+
+    # What the Repairs page does: open the fix flow, then submit its one step.
+    started = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    flow = await started.json()
+    assert flow["type"] == "form", flow
+    assert flow["step_id"] == "confirm"
+    assert flow["description_placeholders"] == {"title": entry.title}
+    finished = await (await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}")).json()
+    assert finished["type"] == "create_entry", finished
+    await hass.async_block_till_done()
+
+    assert entry.options[CONF_DELIVERY_CHECK] is False
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.delivery is None
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert entity_of(hass, entry, "sensor", "events_lost").state == STATE_UNAVAILABLE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 import pytest
@@ -15,10 +15,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ha_ingestor.api.influx.flux import FluxBackend
 from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from custom_components.ha_ingestor.api.ingestor.stack import ADMIN_API
-from custom_components.ha_ingestor.const import DOMAIN
+from custom_components.ha_ingestor.const import CONF_DELIVERY_CHECK, DOMAIN
 from tests.support.influxdb_server import free_port
 
-from .conftest import MODULE, NOW
+from .conftest import ENTRY_DATA, MODULE, NOW, UNIQUE_ID
 from .recorded import INFLUXDB
 
 if TYPE_CHECKING:
@@ -143,3 +143,30 @@ async def test_coordinator_reads_its_options(
     assert coordinator.data.period == "24h"
     assert stack.stats_periods() == ["24h"]
     await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+@pytest.mark.usefixtures("stack")
+@pytest.mark.parametrize("stored", [{}, {CONF_DELIVERY_CHECK: False}])
+async def test_entries_of_1_1_get_the_delivery_check_on(
+    hass: HomeAssistant, stored: dict[str, Any]
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=UNIQUE_ID, data=ENTRY_DATA, options=stored, minor_version=1
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert (entry.version, entry.minor_version) == (1, 2)
+    assert entry.options[CONF_DELIVERY_CHECK] is True
+    assert entry.runtime_data.delivery is not None
+
+
+@pytest.mark.usefixtures("stack")
+async def test_an_entry_of_a_newer_version_is_refused(hass: HomeAssistant) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=UNIQUE_ID, data=ENTRY_DATA, version=2)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR

@@ -194,6 +194,8 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryData]):
             active=active,
             placeholders={"title": self.config_entry.title, "bucket": self.bucket_name},
             severity=ir.IssueSeverity.WARNING,
+            # One click turns the check off (repairs.py).
+            fixable=True,
         )
 
     def async_delete_issues(self) -> None:
