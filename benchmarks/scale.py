@@ -47,7 +47,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from unittest.mock import patch
 
+import aiohttp
+
 from custom_components.ha_ingestor.api.core.models import Period
+from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend, build_window_query
+from custom_components.ha_ingestor.api.influx.windows import WindowStore
 from tests.support.events import (
     DEFAULT_ENTITIES,
     EventGenerator,
@@ -58,10 +62,11 @@ from tests.support.events import (
 from tests.support.influxdb_server import running_influxdb
 
 from .approaches import Target
-from .incremental import WINDOWS, add_measure_arguments, measure_period, percentile
+from .incremental import TIMEOUT, WINDOWS, add_measure_arguments, measure_period, percentile
 from .report import machine_facts
 from .run import influxdb_version
 from .seed import SEED, SeedBudgetExceededError, slice_bounds, write_batches
+from .statements import statement_costs
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -362,6 +367,8 @@ class ScaleResult:
     failure: str | None = None
     # TSM files of the database after seeding, and (with a settle wait) when measured.
     tsm: dict[str, dict[str, float]] = field(default_factory=dict)
+    # A steady refresh's statements, each timed alone.
+    steady_statements: list[dict[str, Any]] = field(default_factory=list)
 
     def goals(self) -> dict[str, Any]:
         """The issue's goals against what was measured."""
@@ -384,6 +391,7 @@ class ScaleResult:
             "entities": self.entities,
             "seed": self.seed,
             "tsm": self.tsm,
+            "steady_statements": self.steady_statements,
             "run": None if self.run is None else asdict(self.run),
             "home_assistant": [asdict(side) for side in self.home_assistant],
             "goals": self.goals(),
@@ -478,6 +486,13 @@ def render(result: ScaleResult) -> str:
             ("Identical to a plain full recount", "yes" if run["identical"] else "**NO**"),
             ("Kept memory (store and backend)", f"{run['memory_kib']:,.0f} KiB"),
         ]
+    rows += [
+        (
+            f"Steady statement alone: `{cost['statement']}`",
+            f"{cost['ms']:,.1f} ms, {cost['kib']:,.1f} KiB",
+        )
+        for cost in document["steady_statements"]
+    ]
     for side in document["home_assistant"]:
         rows += _home_assistant_rows(side)
     machine = settings.get("machine", {})
@@ -498,6 +513,33 @@ def render(result: ScaleResult) -> str:
         *(f"| {k} | {v} |" for k, v in settings.items() if k != "machine"),
     ]
     return "\n".join(out) + "\n"
+
+
+async def steady_statements(target: Target, *, runs: int = 3) -> list[dict[str, Any]]:
+    """Each statement of a steady refresh's query, timed alone (where its time goes).
+
+    A store on `target` takes a full recount and one steady refresh, a minute apart (of the
+    data's clock); the next refresh's plan is what is timed.
+    """
+    period, window = target.period, target.window
+    async with aiohttp.ClientSession() as session:
+        store = WindowStore(period, window)
+        backend = InfluxQLBackend(
+            session, target.url, target.database, windows=store, timeout=TIMEOUT
+        )
+        minute = timedelta(minutes=1)
+        for step in range(2):
+            await backend.async_fetch(period, window, target.now + step * minute)
+        query, _names = build_window_query(store.plan(target.now + 2 * minute), period)
+        costs = await statement_costs(session, target, runs=runs, query=query)
+    return [
+        {
+            "statement": cost.label,
+            "ms": round(cost.median * _MS, 1),
+            "kib": round(cost.body_bytes / 1024, 1),
+        }
+        for cost in costs
+    ]
 
 
 def tsm_files(server: InfluxDBServer, database: str) -> dict[str, float]:
@@ -603,6 +645,9 @@ def run_scale(  # noqa: PLR0913
             problems.append(f"the full recount counted {result.run.events_counted} of {events}")
         if not result.run.identical:
             problems.append("incremental figures differ from a plain full recount")
+        later = Target(server.url, database, now + steady * interval, PERIOD, WINDOWS[PERIOD])
+        result.steady_statements = asyncio.run(steady_statements(later))
+        result.tsm["after measuring"] = tsm_files(server, database)
         if problems:
             result.failure = "; ".join(problems)
             if save is not None:
