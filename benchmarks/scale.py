@@ -50,7 +50,11 @@ from unittest.mock import patch
 import aiohttp
 
 from custom_components.ha_ingestor.api.core.models import Period
-from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend, build_window_query
+from custom_components.ha_ingestor.api.influx.influxql import (
+    InfluxQLBackend,
+    _event_counts,  # the counting of both schemas' fields, for the per-field diagnostic
+    build_window_query,
+)
 from custom_components.ha_ingestor.api.influx.windows import WindowStore
 from tests.support.events import (
     DEFAULT_ENTITIES,
@@ -531,7 +535,18 @@ async def steady_statements(target: Target, *, runs: int = 3) -> list[dict[str, 
         for step in range(2):
             await backend.async_fetch(period, window, target.now + step * minute)
         query, _names = build_window_query(store.plan(target.now + 2 * minute), period)
-        costs = await statement_costs(session, target, runs=runs, query=query)
+        # Diagnostic: each counting statement once per field (schema A's short `state`,
+        # schema B's long `state_value`), to see what decoding which field costs.
+        both = _event_counts()
+        singles = [
+            statement.replace(both, one)
+            for statement in query.split("; ")
+            if both in statement
+            for one in both.split(", ")
+        ]
+        costs = await statement_costs(
+            session, target, runs=runs, query="; ".join([query, *singles])
+        )
     return [
         {
             "statement": cost.label,
@@ -549,17 +564,26 @@ def tsm_files(server: InfluxDBServer, database: str) -> dict[str, float]:
     return {"files": len(files), "mib": round(size / 2**20, 1)}
 
 
-def settle(server: InfluxDBServer, database: str, budget: float, *, every: float = 10.0) -> None:
+def settle(
+    server: InfluxDBServer,
+    database: str,
+    budget: float,
+    *,
+    every: float = 10.0,
+    stable: float = 90.0,
+) -> None:
     """Wait (at most `budget` seconds) until influxd's compactions stop changing the TSM files.
 
     A database that grew over days holds few, compacted files; one bulk-written a minute ago
-    holds many. Stable = the same file count at three checks in a row.
+    holds many. Stable = the same file count for `stable` seconds (influxd compacts level by
+    level, with pauses between).
     """
     deadline = time.monotonic() + budget
+    checks = max(round(stable / every), 1) + 1
     seen: list[float] = []
     while time.monotonic() < deadline:
         seen.append(tsm_files(server, database)["files"])
-        if len(seen) >= 3 and len(set(seen[-3:])) == 1:  # noqa: PLR2004
+        if len(seen) >= checks and len(set(seen[-checks:])) == 1:
             return
         time.sleep(every)
 
