@@ -5,14 +5,16 @@ Nothing here looks at a timing: speed is what benchmarks/results.md reports.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from benchmarks import scale
 from benchmarks.approaches import APPROACHES
 from benchmarks.incremental import parse_arguments as parse_incremental
 from benchmarks.incremental import percentile, run_all
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
     from homeassistant.core import HomeAssistant
 
+    from benchmarks.incremental import Run
     from benchmarks.seed import Seeded
     from tests.support.influxdb_server import InfluxDBServer
 
@@ -273,6 +276,33 @@ def test_scale_benchmark_writes_in_bulk_and_incremental_equals_the_recount(
     assert saved
     assert saved[-1]["failure"] is None
     assert "counted 20,000" in render(result)
+    assert "bench_scale" not in str(influxdb_server.query("SHOW DATABASES"))
+
+
+def test_scale_benchmark_fails_loudly_when_the_figures_differ(
+    influxdb_server: InfluxDBServer, socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = scale.measure_period
+
+    async def differing(*args: Any, **kwargs: Any) -> Run:
+        return dataclasses.replace(await real(*args, **kwargs), identical=False)
+
+    monkeypatch.setattr(scale, "measure_period", differing)
+    saved: list[dict[str, object]] = []
+    with pytest.raises(AssertionError, match="differ from a plain full recount"):
+        run_scale(
+            influxdb_server,
+            events=2_000,
+            entities=20,
+            batch_lines=1_000,
+            runs=1,
+            steady=1,
+            interval=timedelta(seconds=60),
+            seed_budget=60,
+            ha_refreshes=-1,
+            save=lambda partial: saved.append(partial.as_json()),
+        )
+    assert saved[-1]["failure"] == "incremental figures differ from a plain full recount"
     assert "bench_scale" not in str(influxdb_server.query("SHOW DATABASES"))
 
 
