@@ -18,15 +18,23 @@ One database on a real influxd, then:
    before each, kept memory), plus requests and answer bytes per refresh. The full recount
    must count every seeded event and the last incremental figures must equal a plain full
    recount at the same moment: otherwise the run fails (exit status 1) after saving.
-3. **Home Assistant**: a real Home Assistant core in this process
-   (pytest-homeassistant-custom-component's `async_test_home_assistant`, nothing mocked on
-   the integration's path) with the integration's entry on that database (period 7 d,
-   trend window 1 h): time from the entry's set-up to its first `events_in_period` state, then
-   `--ha-refreshes` coordinator refreshes (new events written before each, on the real
-   clock). **Loop CPU** is `time.thread_time()` of the event-loop thread from the refresh's
-   start to its end: everything the loop ran in that span (the integration's code, aiohttp's
-   reads, JSON decoding, HA's state writes), nothing of other threads or of influxd. The
-   instance has nothing else to do, so that is what the refresh costs the loop.
+3. **where the steady time goes**: one more steady refresh's plan, each statement timed
+   alone, and each counting statement once per field (`state`, `state_value`); the TSM files
+   of the database after seeding and after measuring (with `--settle`, influxd first gets up
+   to that many seconds to finish compacting the bulk write, as an old database would be).
+4. **Home Assistant**: a real Home Assistant core in this process
+   (pytest-homeassistant-custom-component's `async_test_home_assistant`; on the
+   integration's path only zeroconf's DNS resolver is replaced, by aiohttp's, as in the
+   tests) with the integration's entry on that database (period 7 d, trend window 1 h): time
+   from the entry's set-up to its first `events_in_period` state, then `--ha-refreshes`
+   coordinator refreshes a second apart (the data set's rate of new events written before
+   each, on the real clock). **Loop CPU** is `time.thread_time()` of the event-loop thread
+   from the refresh's start to its end: everything the loop ran in that span (the
+   integration's code, aiohttp's reads, JSON decoding, HA's state writes), nothing of other
+   threads or of influxd; background tasks are drained before each span, so that is what
+   the refresh costs the loop. If the entry gets no first state or no incremental refresh with
+   the product's InfluxDB request timeout, a second pass runs with `--what-if-timeout`
+   (patched into the entry's statistics backend, and labelled so in the results).
 
 Results go to `--output` (results-10m.json) and `--markdown` (results-10m.md).
 """
