@@ -47,6 +47,7 @@ from tests.support.events import PRECISION, EventGenerator, Schema, event_line
 from tests.support.influxdb_server import running_influxdb
 
 from .approaches import Target, query_body
+from .measure import Traffic
 from .report import machine_facts
 from .run import influxdb_version, parse_sizes
 from .seed import MARGIN, NOW, SEED, SeedBudgetExceededError, seed_database
@@ -74,6 +75,9 @@ DEFAULT_PLOT: Final = HERE / "results.png"
 # How late the late share of new events is stamped (inside the store's 2-minute overlap).
 _LATE: Final = timedelta(seconds=60)
 _LATE_SHARE: Final = 10
+# Seconds a benchmark refresh may take (the integration's own request timeout is shorter: a
+# full recount of millions of events must still be measured, see benchmarks/scale.py).
+TIMEOUT: Final = 300.0
 _MS: Final = 1000.0
 
 
@@ -94,6 +98,13 @@ class Run:
     new_events_per_refresh: int = 0
     steady_refreshes: int = 0
     seed_s: float = 0.0
+    # What the full recount counted, and per refresh what was asked (aiohttp trace hooks:
+    # requests, decoded answer bytes); steady: the most requests and the median bytes.
+    events_counted: int | None = None
+    full_requests: int = 0
+    full_body_kib: float = 0.0
+    steady_requests: int = 0
+    steady_body_kib: float = 0.0
 
 
 @dataclass
@@ -134,7 +145,9 @@ async def _retained(session: aiohttp.ClientSession, target: Target) -> float:
     try:
         before, _ = tracemalloc.get_traced_memory()
         store = WindowStore(period, window)
-        backend = InfluxQLBackend(session, target.url, target.database, windows=store)
+        backend = InfluxQLBackend(
+            session, target.url, target.database, windows=store, timeout=TIMEOUT
+        )
         for step in range(4):
             await backend.async_fetch(period, window, target.now + step * timedelta(seconds=60))
         gc.collect()
@@ -147,6 +160,20 @@ async def _retained(session: aiohttp.ClientSession, target: Target) -> float:
     return (after - before) / 1024
 
 
+type FreshLines = Callable[[int, datetime, datetime], list[str]]
+
+
+def generated_lines(seed: int) -> FreshLines:
+    """New events as `EventGenerator` makes them, schema A and B alternating."""
+    generator = EventGenerator(seed)
+
+    def lines(count: int, start: datetime, stop: datetime) -> list[str]:
+        fresh = generator.events_between(count, start, stop)
+        return [event_line(e, (Schema.A, Schema.B)[i % 2]) for i, e in enumerate(fresh)]
+
+    return lines
+
+
 async def measure_period(  # noqa: PLR0913
     server: InfluxDBServer,
     target: Target,
@@ -155,14 +182,25 @@ async def measure_period(  # noqa: PLR0913
     runs: int,
     steady: int,
     interval: timedelta,
+    fresh: FreshLines | None = None,
 ) -> Run:
-    """Full, floor, steady, identical and memory for one seeded database (module docstring)."""
+    """Full, floor, steady, identical and memory for one seeded database (module docstring).
+
+    `fresh` makes the new events written before each steady refresh (`count`, in
+    `[start, stop)`); by default `generated_lines`.
+    """
     period, window = target.period, target.window
-    async with aiohttp.ClientSession() as session:
+    traffic = Traffic()
+    new_lines = fresh or generated_lines(SEED + 1)
+    async with aiohttp.ClientSession(trace_configs=[traffic.config()]) as session:
 
         async def full() -> InfluxResult:
             backend = InfluxQLBackend(
-                session, target.url, target.database, windows=WindowStore(period, window)
+                session,
+                target.url,
+                target.database,
+                windows=WindowStore(period, window),
+                timeout=TIMEOUT,
             )
             return await backend.async_fetch(period, window, target.now)
 
@@ -173,36 +211,40 @@ async def measure_period(  # noqa: PLR0913
         async def raw(query: str) -> bytes:
             return await query_body(session, target, query, chunked="true")
 
-        await full()  # warm-up
+        traffic.reset()
+        counted = (await full()).events.events_in_period  # warm-up
+        full_traffic = (traffic.requests, traffic.body_bytes)
         full_ms = [(await _timed(full))[0] for _ in range(max(runs, 1))]
         floor_ms = [(await _timed(lambda: raw(full_query)))[0] for _ in range(max(runs, 1))]
         memory_kib = await _retained(session, target)
 
         store = WindowStore(period, window)
-        backend = InfluxQLBackend(session, target.url, target.database, windows=store)
+        backend = InfluxQLBackend(
+            session, target.url, target.database, windows=store, timeout=TIMEOUT
+        )
         await backend.async_fetch(period, window, target.now)
         per_refresh = max(1, round(events * (interval / period.duration)))
-        generator = EventGenerator(SEED + 1)
         now = target.now
         steady_ms: list[float] = []
         steady_floor: list[float] = []
+        steady_traffic: list[tuple[int, int]] = []
         result: InfluxResult | None = None
         for _ in range(steady):
             later = now + interval
             late = per_refresh // _LATE_SHARE
-            fresh = generator.events_between(per_refresh - late, now, later)
-            fresh += generator.events_between(late, now - _LATE, now)
-            lines = [event_line(e, (Schema.A, Schema.B)[i % 2]) for i, e in enumerate(fresh)]
+            lines = new_lines(per_refresh - late, now, later) + new_lines(late, now - _LATE, now)
             await asyncio.to_thread(server.write, target.database, lines, PRECISION)
             query, _names = build_window_query(store.plan(later), period)
+            traffic.reset()
             elapsed, result = await _timed(lambda at=later: backend.async_fetch(period, window, at))
+            steady_traffic.append((traffic.requests, traffic.body_bytes))
             if store.recounted:
                 msg = "a steady refresh recounted: the benchmark would measure the wrong thing"
                 raise RuntimeError(msg)
             steady_ms.append(elapsed)
             steady_floor.append((await _timed(lambda q=query: raw(q)))[0])
             now = later
-        plain = InfluxQLBackend(session, target.url, target.database)
+        plain = InfluxQLBackend(session, target.url, target.database, timeout=TIMEOUT)
         recount = await plain.async_fetch(period, window, now)
     return Run(
         events=events,
@@ -217,6 +259,13 @@ async def measure_period(  # noqa: PLR0913
         memory_kib=round(memory_kib, 1),
         new_events_per_refresh=per_refresh,
         steady_refreshes=len(steady_ms),
+        events_counted=counted,
+        full_requests=full_traffic[0],
+        full_body_kib=round(full_traffic[1] / 1024, 1),
+        steady_requests=max((r for r, _b in steady_traffic), default=0),
+        steady_body_kib=round(statistics.median(b for _r, b in steady_traffic) / 1024, 1)
+        if steady_traffic
+        else 0.0,
     )
 
 
@@ -297,6 +346,18 @@ def _periods(text: str) -> list[Period]:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
+def add_measure_arguments(
+    parser: argparse.ArgumentParser, *, runs: int, seed_budget: float
+) -> None:
+    """The options of `measure_period` and of writing its data set (also `scale`'s)."""
+    parser.add_argument("--runs", type=int, default=runs, help="timed full refreshes (and floors)")
+    parser.add_argument("--steady", type=int, default=20, help="timed incremental refreshes")
+    parser.add_argument("--interval", type=float, default=60.0, help="seconds between refreshes")
+    parser.add_argument(
+        "--seed-budget", type=float, default=seed_budget, help="seconds to write one data set"
+    )
+
+
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line (see `--help`)."""
     parser = argparse.ArgumentParser(
@@ -305,12 +366,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES))
     parser.add_argument("--periods", type=_periods, default=list(DEFAULT_PERIODS))
-    parser.add_argument("--runs", type=int, default=5, help="timed full refreshes (and floors)")
-    parser.add_argument("--steady", type=int, default=20, help="timed incremental refreshes")
-    parser.add_argument("--interval", type=float, default=60.0, help="seconds between refreshes")
-    parser.add_argument(
-        "--seed-budget", type=float, default=180.0, help="seconds to write one data set"
-    )
+    add_measure_arguments(parser, runs=5, seed_budget=180.0)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
     return parser.parse_args(argv)

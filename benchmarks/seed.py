@@ -26,6 +26,8 @@ from tests.support.events import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from tests.support.events import Event
     from tests.support.influxdb_server import InfluxDBServer
 
@@ -77,13 +79,18 @@ def _point(event: Event, index: int) -> tuple[str, int, Schema]:
 
 
 class _Writer:
-    """One background thread writing batches in order; the first failure stops it."""
+    """One background thread writing batches in order; the first failure stops it.
+
+    Each batch is one `/write` request; `requests` and `body_bytes` count what was sent.
+    """
 
     def __init__(self, server: InfluxDBServer, database: str) -> None:
         self._server = server
         self._database = database
         self._queue: queue.Queue[list[str] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
+        self.requests = 0
+        self.body_bytes = 0
         self._thread = threading.Thread(target=self._run, name="bench-writer", daemon=True)
         self._thread.start()
 
@@ -92,7 +99,10 @@ class _Writer:
             if self._error is not None:
                 continue
             try:
-                self._server.write(self._database, lines, PRECISION)
+                body = "\n".join(lines)
+                self._server.write(self._database, body, PRECISION)
+                self.requests += 1
+                self.body_bytes += len(body.encode())
             except Exception as err:  # noqa: BLE001 - handed to the caller in `close`
                 self._error = err
 
@@ -106,6 +116,61 @@ class _Writer:
         self._thread.join(timeout=120)
         if self._error is not None:
             raise self._error
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """How writing a data set went: its time and the `/write` requests it took."""
+
+    seconds: float
+    requests: int
+    body_bytes: int
+
+
+def write_batches(  # noqa: PLR0913
+    server: InfluxDBServer,
+    database: str,
+    batches: Iterable[list[str]],
+    *,
+    total: int,
+    count: int,
+    budget: float,
+) -> Written:
+    """Create `database` and write `batches` (`total` of them, `count` events), one request each.
+
+    The next batch is generated while the previous one is written; at most three are held.
+
+    Raises:
+        SeedBudgetExceededError: the projected (after a few batches) or actual time passes
+            `budget` seconds; what was written so far stays in the database.
+
+    """
+    server.create_database(database)
+    started = time.perf_counter()
+    writer = _Writer(server, database)
+    try:
+        for done, lines in enumerate(batches, start=1):
+            writer.put(lines)
+            elapsed = time.perf_counter() - started
+            projected = elapsed / done * total
+            if elapsed > budget or (done >= _PROJECT_AFTER and projected > budget):
+                raise SeedBudgetExceededError(count, projected, budget)
+    finally:
+        writer.close()
+    return Written(time.perf_counter() - started, writer.requests, writer.body_bytes)
+
+
+def slice_bounds(
+    now: datetime, period: Period, batches: int
+) -> Iterator[tuple[datetime, datetime]]:
+    """`batches` consecutive slices of `[now - period + MARGIN, now - MARGIN)`.
+
+    Integer microsecond bounds: consecutive slices touch but never overlap.
+    """
+    first = now - period.duration + MARGIN
+    span = (now - MARGIN) - first
+    for batch in range(batches):
+        yield first + span * batch // batches, first + span * (batch + 1) // batches
 
 
 def seed_database(  # noqa: PLR0913
@@ -129,38 +194,27 @@ def seed_database(  # noqa: PLR0913
     if count < 1 or batch_size < 1:
         msg = "count and batch_size must be positive"
         raise ValueError(msg)
-    server.create_database(database)
-    started = time.perf_counter()
-    first = now - period.duration + MARGIN
-    span = (now - MARGIN) - first
     batches = -(-count // batch_size)
     generator = EventGenerator(seed)
-    fields = schema_a = 0
-    writer = _Writer(server, database)
-    try:
-        for batch in range(batches):
+    tally = {"fields": 0, "schema_a": 0}
+
+    def generate() -> Iterator[list[str]]:
+        for batch, (low, high) in enumerate(slice_bounds(now, period, batches)):
             size = min(batch_size, count - batch * batch_size)
-            # Integer microsecond bounds: consecutive slices touch but never overlap.
-            low = first + span * batch // batches
-            high = first + span * (batch + 1) // batches
             lines: list[str] = []
             for offset, event in enumerate(generator.events_between(size, low, high)):
                 text, field_count, schema = _point(event, batch * batch_size + offset)
                 lines.append(text)
-                fields += field_count
-                schema_a += schema is Schema.A
-            writer.put(lines)
-            elapsed = time.perf_counter() - started
-            projected = elapsed / (batch + 1) * batches
-            if elapsed > budget or (batch + 1 >= _PROJECT_AFTER and projected > budget):
-                raise SeedBudgetExceededError(count, projected, budget)
-    finally:
-        writer.close()
+                tally["fields"] += field_count
+                tally["schema_a"] += schema is Schema.A
+            yield lines
+
+    written = write_batches(server, database, generate(), total=batches, count=count, budget=budget)
     return Seeded(
         database=database,
         events=count,
-        fields=fields,
-        schema_a=schema_a,
-        schema_b=count - schema_a,
-        seconds=time.perf_counter() - started,
+        fields=tally["fields"],
+        schema_a=tally["schema_a"],
+        schema_b=count - tally["schema_a"],
+        seconds=written.seconds,
     )

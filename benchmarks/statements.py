@@ -45,10 +45,13 @@ class StatementCost:
 
 
 async def statement_costs(
-    session: aiohttp.ClientSession, target: Target, *, runs: int
+    session: aiohttp.ClientSession, target: Target, *, runs: int, query: str | None = None
 ) -> list[StatementCost]:
-    """Median wall time of every statement of our refresh query, each in its own request."""
-    query = build_fetch_query(target.period, target.window, target.now)
+    """Median wall time of every statement of `query`, each in its own request.
+
+    By default our full refresh query (`build_fetch_query`) of `target`.
+    """
+    query = query or build_fetch_query(target.period, target.window, target.now)
     costs: list[StatementCost] = []
     for statement in query.split("; "):
         body = await query_body(session, target, statement)  # warm-up

@@ -5,19 +5,23 @@ Nothing here looks at a timing: speed is what benchmarks/results.md reports.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import uuid
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from benchmarks import scale
 from benchmarks.approaches import APPROACHES
 from benchmarks.incremental import parse_arguments as parse_incremental
 from benchmarks.incremental import percentile, run_all
-from benchmarks.report import render
+from benchmarks.report import render as render_sizes
 from benchmarks.run import SaveResults, measure_size, parse_arguments, run_sizes
+from benchmarks.scale import BulkLines, measure_home_assistant, render, run_scale, seed_bulk
+from benchmarks.scale import parse_arguments as parse_scale
 from benchmarks.seed import SeedBudgetExceededError, seed_database
 from custom_components.ha_ingestor.api.core.models import Period
 
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from homeassistant.core import HomeAssistant
+
+    from benchmarks.incremental import Run
     from benchmarks.seed import Seeded
     from tests.support.influxdb_server import InfluxDBServer
 
@@ -78,7 +85,7 @@ async def test_every_approach_answers_and_is_checked(
     assert sum("time in <7 days, 0:00:00>" in label for label in labels) == 2
     assert all(cost.body_bytes > 0 for cost in result.statements)
 
-    text = render([result], influxdb_version="1.6.7", settings=[("Period", "1h")])
+    text = render_sizes([result], influxdb_version="1.6.7", settings=[("Period", "1h")])
     assert f"| {SIZE} | {SIZE} | {SIZE} | yes | {seeded.fields} |" in text
     assert "InfluxDB | influxd 1.6.7" in text
     assert "**sum of the parts**" in text
@@ -228,3 +235,127 @@ def test_delivery_benchmark_runs_at_a_tiny_size() -> None:
     costs = _callback_costs(200)
     assert set(costs) == {"bare_us", "noop_us", "ours_us", "added_us", "callback_us"}
     assert all(math.isfinite(value) for value in costs.values())
+
+
+SCALE_EVENTS = 20_000
+
+
+def test_scale_benchmark_writes_in_bulk_and_incremental_equals_the_recount(
+    influxdb_server: InfluxDBServer, socket_enabled: None
+) -> None:
+    """`scripts/bench scale` at 20k events: few large writes, identical figures, goals judged."""
+    saved: list[dict[str, object]] = []
+    result = run_scale(
+        influxdb_server,
+        events=SCALE_EVENTS,
+        entities=200,
+        batch_lines=5_000,
+        runs=1,
+        steady=3,
+        interval=timedelta(seconds=60),
+        seed_budget=120,
+        ha_refreshes=-1,
+        save=lambda partial: saved.append(partial.as_json()),
+    )
+
+    # Bulk: one request per 5,000 lines, never one per point.
+    assert result.seed["requests"] == SCALE_EVENTS // 5_000
+    assert int(result.seed["body_bytes"]) > SCALE_EVENTS * 100
+    run = result.run
+    assert run is not None
+    # The recount counted every seeded event; every steady refresh was incremental
+    # (measure_period raises otherwise) and ended equal to a plain full recount.
+    assert run.events_counted == SCALE_EVENTS
+    assert run.identical is True
+    assert run.steady_refreshes == 3
+    assert run.full_requests == run.steady_requests == 1
+    assert 0 < run.steady_body_kib < run.full_body_kib
+    goals = result.goals()
+    assert goals["identical"] is True
+    assert set(goals) >= {"steady_share", "full_over_floor", "steady_goal_met", "floor_goal_met"}
+    assert saved
+    assert saved[-1]["failure"] is None
+    assert "counted 20,000" in render(result)
+    assert "bench_scale" not in str(influxdb_server.query("SHOW DATABASES"))
+
+
+def test_scale_benchmark_fails_loudly_when_the_figures_differ(
+    influxdb_server: InfluxDBServer, socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = scale.measure_period
+
+    async def differing(*args: Any, **kwargs: Any) -> Run:
+        return dataclasses.replace(await real(*args, **kwargs), identical=False)
+
+    monkeypatch.setattr(scale, "measure_period", differing)
+    saved: list[dict[str, object]] = []
+    with pytest.raises(AssertionError, match="differ from a plain full recount"):
+        run_scale(
+            influxdb_server,
+            events=2_000,
+            entities=20,
+            batch_lines=1_000,
+            runs=1,
+            steady=1,
+            interval=timedelta(seconds=60),
+            seed_budget=60,
+            ha_refreshes=-1,
+            save=lambda partial: saved.append(partial.as_json()),
+        )
+    assert saved[-1]["failure"] == "incremental figures differ from a plain full recount"
+    assert "bench_scale" not in str(influxdb_server.query("SHOW DATABASES"))
+
+
+def test_bulk_lines_are_the_ingestor_schemas_on_distinct_milliseconds() -> None:
+    lines = BulkLines(30)
+    start = datetime(2025, 11, 1, tzinfo=UTC)
+    points = lines.between(1_000, start, start + timedelta(seconds=2))
+    assert len(points) == 1_000
+    stamps = [int(point.rsplit(" ", 1)[1]) for point in points]
+    assert stamps == sorted(stamps)
+    assert len({stamp // 1_000_000 for stamp in stamps}) == 1_000
+    # Schema A (entity_id and event_type tags, `state`) and B (`domain` tag, `state_value`)
+    # alternate.
+    assert all("domain=" not in p and ",state=" in p for p in points[::2])
+    assert all("domain=" in p and "state_value=" in p for p in points[1::2])
+    assert len({p.split(" ", 1)[0] for p in points}) > 30
+    with pytest.raises(ValueError, match="distinct milliseconds"):
+        lines.between(3_000, start, start + timedelta(seconds=2))
+
+
+async def test_scale_benchmark_home_assistant_side(
+    hass: HomeAssistant, influxdb_server: InfluxDBServer, database: str
+) -> None:
+    """The Home Assistant part: first state from the set-up, then steady refreshes timed."""
+    lines = BulkLines(50)
+    now = datetime.now(UTC).replace(microsecond=0)
+    written = seed_bulk(
+        influxdb_server, database, 2_000, lines, now=now, batch_lines=1_000, budget=60
+    )
+    assert written.requests == 2
+    writes: list[tuple[datetime, datetime]] = []
+
+    async def write(start: datetime, stop: datetime) -> None:
+        writes.append((start, stop))
+
+    side = await measure_home_assistant(
+        hass, influxdb_server, database, refreshes=2, write=write, pause=0.01
+    )
+    assert side.setup_ok is True
+    assert side.request_timeout_s == 10
+    assert side.first_state is not None
+    assert 1_900 <= int(side.first_state) <= 2_000
+    assert side.first_state_ms is not None
+    assert 0 <= side.first_state_ms <= side.setup_ms + 1
+    assert side.refreshes == len(writes) == 2
+    assert side.steady is True
+    assert len(side.refresh_loop_cpu_all_ms) == 2
+    assert 0 < side.refresh_loop_cpu_ms <= side.refresh_ms
+
+
+def test_scale_command_line() -> None:
+    arguments = parse_scale(["--events", "20000", "--ha-refreshes", "-1"])
+    assert arguments.events == 20_000
+    assert arguments.entities == 1_000
+    assert arguments.batch_lines == 50_000
+    assert arguments.ha_refreshes == -1

@@ -55,6 +55,9 @@ class InfluxDBServer:
     # Self-monitoring into `_internal` (influxd's default is on, every 10 s); off unless asked
     # for, so the other tests' servers write nothing of their own.
     monitor_interval: str | None = None
+    # Largest `/write` body in bytes (influxd's default is 25,000,000; 0 means no limit): the
+    # scale benchmark writes bigger batches.
+    max_body_size: int | None = None
 
     @property
     def url(self) -> str:
@@ -77,6 +80,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   bind-address = "127.0.0.1:{self.http_port}"
   log-enabled = false
   auth-enabled = {"true" if self.auth_enabled else "false"}
+{"" if self.max_body_size is None else f"  max-body-size = {self.max_body_size}"}
 [monitor]
   store-enabled = {"true" if self.monitor_interval else "false"}
   store-interval = "{self.monitor_interval or "10s"}"
@@ -216,10 +220,14 @@ def running_auth_influxdb(
 
 
 @contextlib.contextmanager
-def running_influxdb(monitor_interval: str | None = None) -> Iterator[InfluxDBServer]:
+def running_influxdb(
+    monitor_interval: str | None = None, max_body_size: int | None = None
+) -> Iterator[InfluxDBServer]:
     """Context manager: a started server in a temporary directory, stopped at the end."""
     with tempfile.TemporaryDirectory(prefix="influxd-") as tmp:
-        server = InfluxDBServer(Path(tmp), monitor_interval=monitor_interval)
+        server = InfluxDBServer(
+            Path(tmp), monitor_interval=monitor_interval, max_body_size=max_body_size
+        )
         server.start()
         try:
             yield server
