@@ -701,7 +701,13 @@ class HaIngestorPanel extends HTMLElement {
   async _update() {
     const hass = this._hass;
     if (!hass) return;
-    const entries = ingestorEntries(hass).map((entryId) => ({ entryId, ...mainEntities(hass, entryId) }));
+    // `hass` changes with every state; the entries only with the registries (as in the card).
+    if (this._entriesFor !== hass.devices || this._entitiesOf !== hass.entities) {
+      this._entriesFor = hass.devices;
+      this._entitiesOf = hass.entities;
+      this._entries = ingestorEntries(hass).map((entryId) => ({ entryId, ...mainEntities(hass, entryId) }));
+    }
+    const entries = this._entries;
     const key = JSON.stringify([hass.language, entries]);
     if (key !== this._key) {
       this._key = key;
