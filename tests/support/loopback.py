@@ -84,3 +84,42 @@ def raw_answer(body: bytes, status: int = 200, content_type: str = "application/
         return web.Response(body=body, status=status, content_type=content_type)
 
     return handle
+
+
+type RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@dataclass
+class RawLoopback:
+    """A bare TCP server: its address, and `release` to end handlers that stall."""
+
+    url: str
+    server: asyncio.Server
+    release: asyncio.Event
+
+
+async def start_raw_loopback(handler: RawHandler) -> RawLoopback:
+    """Listen on a free port of 127.0.0.1 with `handler` writing whatever bytes it likes.
+
+    For what an HTTP server library refuses to do: accept and never answer, or declare a
+    length it never sends. The caller ends it with `stop_raw_loopback`.
+    """
+    release = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+            await release.wait()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return RawLoopback(f"http://127.0.0.1:{port}", server, release)
+
+
+async def stop_raw_loopback(raw: RawLoopback) -> None:
+    """Release every stalled handler and stop listening."""
+    raw.release.set()
+    raw.server.close()
+    await raw.server.wait_closed()

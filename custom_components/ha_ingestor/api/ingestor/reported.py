@@ -225,11 +225,12 @@ def admin_state(
         status = ServiceStatus.HEALTHY
     message = str(error) if error is not None else None
     replies = (admin.info, admin.stats, admin.services, admin.health_services, admin.health)
-    if unreadable := [r for r in replies if r.unreadable]:
+    # A 500 or a redirect is no sign of health either (it once left the Admin API "healthy").
+    if failed := [r for r in replies if r.failed]:
         readable = any(r.ok for r in replies)
         status = ServiceStatus.DEGRADED if readable else ServiceStatus.UNHEALTHY
-        more = len(unreadable) - 1
-        message = str(unreadable[0].error) + (f" (and {more} more)" if more else "")
+        more = len(failed) - 1
+        message = str(failed[0].error) + (f" (and {more} more)" if more else "")
     if message is None and admin.rate_limited:
         message = "rate limit reached (HTTP 429): asking less often, showing the last values"
     return ServiceState(
