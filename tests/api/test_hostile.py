@@ -35,11 +35,12 @@ from custom_components.ha_ingestor.api.influx.flux import FluxBackend
 from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
 from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.loopback import (
-    Handler,
     Loopback,
     RawLoopback,
+    endless_answer,
     json_answer,
     raw_answer,
+    redirect_answer,
     start_loopback,
     start_raw_loopback,
     stop_raw_loopback,
@@ -110,22 +111,6 @@ async def raw_servers(socket_enabled: None) -> AsyncIterator[list[RawLoopback]]:
         await stop_raw_loopback(raw)
 
 
-def _endless(chunk: bytes, *, limit_mib: int) -> Handler:
-    """A 200 whose body never ends (bounded here at `limit_mib`, far past any cap)."""
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(request)
-        for _ in range(limit_mib * MIB // len(chunk)):
-            try:
-                await response.write(chunk)
-            except (ConnectionError, RuntimeError):  # the client hung up: the point
-                break
-        return response
-
-    return handle
-
-
 # --- size ------------------------------------------------------------------------------------
 
 
@@ -134,7 +119,7 @@ async def test_an_endless_stream_stops_at_the_cap(
     kind: str, session: aiohttp.ClientSession, loopback: Loopback
 ) -> None:
     cap = _cap(kind)
-    loopback.handler = _endless(b"[" + b"0," * 32767 + b"0", limit_mib=cap // MIB * 4)
+    loopback.handler = endless_answer(limit_mib=cap // MIB * 4)
     error, text = await _failure(kind, session, loopback.url)
     assert issubclass(error, IngestorResponseError)
     assert f"answer larger than {cap // MIB} MiB" in text
@@ -278,13 +263,6 @@ async def test_services_silent_influxdb_answers(
 # --- redirects -------------------------------------------------------------------------------
 
 
-def _redirect_to(target: str, status: int = 307) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return web.Response(status=status, headers={"Location": f"{target}{request.path_qs}"})
-
-    return handle
-
-
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_redirect_to_another_host_is_not_followed(
@@ -294,7 +272,7 @@ async def test_a_redirect_to_another_host_is_not_followed(
     loopback: Loopback,
     other_host: Loopback,
 ) -> None:
-    loopback.handler = _redirect_to(other_host.url, status)
+    loopback.handler = redirect_answer(other_host.url, status)
     error, text = await _failure(kind, session, loopback.url)
     assert issubclass(error, IngestorResponseError)
     assert f"redirected (HTTP {status}) to {other_host.url}" in text
@@ -307,7 +285,7 @@ async def test_a_redirect_to_another_host_is_not_followed(
 async def test_the_admin_api_key_never_follows_a_redirect(
     session: aiohttp.ClientSession, loopback: Loopback, other_host: Loopback
 ) -> None:
-    loopback.handler = _redirect_to(other_host.url)
+    loopback.handler = redirect_answer(other_host.url)
     client = ServicesClient(session, loopback.url, KEY, {CARBON_INTENSITY: loopback.url}, TIMEOUT)
     result = await client.async_fetch(Period.HOUR_1)
     admin = next(s for s in result.services if s.name == ADMIN_API)

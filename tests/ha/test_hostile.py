@@ -16,9 +16,15 @@ import pytest
 from aiohttp import web
 from homeassistant.const import CONF_URL, STATE_UNAVAILABLE
 
-from custom_components.ha_ingestor.api.core.bounded import MIB
 from custom_components.ha_ingestor.const import CONF_ADMIN_API_URL, CONF_UPDATE_INTERVAL
-from tests.support.loopback import Handler, Loopback, json_answer, start_loopback
+from tests.support.loopback import (
+    Handler,
+    Loopback,
+    endless_answer,
+    json_answer,
+    redirect_answer,
+    start_loopback,
+)
 
 from .live import (
     entity_of,
@@ -41,30 +47,6 @@ INTERVAL = 60
 MODULE = "custom_components.ha_ingestor"
 FALLBACK_LOG = "did not answer"
 RECOVERY_LOG = "InfluxDB answers again"
-
-
-def _endless(request_limit_mib: int = 64) -> Handler:
-    """A 200 whose body never ends (bounded here, far past the 16 MiB cap)."""
-    chunk = b"[" + b"0," * 32767 + b"0"
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(request)
-        for _ in range(request_limit_mib * MIB // len(chunk)):
-            try:
-                await response.write(chunk)
-            except (ConnectionError, RuntimeError):  # the client hung up: the point
-                break
-        return response
-
-    return handle
-
-
-def _redirect_to(target: str) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return web.Response(status=307, headers={"Location": f"{target}{request.path_qs}"})
-
-    return handle
 
 
 @pytest.fixture
@@ -136,7 +118,7 @@ async def test_a_hostile_influxdb_falls_back_once_and_comes_back_once(  # noqa: 
     assert entity_of(hass, entry, "sensor", "events_in_period").state == "30"
 
     # An endless stream, then a redirect to another host: the services carry on meanwhile.
-    for hostile in (_endless(), _redirect_to(other_host.url), _endless()):
+    for hostile in (endless_answer(), redirect_answer(other_host.url), endless_answer()):
         loopback.handler = hostile
         await let_interval_pass(hass, INTERVAL)
         assert entity_of(hass, entry, "sensor", "data_source").state == "services_fallback"
@@ -170,14 +152,18 @@ async def test_a_hostile_admin_api_leaves_influxdb_and_the_other_services_workin
     caplog.set_level(logging.INFO, logger=MODULE)
     admin, runner = await start_loopback()
     try:
-        admin.handler = _redirect_to(other_host.url)
+        admin.handler = redirect_answer(other_host.url)
         write_recent_events(influxdb_server, database, 20, 1)
         data = influx_data(influxdb_server, database) | ingestor_data(simulator)
         data[CONF_ADMIN_API_URL] = admin.url
         entry = live_entry(hass, data, {CONF_UPDATE_INTERVAL: INTERVAL})
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done(wait_background_tasks=True)
-        for hostile in (_redirect_to(other_host.url), _endless(), _redirect_to(other_host.url)):
+        for hostile in (
+            redirect_answer(other_host.url),
+            endless_answer(),
+            redirect_answer(other_host.url),
+        ):
             admin.handler = hostile
             await let_interval_pass(hass, INTERVAL)
             assert entity_of(hass, entry, "sensor", "data_source").state == "influxdb"

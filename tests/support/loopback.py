@@ -86,6 +86,32 @@ def raw_answer(body: bytes, status: int = 200, content_type: str = "application/
     return handle
 
 
+def endless_answer(limit_mib: int = 64) -> Handler:
+    """A 200 of JSON-looking bytes that never ends (bounded here at `limit_mib`)."""
+    chunk = b"[" + b"0," * 32767 + b"0"
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for _ in range(limit_mib * 1024 * 1024 // len(chunk)):
+            try:
+                await response.write(chunk)
+            except (ConnectionError, RuntimeError):  # the client hung up: the point
+                break
+        return response
+
+    return handle
+
+
+def redirect_answer(target: str, status: int = 307) -> Handler:
+    """A redirect of every request to the same path and query on `target`."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, headers={"Location": f"{target}{request.path_qs}"})
+
+    return handle
+
+
 type RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
