@@ -18,6 +18,9 @@ from aiohttp import web
 
 from custom_components.ha_ingestor.api.client import IngestorClient
 from custom_components.ha_ingestor.api.core.bounded import INFLUXDB_CAP, MIB, SERVICES_CAP
+from custom_components.ha_ingestor.api.core.bounded import (
+    RedirectNotFollowedError as RedirectedError,
+)
 from custom_components.ha_ingestor.api.core.errors import (
     IngestorError,
     IngestorResponseError,
@@ -274,7 +277,7 @@ async def test_a_redirect_to_another_host_is_not_followed(
 ) -> None:
     loopback.handler = redirect_answer(other_host.url, status)
     error, text = await _failure(kind, session, loopback.url)
-    assert issubclass(error, IngestorResponseError)
+    assert issubclass(error, IngestorResponseError if kind == "services" else RedirectedError)
     assert f"redirected (HTTP {status}) to {other_host.url}" in text
     assert "configure the address it redirects to" in text
     # The token or key never went anywhere but to the configured host.
@@ -293,6 +296,10 @@ async def test_the_admin_api_key_never_follows_a_redirect(
     assert "redirected (HTTP 307)" in (admin.message or "")
     assert other_host.requests == []
     assert any(r.headers.get("Authorization") == f"Bearer {KEY}" for r in loopback.requests)
+    # Nothing else configured: the fetch fails with the redirect (the config flow says so).
+    with pytest.raises(RedirectedError, match="configure the address it redirects to"):
+        await ServicesClient(session, loopback.url, KEY, None, TIMEOUT).async_fetch(Period.HOUR_1)
+    assert other_host.requests == []
 
 
 # --- the Admin API's own health --------------------------------------------------------------
