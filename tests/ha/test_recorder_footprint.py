@@ -117,6 +117,7 @@ async def test_no_row_is_written_by_an_attribute_alone(
         "of which by an attribute alone:",
         sum(by_attribute.values()) * REFRESHES_PER_DAY // REFRESHES,
         dict(by_attribute),
+        written,
     )
     # The readings did move: the sensors that show them wrote their changes.
     assert len(rows["sensor.ha_ingestor_error_rate"]) >= REFRESHES - 1
