@@ -77,6 +77,34 @@ def _rows(hass: HomeAssistant, since: datetime, entity_ids: list[str]) -> dict[s
     }
 
 
+async def _measured(
+    hass: HomeAssistant, since: datetime, entity_ids: list[str], what: str, scale: float
+) -> tuple[dict[str, list[State]], Counter[str]]:
+    """The rows since `since`, and per entity those no state change caused; printed.
+
+    Printed for the closing note: all rows and the attribute-only ones, times `scale` (to
+    rows a day, or per comparison), and the rows of each entity.
+    """
+    await async_wait_recording_done(hass)
+    rows = await get_instance(hass).async_add_executor_job(_rows, hass, since, entity_ids)
+    by_attribute = Counter(
+        entity_id
+        for entity_id, states in rows.items()
+        for previous, state in pairwise(states)
+        if state.state == previous.state
+    )
+    written = {entity_id: len(states) for entity_id, states in rows.items() if states}
+    print(  # noqa: T201
+        f"{what}:",
+        round(sum(written.values()) * scale, 2),
+        "of which by an attribute alone:",
+        round(sum(by_attribute.values()) * scale, 2),
+        dict(by_attribute),
+        written,
+    )
+    return rows, by_attribute
+
+
 @pytest.mark.usefixtures("recorder_mock", "entity_registry_enabled_by_default")
 async def test_no_row_is_written_by_an_attribute_alone(
     hass: HomeAssistant, influxdb_server: InfluxDBServer, simulator: IngestorSimulator
@@ -112,22 +140,8 @@ async def test_no_row_is_written_by_an_attribute_alone(
         await let_interval_pass(hass, INTERVAL)
     await async_wait_recording_done(hass)
 
-    rows = await get_instance(hass).async_add_executor_job(_rows, hass, since, ours)
-    by_attribute = Counter(
-        entity_id
-        for entity_id, states in rows.items()
-        for previous, state in pairwise(states)
-        if state.state == previous.state
-    )
-    # Measured, for the closing note: rows a day at this interval, and the ones no state caused.
-    written = {entity_id: len(states) for entity_id, states in rows.items() if states}
-    print(  # noqa: T201
-        "recorder rows per day:",
-        sum(written.values()) * REFRESHES_PER_DAY // REFRESHES,
-        "of which by an attribute alone:",
-        sum(by_attribute.values()) * REFRESHES_PER_DAY // REFRESHES,
-        dict(by_attribute),
-        written,
+    rows, by_attribute = await _measured(
+        hass, since, ours, "recorder rows per day", REFRESHES_PER_DAY / REFRESHES
     )
     # The readings did move: the sensors that show them wrote their changes.
     assert len(rows["sensor.ha_ingestor_error_rate"]) >= REFRESHES - 1
@@ -191,21 +205,8 @@ async def test_delivery_rows_per_comparison(
         await ingestor.stop()
     await async_wait_recording_done(hass)
     assert ingestor.lost == 0
-    rows = await get_instance(hass).async_add_executor_job(_rows, hass, since, ours)
-    by_attribute = Counter(
-        entity_id
-        for entity_id, states in rows.items()
-        for previous, state in pairwise(states)
-        if state.state == previous.state
-    )
-    written = {entity_id: len(states) for entity_id, states in rows.items() if states}
-    print(  # noqa: T201
-        "delivery rows per comparison:",
-        sum(written.values()) / ROUNDS,
-        "of which by an attribute alone:",
-        sum(by_attribute.values()) / ROUNDS,
-        dict(by_attribute),
-        written,
+    rows, by_attribute = await _measured(
+        hass, since, ours, "delivery rows per comparison", 1 / ROUNDS
     )
     assert len(rows["sensor.ha_ingestor_delivery_completeness"]) >= ROUNDS - 1
     # Only the two span sensors, and at most one row each per comparison: a new attribute that
