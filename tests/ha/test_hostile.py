@@ -178,3 +178,47 @@ async def test_a_hostile_admin_api_leaves_influxdb_and_the_other_services_workin
     loud = [r for r in _ours(caplog) if r.levelno >= logging.WARNING]
     assert len(loud) <= 1, [r.getMessage() for r in loud]
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_both_sources_hostile_is_one_failure_and_one_recovery_in_the_log(  # noqa: PLR0913, PLR0917
+    hass: HomeAssistant,
+    influxdb_server: InfluxDBServer,
+    database: str,
+    front: tuple[Loopback, Handler],
+    other_host: Loopback,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=MODULE)
+    loopback, forward = front
+    admin, runner = await start_loopback()
+    try:
+        admin.handler = redirect_answer(other_host.url)
+        write_recent_events(influxdb_server, database, 10, 1)
+        data = influx_data(influxdb_server, database) | {
+            CONF_URL: loopback.url,
+            CONF_ADMIN_API_URL: admin.url,
+        }
+        entry = live_entry(hass, data, {CONF_UPDATE_INTERVAL: INTERVAL})
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert entity_of(hass, entry, "sensor", "events_in_period").state == "10"
+
+        for hostile in (endless_answer(), redirect_answer(other_host.url), endless_answer()):
+            loopback.handler = hostile
+            await let_interval_pass(hass, INTERVAL)
+            assert entity_of(hass, entry, "sensor", "events_in_period").state == STATE_UNAVAILABLE
+            assert entity_of(hass, entry, "sensor", "data_source").state == STATE_UNAVAILABLE
+        loopback.handler = forward
+        await let_interval_pass(hass, INTERVAL)
+        assert entity_of(hass, entry, "sensor", "events_in_period").state == "10"
+        assert other_host.requests == []
+    finally:
+        admin.release.set()
+        await runner.cleanup()
+    messages = [r.getMessage() for r in _ours(caplog)]
+    failures = [m for m in messages if "Error fetching" in m]
+    assert len(failures) == 1, messages
+    assert "answer larger than 16 MiB" in failures[0]
+    assert sum("recovered" in m for m in messages) == 1, messages
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
