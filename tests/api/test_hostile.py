@@ -322,3 +322,22 @@ async def test_an_admin_api_answering_500_is_not_healthy(
     admin = next(s for s in result.services if s.name == ADMIN_API)
     assert admin.status is ServiceStatus.DEGRADED
     assert "HTTP 500" in (admin.message or "")
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "1e999"])
+async def test_a_hostile_retry_after_still_backs_off(
+    retry_after: str, session: aiohttp.ClientSession, loopback: Loopback
+) -> None:
+    loopback.handler = json_answer(
+        {"detail": "Rate limit exceeded"}, status=429, headers={"Retry-After": retry_after}
+    )
+    client = ServicesClient(session, loopback.url, KEY, None, TIMEOUT)
+    with pytest.raises(IngestorError):
+        await client.async_fetch(Period.HOUR_1)
+    asked = {r.path for r in loopback.requests}
+    assert "/api/info" in asked
+    loopback.requests.clear()
+    with pytest.raises(IngestorError):
+        await client.async_fetch(Period.HOUR_1)
+    # Backing off: only the paths the rate limiter does not count are asked again.
+    assert {r.path for r in loopback.requests} <= {"/health", "/api/health", "/api/v1/health"}
