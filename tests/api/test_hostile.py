@@ -34,8 +34,9 @@ from custom_components.ha_ingestor.api.core.models import (
     Thresholds,
     TrendWindow,
 )
-from custom_components.ha_ingestor.api.influx.flux import FluxBackend
+from custom_components.ha_ingestor.api.influx.flux import FluxBackend, error_for_status
 from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
+from custom_components.ha_ingestor.api.influx.storage import parse_bucket
 from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.loopback import (
     Loopback,
@@ -341,3 +342,13 @@ async def test_a_hostile_retry_after_still_backs_off(
         await client.async_fetch(Period.HOUR_1)
     # Backing off: only the paths the rate limiter does not count are asked again.
     assert {r.path for r in loopback.requests} <= {"/health", "/api/health", "/api/v1/health"}
+
+
+def test_a_nested_error_body_or_bucket_list_is_not_a_recursion_error() -> None:
+    bomb = b"[" * 200_000 + b"]" * 200_000
+    # A Flux error body that is a bomb: the status speaks, the body says nothing.
+    error = error_for_status(500, bomb)
+    assert isinstance(error, IngestorResponseError)
+    assert "500" in str(error)
+    with pytest.raises(IngestorResponseError, match="buckets: not JSON"):
+        parse_bucket(bomb, "bucket")
