@@ -36,6 +36,7 @@ from homeassistant.helpers.selector import (
 )
 from yarl import URL
 
+from .api.core.bounded import RedirectNotFollowedError
 from .api.core.errors import (
     IngestorAuthenticationError,
     IngestorError,
@@ -198,6 +199,8 @@ def _influx_error(err: IngestorError, data: Mapping[str, Any]) -> dict[str, str]
     """The form field and error a failed InfluxDB validation shows."""
     if isinstance(err, IngestorSSLError):
         return {CONF_URL: "ssl_error"}
+    if isinstance(err, RedirectNotFollowedError):
+        return {CONF_URL: "redirected"}
     if isinstance(err, IngestorAuthenticationError):
         return {_influx_secret_field(data): "invalid_auth"}
     if isinstance(err, IngestorNotFoundError):
@@ -213,6 +216,8 @@ def _services_error(err: IngestorError, data: Mapping[str, Any]) -> dict[str, st
     url_field = CONF_ADMIN_API_URL if data.get(CONF_ADMIN_API_URL) else "base"
     if isinstance(err, IngestorSSLError):
         return {url_field: "ssl_error"}
+    if isinstance(err, RedirectNotFollowedError):
+        return {url_field: "redirected"}
     if isinstance(err, IngestorResponseError) and url_field == CONF_ADMIN_API_URL:
         return {url_field: "not_admin_api"}
     return {url_field: "cannot_connect"}

@@ -36,7 +36,7 @@ async def _can_reach(session: aiohttp.ClientSession, url: str) -> str | dict[str
     with a self-signed certificate the user accepted would show as unreachable.
     """
     try:
-        async with session.get(url, timeout=_TIMEOUT):
+        async with session.get(url, timeout=_TIMEOUT, allow_redirects=False):
             return _OK
     except aiohttp.ClientError:
         return {"type": "failed", "error": "unreachable"}

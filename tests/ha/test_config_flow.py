@@ -24,6 +24,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor import config_flow, const, diagnostics
+from custom_components.ha_ingestor.api.core.bounded import RedirectNotFollowedError
 from custom_components.ha_ingestor.api.core.errors import (
     IngestorAuthenticationError,
     IngestorConnectionError,
@@ -245,6 +246,7 @@ def _services_refuse(error: Exception, field: str, key: str) -> ParameterSet:
             IngestorNotFoundError("no bucket", origin=INFLUX), CONF_BUCKET, "bucket_not_found"
         ),
         _influxdb_refuses(IngestorResponseError("html", origin=INFLUX), CONF_URL, "cannot_connect"),
+        _influxdb_refuses(RedirectNotFollowedError("307", origin=INFLUX), CONF_URL, "redirected"),
         _influxdb_refuses(RuntimeError("boom"), "base", "unknown"),
         pytest.param(
             Refusal(
@@ -295,6 +297,9 @@ def _services_refuse(error: Exception, field: str, key: str) -> ParameterSet:
         ),
         _services_refuse(
             IngestorResponseError("not json", origin=SERVICES), CONF_ADMIN_API_URL, "not_admin_api"
+        ),
+        _services_refuse(
+            RedirectNotFollowedError("301", origin=SERVICES), CONF_ADMIN_API_URL, "redirected"
         ),
         _services_refuse(RuntimeError("boom"), "base", "unknown"),
         pytest.param(

@@ -13,29 +13,39 @@ ingestor's do. The rows are read back from the recorder's own history.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING
+from unittest.mock import patch
 
 import pytest
 from homeassistant.components.recorder import get_instance, history
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
+from custom_components.ha_ingestor.api.core.delivery import FINE_SECONDS
 from custom_components.ha_ingestor.const import (
     CONF_DELIVERY_CHECK,
     CONF_UPDATE_INTERVAL,
+    DOMAIN,
 )
+from tests.support.delivery_ingestor import DeliveryIngestor
 
 from .live import influx_data, ingestor_data, let_interval_pass, live_entry, write_recent_events
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant, State
-    from pytest_homeassistant_custom_component.typing import RecorderInstanceGenerator
+    from pytest_homeassistant_custom_component.typing import (
+        RecorderInstanceGenerator,
+        WebSocketGenerator,
+    )
 
     from tests.support.influxdb_server import InfluxDBServer
     from tests.support.simulator import IngestorSimulator
@@ -65,6 +75,34 @@ def _rows(hass: HomeAssistant, since: datetime, entity_ids: list[str]) -> dict[s
         entity_id: [s for s in found.get(entity_id, []) if not isinstance(s, dict)]
         for entity_id in entity_ids
     }
+
+
+async def _measured(
+    hass: HomeAssistant, since: datetime, entity_ids: list[str], what: str, scale: float
+) -> tuple[dict[str, list[State]], Counter[str]]:
+    """The rows since `since`, and per entity those no state change caused; printed.
+
+    Printed for the closing note: all rows and the attribute-only ones, times `scale` (to
+    rows a day, or per comparison), and the rows of each entity.
+    """
+    await async_wait_recording_done(hass)
+    rows = await get_instance(hass).async_add_executor_job(_rows, hass, since, entity_ids)
+    by_attribute = Counter(
+        entity_id
+        for entity_id, states in rows.items()
+        for previous, state in pairwise(states)
+        if state.state == previous.state
+    )
+    written = {entity_id: len(states) for entity_id, states in rows.items() if states}
+    print(  # noqa: T201
+        f"{what}:",
+        round(sum(written.values()) * scale, 2),
+        "of which by an attribute alone:",
+        round(sum(by_attribute.values()) * scale, 2),
+        dict(by_attribute),
+        written,
+    )
+    return rows, by_attribute
 
 
 @pytest.mark.usefixtures("recorder_mock", "entity_registry_enabled_by_default")
@@ -102,22 +140,76 @@ async def test_no_row_is_written_by_an_attribute_alone(
         await let_interval_pass(hass, INTERVAL)
     await async_wait_recording_done(hass)
 
-    rows = await get_instance(hass).async_add_executor_job(_rows, hass, since, ours)
-    by_attribute = Counter(
-        entity_id
-        for entity_id, states in rows.items()
-        for previous, state in pairwise(states)
-        if state.state == previous.state
-    )
-    # Measured, for the closing note: rows a day at this interval, and the ones no state caused.
-    written = {entity_id: len(states) for entity_id, states in rows.items() if states}
-    print(  # noqa: T201
-        "recorder rows per day:",
-        sum(written.values()) * REFRESHES_PER_DAY // REFRESHES,
-        "of which by an attribute alone:",
-        sum(by_attribute.values()) * REFRESHES_PER_DAY // REFRESHES,
-        dict(by_attribute),
+    rows, by_attribute = await _measured(
+        hass, since, ours, "recorder rows per day", REFRESHES_PER_DAY / REFRESHES
     )
     # The readings did move: the sensors that show them wrote their changes.
     assert len(rows["sensor.ha_ingestor_error_rate"]) >= REFRESHES - 1
     assert not by_attribute, dict(by_attribute)
+
+
+# --- The delivery check: its span moves with every comparison --------------------------------
+
+SETTLE = 6.0
+ROUNDS = 3
+# Their states stay (100 %, 0 lost) while their span attributes move: measured in the README.
+SPAN_SENSORS = frozenset(
+    {"sensor.ha_ingestor_delivery_completeness", "sensor.ha_ingestor_events_lost"}
+)
+
+
+@pytest.mark.usefixtures("recorder_mock", "entity_registry_enabled_by_default")
+async def test_delivery_rows_per_comparison(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    influxdb_server: InfluxDBServer,
+) -> None:
+    """Rows of the delivery entities while nothing is lost: real time, a real ingestor's writes.
+
+    Measured, not yet held to zero: `since`, `until`, `events_fired` and `events_stored` are
+    attributes of *Delivery completeness* and *Events lost*, whose states stay 100 % and 0
+    while every event arrives, so each comparison that moves the span is a row of each.
+    """
+    database = f"footprint_delivery_{datetime.now(UTC):%H%M%S%f}"
+    influxdb_server.create_database(database)
+    assert await async_setup_component(hass, DOMAIN, {})
+    ingestor = DeliveryIngestor(await hass_ws_client(hass), influxdb_server, database)
+    await ingestor.start()
+    try:
+        with patch("custom_components.ha_ingestor.coordinators.delivery.SETTLE_SECONDS", SETTLE):
+            entry = live_entry(
+                hass, influx_data(influxdb_server, database), {CONF_DELIVERY_CHECK: True}
+            )
+            assert await hass.config_entries.async_setup(entry.entry_id)
+            await hass.async_block_till_done()
+            delivery = entry.runtime_data.delivery
+            assert delivery is not None
+            await asyncio.sleep(max(0.0, delivery.counter.origin - time.time()) + 0.05)
+            ours = sorted(
+                e.entity_id
+                for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+                if "delivery" in e.unique_id or "events_lost" in e.unique_id
+            )
+            await async_wait_recording_done(hass)
+            since = dt_util.utcnow()
+            for round_ in range(ROUNDS):
+                for i in range(5):
+                    hass.states.async_set("sensor.steady", f"{round_}.{i}")
+                    await asyncio.sleep(0.01)  # one entity's points in one millisecond: one
+                fired = time.time()
+                await hass.async_block_till_done()
+                await asyncio.sleep(max(0.0, fired + SETTLE + FINE_SECONDS - time.time()) + 0.2)
+                await delivery.async_refresh()
+                await hass.async_block_till_done()
+    finally:
+        await ingestor.stop()
+    await async_wait_recording_done(hass)
+    assert ingestor.lost == 0
+    rows, by_attribute = await _measured(
+        hass, since, ours, "delivery rows per comparison", 1 / ROUNDS
+    )
+    assert len(rows["sensor.ha_ingestor_delivery_completeness"]) >= ROUNDS - 1
+    # Only the two span sensors, and at most one row each per comparison: a new attribute that
+    # moves elsewhere fails here.
+    assert set(by_attribute) <= SPAN_SENSORS, dict(by_attribute)
+    assert all(n < ROUNDS for n in by_attribute.values()), dict(by_attribute)

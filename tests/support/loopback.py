@@ -84,3 +84,68 @@ def raw_answer(body: bytes, status: int = 200, content_type: str = "application/
         return web.Response(body=body, status=status, content_type=content_type)
 
     return handle
+
+
+def endless_answer(limit_mib: int = 64) -> Handler:
+    """A 200 of JSON-looking bytes that never ends (bounded here at `limit_mib`)."""
+    chunk = b"[" + b"0," * 32767 + b"0"
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for _ in range(limit_mib * 1024 * 1024 // len(chunk)):
+            try:
+                await response.write(chunk)
+            except (ConnectionError, RuntimeError):  # the client hung up: the point
+                break
+        return response
+
+    return handle
+
+
+def redirect_answer(target: str, status: int = 307) -> Handler:
+    """A redirect of every request to the same path and query on `target`."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, headers={"Location": f"{target}{request.path_qs}"})
+
+    return handle
+
+
+type RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@dataclass
+class RawLoopback:
+    """A bare TCP server: its address, and `release` to end handlers that stall."""
+
+    url: str
+    server: asyncio.Server
+    release: asyncio.Event
+
+
+async def start_raw_loopback(handler: RawHandler) -> RawLoopback:
+    """Listen on a free port of 127.0.0.1 with `handler` writing whatever bytes it likes.
+
+    For what an HTTP server library refuses to do: accept and never answer, or declare a
+    length it never sends. The caller ends it with `stop_raw_loopback`.
+    """
+    release = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+            await release.wait()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return RawLoopback(f"http://127.0.0.1:{port}", server, release)
+
+
+async def stop_raw_loopback(raw: RawLoopback) -> None:
+    """Release every stalled handler and stop listening."""
+    raw.release.set()
+    raw.server.close()
+    await raw.server.wait_closed()

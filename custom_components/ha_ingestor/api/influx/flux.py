@@ -22,6 +22,7 @@ from ..core.aggregate import (
     period_bounds,
     rfc3339,
 )
+from ..core.bounded import INFLUXDB_CAP, JSON_ERRORS, read_bounded
 from ..core.errors import (
     TRANSIENT_STATUSES,
     IngestorAuthenticationError,
@@ -374,7 +375,7 @@ def _server_message(body: bytes) -> tuple[str, str]:
     """(code, message) of an InfluxDB JSON error body; empty strings when it has none."""
     try:
         document = json.loads(body.decode("utf-8", "replace"))
-    except ValueError:
+    except JSON_ERRORS:
         return "", ""
     if not isinstance(document, dict):
         return "", ""
@@ -541,9 +542,14 @@ class FluxBackend:
         """One exchange: the body of a 2xx answer and the version header, else a typed error."""
         try:
             async with self._session.request(
-                method, url, timeout=self._timeout, **kwargs
+                method, url, timeout=self._timeout, allow_redirects=False, **kwargs
             ) as response:
-                body = await response.read()
+                body = await read_bounded(
+                    response,
+                    cap=INFLUXDB_CAP,
+                    where=f"InfluxDB at {self._where}",
+                    origin=Origin.INFLUXDB,
+                )
                 status = response.status
                 version = response.headers.get(VERSION_HEADER)
         except (aiohttp.ClientError, OSError) as err:

@@ -26,6 +26,7 @@ from ..core.aggregate import (
     period_bounds,
     rfc3339,
 )
+from ..core.bounded import INFLUXDB_CAP, read_bounded
 from ..core.errors import (
     TRANSIENT_STATUSES,
     IngestorAuthenticationError,
@@ -462,9 +463,15 @@ class InfluxQLBackend:
                 data={"q": query},
                 headers=self._headers,
                 timeout=self._timeout,
+                allow_redirects=False,
             ) as response:
                 self.version = response.headers.get(VERSION_HEADER) or self.version
-                body = await response.read()
+                body = await read_bounded(
+                    response,
+                    cap=INFLUXDB_CAP,
+                    where=f"InfluxDB at {self._where}",
+                    origin=Origin.INFLUXDB,
+                )
                 status = response.status
         except (aiohttp.ClientError, OSError) as err:
             raise error_for_exception(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..core.aggregate import EPOCH, as_utc
+from ..core.bounded import JSON_ERRORS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -109,7 +110,7 @@ def decode_documents(body: bytes) -> object:
     while position < len(text):
         try:
             document, position = decoder.raw_decode(text, position)
-        except ValueError:
+        except JSON_ERRORS:
             return None
         documents.append(document)
         position = _skip_space(text, position)

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core.aggregate import EPOCH, as_utc
+from ..core.bounded import JSON_ERRORS
 from ..core.errors import IngestorError, IngestorResponseError, Origin
 from ..core.storage import StorageFigures
 from .backend import EVENT_FIELDS, MEASUREMENT
@@ -306,7 +307,7 @@ def parse_bucket(body: bytes, bucket: str) -> tuple[str, timedelta | None, bool]
     """(id, retention, kept for ever) of `bucket` in a `GET /api/v2/buckets` answer."""
     try:
         document = json.loads(body)
-    except ValueError as err:
+    except JSON_ERRORS as err:
         msg = "buckets: not JSON"
         raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from err
     buckets = document.get("buckets") if isinstance(document, dict) else None

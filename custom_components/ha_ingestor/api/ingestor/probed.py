@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from ..core.aggregate import first_known
+from ..core.bounded import AnswerNotReadError
 from ..core.models import IngestionFigures, Revision, ServiceState, ServiceStatus
 from .parse import parse_text
 from .service_payloads import (
@@ -83,7 +84,11 @@ def _health_state(replies: ServiceReplies) -> ServiceState:
     status = health.status
     message = health.message
     server_error = reply.status is not None and reply.status >= HTTPStatus.INTERNAL_SERVER_ERROR
-    if reply.body is None:
+    if isinstance(reply.error, AnswerNotReadError):
+        # A redirect or an oversized body: the reason is the useful part.
+        status = ServiceStatus.UNHEALTHY
+        message = str(reply.error)
+    elif reply.body is None:
         status = ServiceStatus.UNHEALTHY
         message = f"HTTP {reply.status}" + ("" if server_error else " with an unreadable body")
     elif not (isinstance(reply.body, dict) and "status" in reply.body):

@@ -46,6 +46,18 @@ class Reply:
         return self.status is not None and self.body is None and is_success(self.status)
 
     @property
+    def failed(self) -> bool:
+        """It answered, yet nothing usable: a server error, a redirect, an unreadable body.
+
+        Not a refused key, a rate limit or a 404 (an endpoint this revision does not have).
+        """
+        if self.status is None or self.unreadable:
+            return self.unreadable
+        return self.status >= HTTPStatus.INTERNAL_SERVER_ERROR or (
+            HTTPStatus.MULTIPLE_CHOICES <= self.status < HTTPStatus.BAD_REQUEST
+        )
+
+    @property
     def refused(self) -> bool:
         """The Admin API refused the key, or wants one (401, 403)."""
         return self.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from ..core.bounded import AnswerNotReadError
 from ..core.errors import IngestorConnectionError, IngestorResponseError, Origin
 from ..core.models import Revision, ServiceState, ServiceStatus
 from .admin_payloads import (
@@ -173,7 +174,11 @@ def _listed_state(item: ListedService) -> ServiceState:
 
 
 def admin_api_error(admin: AdminReplies | None) -> IngestorError | None:
-    """The Admin API failure worth reporting: a refused key first, then no answer at all."""
+    """The Admin API failure worth reporting: a refused key first, then no answer at all.
+
+    Then an answer left unread (a redirect, too large) when nothing was read at all: it says
+    more than "nothing usable" (and the config flow tells a redirect apart).
+    """
     if admin is None:
         return None
     replies = (admin.stats, admin.info, admin.services, admin.health_services, admin.health)
@@ -182,6 +187,8 @@ def admin_api_error(admin: AdminReplies | None) -> IngestorError | None:
         return refused
     if not any(r.answered for r in replies):
         return admin.info.error or admin.stats.error
+    if not any(r.ok for r in replies):
+        return next((r.error for r in replies if isinstance(r.error, AnswerNotReadError)), None)
     return None
 
 
@@ -225,11 +232,12 @@ def admin_state(
         status = ServiceStatus.HEALTHY
     message = str(error) if error is not None else None
     replies = (admin.info, admin.stats, admin.services, admin.health_services, admin.health)
-    if unreadable := [r for r in replies if r.unreadable]:
+    # A 500 or a redirect is no sign of health either (it once left the Admin API "healthy").
+    if failed := [r for r in replies if r.failed]:
         readable = any(r.ok for r in replies)
         status = ServiceStatus.DEGRADED if readable else ServiceStatus.UNHEALTHY
-        more = len(unreadable) - 1
-        message = str(unreadable[0].error) + (f" (and {more} more)" if more else "")
+        more = len(failed) - 1
+        message = str(failed[0].error) + (f" (and {more} more)" if more else "")
     if message is None and admin.rate_limited:
         message = "rate limit reached (HTTP 429): asking less often, showing the last values"
     return ServiceState(

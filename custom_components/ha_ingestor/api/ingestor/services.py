@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from dataclasses import replace
 from http import HTTPStatus
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from yarl import URL
 
+from ..core.bounded import JSON_ERRORS, SERVICES_CAP, AnswerNotReadError, read_bounded
 from ..core.errors import (
     IngestorAuthenticationError,
     IngestorError,
@@ -121,10 +123,18 @@ class ServicesClient:
         timeout = limit or self._timeout
         started = time.monotonic()
         try:
-            async with self._session.get(url, headers=headers, timeout=timeout) as resp:
-                raw = await resp.read()
+            async with self._session.get(
+                url, headers=headers, timeout=timeout, allow_redirects=False
+            ) as resp:
                 status = resp.status
                 retry_after = _seconds(resp.headers.get("Retry-After"))
+                try:
+                    raw = await read_bounded(
+                        resp, cap=SERVICES_CAP, where=what, origin=Origin.SERVICES
+                    )
+                except AnswerNotReadError as err:
+                    # It answered (a redirect, too much): judged like an unreadable body.
+                    return Reply(status, error=err, elapsed_ms=_since(started))
         except (aiohttp.ClientError, OSError) as err:
             return Reply(
                 None,
@@ -136,10 +146,10 @@ class ServicesClient:
                     secrets=(self._api_key,) if self._api_key else (),
                 ),
             )
-        elapsed = (time.monotonic() - started) * 1000
+        elapsed = _since(started)
         try:
             body: object = json.loads(raw)
-        except ValueError:
+        except JSON_ERRORS:
             body = None
         error: IngestorError | None = None
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
@@ -328,10 +338,17 @@ class ServicesClient:
 
 
 def _seconds(value: str | None) -> float | None:
+    # A hostile `Retry-After: nan` would make every back-off comparison false.
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
+
+
+def _since(started: float) -> float:
+    """Milliseconds since `started` (`time.monotonic`)."""
+    return (time.monotonic() - started) * 1000
 
 
 def _retry_after(reply: Reply) -> float:
