@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -358,6 +358,15 @@ def event_point(schema: Schema, new: EventState, old: EventState | None) -> Poin
 
 
 # --- one write request -----------------------------------------------------------------------
+
+
+@runtime_checkable
+class Writable(Protocol):
+    """A backend that writes line protocol (both `FluxBackend` and `InfluxQLBackend`)."""
+
+    async def async_write(self, lines: Iterable[str], precision: Precision) -> int:
+        """Write one batch; the bytes sent."""
+
 
 # A write answer's body is only read for its error message.
 _MAX_ERROR_BODY: Final = 4096
