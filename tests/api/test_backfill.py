@@ -33,7 +33,7 @@ from custom_components.ha_ingestor.api.influx.write import (
     schema_b_point,
     to_ns,
 )
-from tests.support.influx2_double import Influx2Double
+from tests.support.influx2_double import Influx2Double, running_double
 from tests.support.influxdb_server import running_auth_influxdb
 
 if TYPE_CHECKING:
@@ -222,10 +222,8 @@ async def test_influxql_read_only_user_is_refused_and_nothing_lands(
 
 @pytest.fixture
 async def double(socket_enabled: None) -> AsyncIterator[Influx2Double]:
-    server = Influx2Double(tokens={TOKEN}, read_only_tokens={READER}, org=ORG)
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_double(tokens={TOKEN}, read_only_tokens={READER}, org=ORG) as server:
+        yield server
 
 
 async def test_flux_writes_reads_back_and_refuses_a_read_only_token(

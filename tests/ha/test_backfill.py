@@ -21,13 +21,11 @@ import pytest
 from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
 from custom_components.ha_ingestor.api.core.delivery import FINE_SECONDS, POLL_SECONDS
-from custom_components.ha_ingestor.config_flow import unique_id_for
 from custom_components.ha_ingestor.const import (
     CONF_BACKEND,
     CONF_BUCKET,
@@ -37,14 +35,15 @@ from custom_components.ha_ingestor.const import (
     SERVICE_BACKFILL,
 )
 from tests.support.delivery_ingestor import DeliveryIngestor
-from tests.support.influx2_double import Influx2Double
+from tests.support.influx2_double import Influx2Double, running_double
 
-from .live import entity_of, influx_data
+from .live import entity_of, influx_data, live_entry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from homeassistant.core import HomeAssistant
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
     from pytest_homeassistant_custom_component.typing import (
         RecorderInstanceGenerator,
         WebSocketGenerator,
@@ -90,14 +89,7 @@ def _delivery(entry: MockConfigEntry) -> DeliveryCoordinator:
 
 
 async def _set_up(hass: HomeAssistant, data: dict[str, Any]) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="HA Ingestor",
-        unique_id=unique_id_for(data),
-        data=data,
-        options={CONF_DELIVERY_CHECK: True},
-    )
-    entry.add_to_hass(hass)
+    entry = live_entry(hass, data, {CONF_DELIVERY_CHECK: True})
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
@@ -233,10 +225,8 @@ class _DoubleWriter:
 
 @pytest.fixture
 async def double(socket_enabled: None) -> AsyncIterator[Influx2Double]:
-    server = Influx2Double(tokens={TOKEN}, read_only_tokens={READER}, org=ORG)
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_double(tokens={TOKEN}, read_only_tokens={READER}, org=ORG) as server:
+        yield server
 
 
 def _double_points(double: Influx2Double, entity_id: str) -> dict[int, Any]:
