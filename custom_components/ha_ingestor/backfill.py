@@ -61,22 +61,22 @@ BATCH_POINTS: Final = 5000
 MAX_POINTS: Final = 200_000
 
 
-# The translation keys of the action's errors (strings.json `exceptions`).
-EMPTY_SPAN: Final = "backfill_empty_span"
-NO_RECORDER: Final = "backfill_no_recorder"
-PAST_RETENTION: Final = "backfill_past_retention"
-READ_ONLY: Final = "backfill_read_only"
-READ_FAILED: Final = "backfill_read_failed"
-WRITE_FAILED: Final = "backfill_write_failed"
+# Why a backfill failed; the action's translation key is `backfill_<reason>` (strings.json).
+EMPTY_SPAN: Final = "empty_span"
+NO_RECORDER: Final = "no_recorder"
+PAST_RETENTION: Final = "past_retention"
+READ_ONLY: Final = "read_only"
+READ_FAILED: Final = "read_failed"
+WRITE_FAILED: Final = "write_failed"
 
 
 class BackfillError(Exception):
-    """A backfill that cannot run or went wrong: a translation key and its placeholders."""
+    """A backfill that cannot run or went wrong: the reason and its message's placeholders."""
 
-    def __init__(self, key: str, **placeholders: str) -> None:
+    def __init__(self, reason: str, **placeholders: str) -> None:
         """Keep what the action's translated error needs."""
-        super().__init__(key, placeholders)
-        self.key = key
+        super().__init__(reason, placeholders)
+        self.reason = reason
         self.placeholders = placeholders
 
 
@@ -339,6 +339,9 @@ async def async_backfill(  # noqa: PLR0913
     instance = _recorder_checks(hass, start, now)
     if not isinstance(backend, Writable):
         raise BackfillError(WRITE_FAILED, error=repr(backend), written="0")
+    # What fired before now is committed first: the recorder writes in batches (5 s).
+    if (committed := instance.async_get_commit_future()) is not None:
+        await committed
     lost = lost or {}
     recorded = getattr(instance, "entity_filter", None)
     candidates = sorted(set(hass.states.async_entity_ids()) | set(lost))

@@ -120,11 +120,17 @@ async def _async_backfill(call: ServiceCall) -> JsonObjectType:
             credit=None if delivery is None else partial(credit_backfilled, delivery.counter),
         )
     except BackfillError as err:
-        error = ServiceValidationError if err.key in _CALLER_ERRORS else HomeAssistantError
-        raise error(
+        placeholders = err.placeholders
+        if err.reason in _CALLER_ERRORS:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=f"backfill_{err.reason}",
+                translation_placeholders=placeholders,
+            ) from err
+        raise HomeAssistantError(
             translation_domain=DOMAIN,
-            translation_key=err.key,
-            translation_placeholders=err.placeholders,
+            translation_key=f"backfill_{err.reason}",
+            translation_placeholders=placeholders,
         ) from err
     if delivery is not None and result.written:
         # The credited windows show at once, not at the next interval.

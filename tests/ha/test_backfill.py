@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 import pytest
+from homeassistant.components.recorder import get_instance
 from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -289,3 +290,27 @@ async def test_backfill_on_influxdb_2_refuses_a_read_only_token_then_writes(
         assert (again["missing"], again["written"]) == (0, 0)
     finally:
         await ingestor.stop()
+
+
+@pytest.mark.usefixtures("recorder_mock")
+async def test_a_span_the_recorder_no_longer_holds_or_an_empty_one_is_refused(
+    hass: HomeAssistant, influxdb_server: InfluxDBServer, database: str
+) -> None:
+    assert await async_setup_component(hass, DOMAIN, {})
+    entry = await _set_up(hass, influx_data(influxdb_server, database))
+    now = datetime.now(UTC)
+    keep_days = get_instance(hass).keep_days
+    with pytest.raises(ServiceValidationError) as past:
+        await _backfill(hass, entry, (now - timedelta(days=keep_days + 1), now))
+    assert past.value.translation_key == "backfill_past_retention"
+    assert past.value.translation_placeholders["days"] == str(keep_days)
+    with pytest.raises(ServiceValidationError) as empty:
+        await _backfill(hass, entry, (now, now - timedelta(minutes=1)))
+    assert empty.value.translation_key == "backfill_empty_span"
+    # Within the retention: no ingestor runs here, so our own entities' first states are
+    # recorded and not in InfluxDB; they are written once.
+    span = (now - timedelta(minutes=5), datetime.now(UTC))
+    result = await _backfill(hass, entry, span, dry_run=False)
+    assert result["written"] == result["missing"] > 0
+    assert result["could_not"] == 0
+    assert (await _backfill(hass, entry, span, dry_run=False))["missing"] == 0
