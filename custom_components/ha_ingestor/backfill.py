@@ -38,13 +38,13 @@ from .api.influx.backfill import (
 from .api.influx.write import (
     PRECISION,
     EventState,
-    Point,
     Precision,
     ReadOnlyError,
     Schema,
     Writable,
     event_point,
     to_ns,
+    writes_entity,
 )
 
 if TYPE_CHECKING:
@@ -182,13 +182,14 @@ def _event_state(state: State, details: _Details | None) -> EventState:
             last_reported=state.last_reported,
         )
     updated, changed, reported, context, user, parent = details
+    when = dt_util.utc_from_timestamp(updated)
     return EventState(
         entity_id=state.entity_id,
         state=state.state,
-        attributes=dict(state.attributes),
-        last_changed=dt_util.utc_from_timestamp(changed or updated),
-        last_updated=dt_util.utc_from_timestamp(updated),
-        last_reported=dt_util.utc_from_timestamp(reported or updated),
+        attributes=state.attributes,
+        last_changed=when if changed in (None, updated) else dt_util.utc_from_timestamp(changed),
+        last_updated=when,
+        last_reported=when if reported in (None, updated) else dt_util.utc_from_timestamp(reported),
         context_id=bytes_to_ulid_or_none(context),
         context_user_id=_uuid_hex(user),
         context_parent_id=bytes_to_ulid_or_none(parent),
@@ -241,19 +242,27 @@ class _Writer:
     """Batches of points, written as they fill (or only counted in a dry run)."""
 
     backend: Writable
-    precision: Precision
+    schema: Schema
     result: BackfillResult
     credit: Callable[[str, float], None] | None
     batch: list[str] = field(default_factory=list)
     fired: list[tuple[str, float]] = field(default_factory=list)
     queued: int = 0
 
-    async def add(self, point: Point, entity_id: str, fired: float) -> None:
+    @property
+    def precision(self) -> Precision:
+        """The schema's own timestamp unit."""
+        return PRECISION[self.schema]
+
+    async def add(self, new: EventState, old: EventState | None, entity_id: str) -> None:
         self.queued += 1
         if self.result.dry_run:
+            return  # counted only: a dry run builds no point
+        point = event_point(self.schema, new, old)
+        if point is None:  # pragma: no cover - `writes_entity` was asked first
             return
         self.batch.append(point.line(self.precision))
-        self.fired.append((entity_id, fired))
+        self.fired.append((entity_id, new.last_updated.timestamp()))
         if len(self.batch) >= BATCH_POINTS:
             await self.flush()
 
@@ -357,12 +366,12 @@ async def async_backfill(  # noqa: PLR0913
         raise BackfillError(READ_FAILED, error=str(err)) from err
     result.schema = schema.value
     result.not_in_recorder = sum(n for e, n in lost.items() if n > 0 and e not in entity_ids)
-    writer = _Writer(backend, PRECISION[schema], result, credit)
+    writer = _Writer(backend, schema, result, credit)
     span = (to_ns(start), to_ns(end))
     for offset in range(0, len(entity_ids), ENTITIES_PER_READ):
         chunk = entity_ids[offset : offset + ENTITIES_PER_READ]
         previous: dict[str, EventState] = {}
-        pairs: dict[str, list[tuple[EventState, EventState | None]]] = {}
+        pairs: dict[str, list[tuple[int, EventState, EventState | None]]] = {}
         for index, (slice_start, slice_stop) in enumerate(_slices(start, end)):
             changes = await instance.async_add_executor_job(
                 partial(read_changes, hass, chunk, slice_start, slice_stop, first=index == 0)
@@ -378,14 +387,15 @@ async def async_backfill(  # noqa: PLR0913
 def _pair(
     states: list[EventState],
     previous: dict[str, EventState],
-    into: list[tuple[EventState, EventState | None]],
+    into: list[tuple[int, EventState, EventState | None]],
     span: tuple[int, int],
 ) -> None:
-    """Each change of the span with the state before it (carried over from the last slice)."""
+    """Each change of the span (its time in ns) with the state before it (carried over)."""
     start_ns, end_ns = span
     for state in states:
-        if start_ns <= to_ns(state.last_updated) < end_ns:
-            into.append((state, previous.get(state.entity_id)))
+        when = to_ns(state.last_updated)
+        if start_ns <= when < end_ns:
+            into.append((when, state, previous.get(state.entity_id)))
         previous[state.entity_id] = state
 
 
@@ -394,22 +404,25 @@ async def _async_entity(
     schema: Schema,
     stored: StoredPoints,
     entity_id: str,
-    pairs: list[tuple[EventState, EventState | None]],
+    pairs: list[tuple[int, EventState, EventState | None]],
 ) -> None:
     """Match one entity's changes of the span and queue the missing ones."""
     if not pairs:
         return
     result = writer.result
     result.entities += 1
-    fired = [to_ns(new.last_updated) for new, _old in pairs]
-    matched = match_changes(fired, stored.times.get(entity_id, []), schema)
+    matched = match_changes(
+        [when for when, _new, _old in pairs], stored.times.get(entity_id, []), schema
+    )
     result.skipped += matched.stored
     result.same_millisecond += matched.same_millisecond
     result.missing += len(matched.missing)
+    if not writes_entity(schema, entity_id):
+        result.could_not += len(matched.missing)
+        return
     for index in matched.missing:
-        new, old = pairs[index]
-        point = event_point(schema, new, old)
-        if point is None or writer.queued >= MAX_POINTS:
+        if writer.queued >= MAX_POINTS:
             result.could_not += 1
             continue
-        await writer.add(point, entity_id, new.last_updated.timestamp())
+        _when, new, old = pairs[index]
+        await writer.add(new, old, entity_id)

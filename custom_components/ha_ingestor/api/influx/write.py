@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import aiohttp
@@ -164,7 +165,7 @@ class Point:
 # --- a state as the ingestor receives it ---------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventState:
     """One state of a `state_changed` event, as Home Assistant serialises it.
 
@@ -181,9 +182,6 @@ class EventState:
     context_id: str | None = None
     context_parent_id: str | None = None
     context_user_id: str | None = None
-    # Extra keys of the serialised dict, in order (none today): kept so a newer Home
-    # Assistant's state dict is repeated as received.
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def domain(self) -> str:
@@ -193,20 +191,27 @@ class EventState:
     def as_dict(self) -> dict[str, Any]:
         """Home Assistant's `State.as_dict()`: the keys in its order, times in ISO form."""
         changed = self.last_changed.isoformat()
+        reported = self.last_reported or self.last_changed
         return {
             "entity_id": self.entity_id,
             "state": self.state,
             "attributes": dict(self.attributes),
             "last_changed": changed,
-            "last_reported": (self.last_reported or self.last_changed).isoformat(),
-            "last_updated": self.last_updated.isoformat(),
+            "last_reported": changed if reported == self.last_changed else reported.isoformat(),
+            "last_updated": (
+                changed if self.last_updated == self.last_changed else self.last_updated.isoformat()
+            ),
             "context": {
                 "id": self.context_id,
                 "parent_id": self.context_parent_id,
                 "user_id": self.context_user_id,
             },
-            **self.extra,
         }
+
+    @cached_property
+    def text(self) -> str:
+        """`str()` of `as_dict()`, what schema B stores (once per state: it is kilobytes)."""
+        return str(self.as_dict())
 
 
 def state_from_dict(data: Mapping[str, Any]) -> EventState:
@@ -334,7 +339,7 @@ def schema_b_point(new: EventState, old: EventState | None) -> Point | None:
 
     The time is the event's `time_fired` (= the new state's `last_updated`) cut to the ms.
     """
-    if not _B_ENTITY_ID.match(new.entity_id):
+    if not writes_entity(Schema.B, new.entity_id):
         return None
     fields: dict[str, FieldValue] = {}
     if new.context_id is not None:
@@ -342,14 +347,19 @@ def schema_b_point(new: EventState, old: EventState | None) -> Point | None:
     if new.context_user_id is not None:
         fields["context_user_id"] = new.context_user_id
     if old is not None:
-        fields["previous_state"] = str(old.as_dict())
-    fields["state_value"] = str(new.as_dict())
+        fields["previous_state"] = old.text
+    fields["state_value"] = new.text
     return Point(
         MEASUREMENT,
         {"domain": new.domain, "entity_id": new.entity_id, "event_type": EVENT_TYPE},
         fields,
         to_ns(truncate_to_ms(new.last_updated)),
     )
+
+
+def writes_entity(schema: Schema, entity_id: str) -> bool:
+    """Whether `schema`'s writer writes points of this entity (B drops unusual ids)."""
+    return schema is Schema.A or bool(_B_ENTITY_ID.match(entity_id))
 
 
 def event_point(schema: Schema, new: EventState, old: EventState | None) -> Point | None:
