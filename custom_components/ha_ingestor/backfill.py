@@ -31,7 +31,6 @@ from .api.core.errors import IngestorError
 from .api.influx.backfill import (
     SCHEMA_A_LAG,
     StoredPoints,
-    async_recent_schema,
     async_stored_points,
     match_changes,
 )
@@ -298,9 +297,17 @@ async def _async_stored(
 ) -> StoredPoints:
     """InfluxDB's points of the span, one request per slice (with the tolerances at the ends)."""
     stored = StoredPoints()
-    for slice_start, slice_stop in _slices(start - STORED_EARLY, end + SCHEMA_A_LAG):
+    for index, (slice_start, slice_stop) in enumerate(
+        _slices(start - STORED_EARLY, end + SCHEMA_A_LAG)
+    ):
         result.requests += 1
-        part = await async_stored_points(backend, bucket, slice_start, slice_stop)
+        # The first request also asks the week before for the schema, should the span hold
+        # no point at all.
+        recent = start if index == 0 else None
+        part = await async_stored_points(
+            backend, bucket, slice_start, slice_stop, recent_before=recent
+        )
+        stored.recent = stored.recent or part.recent
         for entity_id, times in part.times.items():
             stored.times.setdefault(entity_id, []).extend(times)
         for schema, newest in part.newest.items():
@@ -358,12 +365,10 @@ async def async_backfill(  # noqa: PLR0913
     result = BackfillResult(Schema.B.value, dry_run)
     try:
         stored = await _async_stored(backend, bucket, start, end, result)
-        schema = stored.schema
-        if schema is None:
-            result.requests += 1
-            schema = await async_recent_schema(backend, bucket, end) or Schema.B
     except IngestorError as err:
         raise BackfillError(READ_FAILED, error=str(err)) from err
+    # No point in the span nor the week before: B, what the ingestor writes today.
+    schema = stored.schema or Schema.B
     result.schema = schema.value
     result.not_in_recorder = sum(n for e, n in lost.items() if n > 0 and e not in entity_ids)
     writer = _Writer(backend, schema, result, credit)

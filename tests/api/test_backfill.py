@@ -16,7 +16,6 @@ import pytest
 
 from custom_components.ha_ingestor.api.influx.backfill import (
     SCHEMA_A_LAG,
-    async_recent_schema,
     async_stored_points,
     match_changes,
 )
@@ -168,13 +167,21 @@ def _points(schema: Schema, count: int, start: datetime) -> list[str]:
     return lines
 
 
+async def _recent(backend: InfluxQLBackend | FluxBackend, before: datetime) -> Schema | None:
+    """The schema of the week before `before`, asked with an empty span (as the action does)."""
+    stored = await async_stored_points(
+        backend, None, before, before + timedelta(seconds=1), recent_before=before
+    )
+    return stored.recent
+
+
 async def test_influxql_writes_and_reads_back_what_it_wrote(
     session: aiohttp.ClientSession, influxdb_server: InfluxDBServer, database: str
 ) -> None:
     backend = InfluxQLBackend(session, influxdb_server.url, database)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     stop = start + timedelta(minutes=1)
-    assert await async_recent_schema(backend, None, stop) is None
+    assert await _recent(backend, stop) is None
     sent = await backend.async_write(_points(Schema.B, 9, start), Precision.MS)
     assert sent > 0
     stored = await async_stored_points(backend, None, start, stop)
@@ -189,7 +196,7 @@ async def test_influxql_writes_and_reads_back_what_it_wrote(
     assert again.times == stored.times
     # Schema A (ns) written later is the newest: the recent schema follows it.
     await backend.async_write(_points(Schema.A, 3, stop), Precision.NS)
-    assert await async_recent_schema(backend, None, stop + timedelta(minutes=1)) is Schema.A
+    assert await _recent(backend, stop + timedelta(minutes=1)) is Schema.A
 
 
 @pytest.fixture
@@ -237,7 +244,7 @@ async def test_flux_writes_reads_back_and_refuses_a_read_only_token(
     with pytest.raises(ReadOnlyError, match="HTTP 403"):
         await reader.async_write(_points(Schema.B, 6, start), Precision.MS)
     assert (await async_stored_points(reader, None, start, stop)).times == {}
-    assert await async_recent_schema(reader, None, stop) is None
+    assert await _recent(reader, stop) is None
     await writer.async_write(_points(Schema.B, 6, start), Precision.MS)
     write = next(
         r
@@ -253,4 +260,8 @@ async def test_flux_writes_reads_back_and_refuses_a_read_only_token(
         "light.l2": 2,
     }
     assert stored.times["light.l1"][0] == to_ns(start + timedelta(seconds=1))
-    assert await async_recent_schema(reader, None, stop) is Schema.B
+    assert await _recent(reader, stop) is Schema.B
+    # The span's own points decide before the week before does.
+    assert (
+        await async_stored_points(reader, None, start, stop, recent_before=start)
+    ).schema is Schema.B

@@ -16,10 +16,9 @@ written point and writes nothing (the points land at the very times it looks for
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..core.aggregate import rfc3339
 from ..core.delivery import STORED_EARLY
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .backend import InfluxBackend
+    from .flux_csv import Record
 
 # R1's enrichment pipeline writes its own wall clock, seconds after the event fired.
 SCHEMA_A_LAG: Final = timedelta(seconds=60)
@@ -42,6 +42,7 @@ _EARLY_NS: Final = int(STORED_EARLY / timedelta(microseconds=1)) * 1000
 # Schema A: `state`; schema B: `context_id` (the repr in `state_value` is kilobytes).
 _MARKERS: Final = {"state": Schema.A, "context_id": Schema.B}
 RESULT_STORED: Final = "stored"
+RESULT_RECENT: Final = "recent"
 
 
 @dataclass(slots=True)
@@ -97,6 +98,8 @@ class StoredPoints:
     times: dict[str, list[int]] = field(default_factory=dict)
     # Per schema: the newest point's time (ns), to tell which writer is writing now.
     newest: dict[Schema, int] = field(default_factory=dict)
+    # The schema of the newest point of the week before, when asked for.
+    recent: Schema | None = None
 
     def add(self, entity_id: str, time_ns: int, schema: Schema) -> None:
         """One point (of either schema)."""
@@ -111,16 +114,8 @@ class StoredPoints:
 
     @property
     def schema(self) -> Schema | None:
-        """The schema of the newest point; None when the span holds none."""
-        if not self.newest:
-            return None
-        return max(self.newest, key=lambda s: self.newest[s])
-
-    def count_near(self, entity_id: str, time_ns: int) -> bool:
-        """Whether a point of the entity lies exactly at `time_ns`."""
-        times = self.times.get(entity_id, [])
-        position = bisect_left(times, time_ns)
-        return position < len(times) and times[position] == time_ns
+        """The schema of the newest point of the span, else of the week before (if asked)."""
+        return _newest(self.newest) or self.recent
 
 
 def build_influxql_stored_query(start: datetime, stop: datetime) -> str:
@@ -156,9 +151,17 @@ def _ns(when: datetime) -> int:
 
 
 async def async_stored_points(
-    backend: InfluxBackend, bucket: str | None, start: datetime, stop: datetime
+    backend: InfluxBackend,
+    bucket: str | None,
+    start: datetime,
+    stop: datetime,
+    *,
+    recent_before: datetime | None = None,
 ) -> StoredPoints:
     """The event points of [start, stop) per entity: one request.
+
+    With `recent_before`, the same request asks which schema the newest point of the week
+    before it has (`StoredPoints.recent`), for a span that holds none.
 
     Raises:
         IngestorError: the request failed or the answer is unreadable.
@@ -166,29 +169,50 @@ async def async_stored_points(
     """
     stored = StoredPoints()
     if isinstance(backend, FluxBackend):
-        records = await backend.async_tables(
-            build_flux_stored_query(bucket or backend.bucket, start, stop)
-        )
-        for record in records.get(RESULT_STORED, []):
-            when, name, entity_id = (
-                record.get("_time"),
-                record.get("_field"),
-                record.get("entity_id"),
-            )
-            if isinstance(when, datetime) and isinstance(name, str) and name in _MARKERS:
-                stored.add(str(entity_id or ""), _ns(when), _MARKERS[name])
+        await _flux_stored(backend, bucket or backend.bucket, (start, stop), recent_before, stored)
     elif isinstance(backend, InfluxQLBackend):
-        (rows,) = await backend.async_statement_rows(build_influxql_stored_query(start, stop))
-        for row in rows:
-            when = row.get("time")
-            if not isinstance(when, int) or isinstance(when, bool):
-                continue
-            for name, schema in _MARKERS.items():
-                if row.get(name) is not None:
-                    stored.add(str(row.get("entity_id") or ""), when, schema)
-                    break
+        await _influxql_stored(backend, (start, stop), recent_before, stored)
     stored.sort()
     return stored
+
+
+async def _flux_stored(
+    backend: FluxBackend,
+    bucket: str,
+    span: tuple[datetime, datetime],
+    recent_before: datetime | None,
+    stored: StoredPoints,
+) -> None:
+    query = build_flux_stored_query(bucket, *span)
+    if recent_before is not None:
+        query += "\n" + build_flux_schema_query(bucket, recent_before)
+    records = await backend.async_tables(query)
+    for record in records.get(RESULT_STORED, []):
+        when, name, entity_id = record.get("_time"), record.get("_field"), record.get("entity_id")
+        if isinstance(when, datetime) and isinstance(name, str) and name in _MARKERS:
+            stored.add(str(entity_id or ""), _ns(when), _MARKERS[name])
+    stored.recent = _flux_recent(records.get(RESULT_RECENT, []))
+
+
+async def _influxql_stored(
+    backend: InfluxQLBackend,
+    span: tuple[datetime, datetime],
+    recent_before: datetime | None,
+    stored: StoredPoints,
+) -> None:
+    query = build_influxql_stored_query(*span)
+    if recent_before is not None:
+        query += "; " + build_influxql_schema_query(recent_before)
+    rows, *recent = await backend.async_statement_rows(query)
+    for row in rows:
+        when = row.get("time")
+        if not isinstance(when, int) or isinstance(when, bool):
+            continue
+        for name, schema in _MARKERS.items():
+            if row.get(name) is not None:
+                stored.add(str(row.get("entity_id") or ""), when, schema)
+                break
+    stored.recent = _influxql_recent(recent)
 
 
 def build_influxql_schema_query(stop: datetime) -> str:
@@ -215,34 +239,31 @@ def build_flux_schema_query(bucket: str, stop: datetime) -> str:
             '  |> group(columns: ["_field"])',
             "  |> last()",
             '  |> keep(columns: ["_time", "_field"])',
-            f'  |> yield(name: "{RESULT_STORED}")',
+            f'  |> yield(name: "{RESULT_RECENT}")',
         )
     )
 
 
-async def async_recent_schema(
-    backend: InfluxBackend, bucket: str | None, stop: datetime
-) -> Schema | None:
-    """The schema of the newest event point in the week before `stop` (None: there is none).
+_BY_FIELD: Final = dict(zip(EVENT_FIELDS, (Schema.A, Schema.B), strict=True))
 
-    Raises:
-        IngestorError: the request failed or the answer is unreadable.
 
-    """
-    by_field = dict(zip(EVENT_FIELDS, (Schema.A, Schema.B), strict=True))
-    newest: dict[Schema, int] = {}
-    if isinstance(backend, FluxBackend):
-        records = await backend.async_tables(
-            build_flux_schema_query(bucket or backend.bucket, stop)
-        )
-        for record in records.get(RESULT_STORED, []):
-            when, name = record.get("_time"), record.get("_field")
-            if isinstance(when, datetime) and name in by_field:
-                newest[by_field[str(name)]] = _ns(when)
-    elif isinstance(backend, InfluxQLBackend):
-        statements = await backend.async_statement_rows(build_influxql_schema_query(stop))
-        for schema, rows in zip((Schema.A, Schema.B), statements, strict=False):
-            times = [r["time"] for r in rows if isinstance(r.get("time"), int)]
-            if times:
-                newest[schema] = max(times)
+def _newest(newest: dict[Schema, int]) -> Schema | None:
     return max(newest, key=lambda s: newest[s]) if newest else None
+
+
+def _flux_recent(records: list[Record]) -> Schema | None:
+    newest: dict[Schema, int] = {}
+    for record in records:
+        when, name = record.get("_time"), record.get("_field")
+        if isinstance(when, datetime) and isinstance(name, str) and name in _BY_FIELD:
+            newest[_BY_FIELD[name]] = _ns(when)
+    return _newest(newest)
+
+
+def _influxql_recent(statements: list[list[dict[str, Any]]]) -> Schema | None:
+    newest: dict[Schema, int] = {}
+    for schema, rows in zip((Schema.A, Schema.B), statements, strict=False):
+        times = [r["time"] for r in rows if isinstance(r.get("time"), int)]
+        if times:
+            newest[schema] = max(times)
+    return _newest(newest)
