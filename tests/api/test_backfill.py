@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from custom_components.ha_ingestor.api.core.delivery import (
+    DeliveryCounter,
+    credit_backfilled,
+    floor_seconds,
+    lost_per_entity,
+)
 from custom_components.ha_ingestor.api.influx.backfill import (
     SCHEMA_A_LAG,
     async_stored_points,
@@ -265,3 +271,29 @@ async def test_flux_writes_reads_back_and_refuses_a_read_only_token(
     assert (
         await async_stored_points(reader, None, start, stop, recent_before=start)
     ).schema is Schema.B
+
+
+# --- the delivery check learns of written points -------------------------------------------
+
+
+def test_credited_points_clear_the_loss_of_compared_windows_only() -> None:
+    start = 1_796_000_000.0
+    counter = DeliveryCounter(start, timedelta(hours=1), settle=30)
+    origin = counter.origin
+    for i in range(5):
+        counter.count("light.lossy", origin + 1 + i)
+    counter.count("sensor.other", origin + 2)
+    window = counter.settled_window(origin + 60)
+    assert window is not None
+    bucket = floor_seconds(origin, counter.bucket)
+    counter.settle(window, {(bucket, "light.lossy"): 2, (bucket, "sensor.other"): 1})
+    assert lost_per_entity(counter) == {"light.lossy": 3}
+    assert counter.report(origin + 60).lost == 3
+
+    for i in range(2):
+        credit_backfilled(counter, "light.lossy", origin + 1 + i)
+    # Not compared yet (after the settled edge): that window will find the point itself.
+    credit_backfilled(counter, "light.lossy", counter.compared_until + 5)
+    assert lost_per_entity(counter) == {"light.lossy": 1}
+    report = counter.report(origin + 60)
+    assert (report.lost, report.stored, report.fired) == (1, 5, 6)
