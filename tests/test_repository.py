@@ -654,7 +654,11 @@ LAYERS = (
     Room("api/influx", ("api/influx/*",), rank=1),
     Room("api/ingestor", ("api/ingestor/*",), rank=1),
     Room("api/client", ("api/client.py", "api/__init__.py"), rank=2, inside=False),
-    Room("foundation", ("const.py", "options.py", "issues.py", "clients.py"), rank=3),
+    Room(
+        "foundation",
+        ("const.py", "options.py", "issues.py", "clients.py", "backfill.py"),
+        rank=3,
+    ),
     Room("coordinators", ("coordinators/*",), rank=4, inside=False),
     Room("runtime", ("runtime.py",), rank=5),
     Room("devices", ("devices.py",), rank=6),

@@ -110,3 +110,9 @@ ISSUE_DELIVERY_NOT_SOURCE: Final = "delivery_not_source"
 SERVICE_GET_STATISTICS: Final = "get_statistics"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_PERIOD: Final = "period"
+
+# The backfill action (services.py, backfill.py).
+SERVICE_BACKFILL: Final = "backfill"
+ATTR_START: Final = "start"
+ATTR_END: Final = "end"
+ATTR_DRY_RUN: Final = "dry_run"

@@ -10,6 +10,10 @@ readable are recorded, so a test can compare with what the integration reports.
 
 `websocket` is anything with `send_json`/`receive_json` after authentication: the test
 client's, or a real `aiohttp` websocket (scripts/develop feeds its demo influxd that way).
+
+Points are built by the integration's own builder (`api/influx/write.py`) from the event's
+`new_state` and `old_state` as received: the backfill writes with the same functions, so a
+test can hold the backfilled points against `missed`, the points this ingestor did not write.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tests.support.events import Event, Schema, event_line
+from custom_components.ha_ingestor.api.influx.write import (
+    PRECISION,
+    Point,
+    Schema,
+    event_point,
+    state_from_dict,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,6 +63,8 @@ class DeliveryIngestor:
     fired: list[float] = field(default_factory=list)
     # context_id -> (time_fired, time the point became readable), Unix seconds.
     readable: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The points the dropped events would have been, oldest first.
+    missed: list[Point] = field(default_factory=list)
     _batch: list[tuple[str, str, float]] = field(default_factory=list)
     _batch_started: float | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -120,21 +132,23 @@ class DeliveryIngestor:
         n = self.seen.get(entity_id, 0) + 1
         self.seen[entity_id] = n
         in_outage = any(start <= fired_at <= stop for start, stop in self.outages)
+        old = data.get("old_state")
+        point = event_point(
+            self.schema,
+            state_from_dict(new_state),
+            None if old is None else state_from_dict(old),
+        )
         if in_outage or self.drop(entity_id, n):
             self.dropped[entity_id] = self.dropped.get(entity_id, 0) + 1
+            if point is not None:
+                self.missed.append(point)
             return
+        if point is None:
+            return  # the writer drops such entity ids
         context_id = event["context"]["id"]
-        old = (data.get("old_state") or {}).get("state")
-        point = Event(
-            entity_id=entity_id,
-            time=fired,
-            state=str(new_state["state"]),
-            old_state=None if old is None else str(old),
-            context_id=context_id,
-        )
         if self._batch_started is None:
             self._batch_started = time.monotonic()
-        self._batch.append((event_line(point, self.schema), context_id, fired.timestamp()))
+        self._batch.append((point.line(PRECISION[self.schema]), context_id, fired_at))
 
     async def _flush(self) -> None:
         batch, self._batch, self._batch_started = self._batch, [], None
@@ -143,7 +157,8 @@ class DeliveryIngestor:
         if self.delay:
             await asyncio.sleep(self.delay)
         lines = [line for line, _, _ in batch]
-        await asyncio.to_thread(self.influxdb.write, self.database, lines)
+        precision = PRECISION[self.schema].value
+        await asyncio.to_thread(self.influxdb.write, self.database, lines, precision)
         written = time.time()
         for _, context_id, fired in batch:
             self.readable[context_id] = (fired, written)

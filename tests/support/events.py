@@ -5,75 +5,42 @@ Schemas A and B: docs/ingestor-contracts.md#event-schemas-a-and-b.
 Every line this module builds carries a **nanosecond** timestamp, whatever the schema, so a
 caller can write a mixed schema A + schema B data set in one request with `precision=ns`
 (`PRECISION`). Schema B times are first truncated to the millisecond, as the R2 writer does,
-so the stored instants are the ones the real ingestor would store.
+so the stored instants are the ones the real ingestor would store. The points themselves are
+built by the integration's own builder (`api/influx/write.py`), the one the backfill writes with.
 """
 
 from __future__ import annotations
 
-import math
 import random
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Final
+
+from custom_components.ha_ingestor.api.influx.write import (
+    EventState,
+    FieldValue,
+    Point,
+    Precision,
+    Schema,
+    line,
+    normalise_state_r1,
+    schema_a_point,
+    schema_b_point,
+    to_ns,
+    truncate_to_ms,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+
+# The builder's names some tests import from here, beside this module's own.
+__all__ = ["normalise_state_r1", "to_ns", "truncate_to_ms"]
 
 MEASUREMENT: Final = "home_assistant_events"
 EVENT_TYPE: Final = "state_changed"
 PRECISION: Final = "ns"
 
 type AttributeValue = str | int | float | bool
-type FieldValue = str | int | float | bool
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_B_ENTITY_ID: Final = re.compile(r"^[a-zA-Z0-9_]+\.[a-zA-Z0-9_]+$")
-
-# The R1 normaliser's word lists (enrichment-pipeline data_normalizer.py).
-_STATE_WORDS: Final = {
-    **dict.fromkeys(("on", "true", "1", "yes", "enabled", "active"), "True"),
-    **dict.fromkeys(("off", "false", "0", "no", "disabled", "inactive"), "False"),
-}
-_BOOLEAN_WORDS: Final = {
-    **dict.fromkeys(("true", "1", "on", "yes", "enabled"), True),
-    **dict.fromkeys(("false", "0", "off", "no", "disabled"), False),
-}
-_BOOLEAN_ATTRIBUTES: Final = frozenset(
-    {
-        "dynamic_eq", "aux_heat", "away_mode", "is_volume_muted", "shuffle", "repeat",
-        "is_locked", "motion_detected", "tamper_detected", "battery_low", "door_open",
-        "window_open", "occupancy", "presence", "charging", "auto", "eco_mode",
-    }
-)  # fmt: skip
-_NUMERIC_ATTRIBUTES: Final = frozenset(
-    {
-        "azimuth", "elevation", "brightness", "temperature", "humidity", "pressure",
-        "battery", "battery_level", "power", "energy", "voltage", "current", "frequency",
-        "speed", "distance", "wind_speed", "wind_bearing", "visibility", "precipitation",
-        "uv_index", "pm25", "pm10", "co2", "voc", "latitude", "longitude", "volume_level",
-        "media_position", "media_duration", "supported_features", "min_temp", "max_temp",
-        "min_humidity", "max_humidity", "step",
-    }
-)  # fmt: skip
-_UNIT_NAMES: Final = {
-    "°C": "celsius",
-    "°F": "fahrenheit",
-    "hPa": "hectopascal",
-    "mbar": "millibar",
-    "mmHg": "millimeter_of_mercury",
-    "inHg": "inch_of_mercury",
-    "Pa": "pascal",
-    "kPa": "kilopascal",
-}
-
-
-class Schema(StrEnum):
-    """Event point layout: A written by R1's enrichment pipeline, B by R2's websocket."""
-
-    A = "A"
-    B = "B"
 
 
 @dataclass(frozen=True)
@@ -108,187 +75,57 @@ class Event:
         return self.entity_id.split(".", 1)[0]
 
 
-# --- line protocol -------------------------------------------------------------------------
+# --- points: the integration's own builder (api/influx/write.py) ---------------------------
 
 
-def to_ns(when: datetime) -> int:
-    """Exact integer nanoseconds since the epoch (no float rounding)."""
-    if when.utcoffset() is None:
-        msg = "naive datetime: give a timezone"
-        raise ValueError(msg)
-    return ((when - _EPOCH) // timedelta(microseconds=1)) * 1000
-
-
-def truncate_to_ms(when: datetime) -> datetime:
-    """The same instant cut to whole milliseconds (what schema B keeps)."""
-    return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
-
-
-def _check_no_newline(text: str) -> None:
-    if "\n" in text or "\r" in text:
-        msg = "line protocol names cannot contain a line break"
-        raise ValueError(msg)
-
-
-def escape_measurement(name: str) -> str:
-    """Escape a measurement name (commas and spaces)."""
-    _check_no_newline(name)
-    return name.replace(",", r"\,").replace(" ", r"\ ")
-
-
-def escape_key(text: str) -> str:
-    """Escape a tag key, tag value or field key (commas, equals signs, spaces)."""
-    _check_no_newline(text)
-    if not text:
-        msg = "tag and field keys/values cannot be empty"
-        raise ValueError(msg)
-    return text.replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
-
-
-def format_field_value(value: FieldValue) -> str:
-    """A field value in line protocol: quoted string, `i` integer, float or boolean."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            msg = "InfluxDB cannot store NaN or infinity"
-            raise ValueError(msg)
-        return repr(value)
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def line(
-    measurement: str,
-    tags: Mapping[str, str],
-    fields: Mapping[str, FieldValue],
-    time_ns: int,
-) -> str:
-    """One line-protocol point; tags are sorted by key as InfluxDB prefers."""
-    if not fields:
-        msg = "a point needs at least one field"
-        raise ValueError(msg)
-    head = escape_measurement(measurement)
-    for key in sorted(tags):
-        head += f",{escape_key(key)}={escape_key(tags[key])}"
-    body = ",".join(
-        f"{escape_key(key)}={format_field_value(value)}" for key, value in fields.items()
+def _states(event: Event) -> tuple[EventState, EventState | None]:
+    """The event's new and old state as Home Assistant serialises them."""
+    new = EventState(
+        entity_id=event.entity_id,
+        state=event.state,
+        attributes=dict(event.attributes),
+        last_changed=event.time,
+        last_updated=event.time,
+        last_reported=event.time,
+        context_id=event.context_id,
+        context_user_id=event.context_user_id,
     )
-    return f"{head} {body} {time_ns}"
-
-
-# --- schema A (R1) ---------------------------------------------------------------------------
-
-
-def normalise_state_r1(state: str | None) -> str:
-    """The R1 normaliser's rewrite of a state string, then `str()` of the result."""
-    if state is None:
-        return "None"
-    lowered = state.lower().strip()
-    if lowered in _STATE_WORDS:
-        return _STATE_WORDS[lowered]
-    try:
-        number = float(lowered)
-        # "1e3", "nan": float() accepts them, int() does not, and the normaliser gives up.
-        return str(number) if "." in lowered else str(int(lowered))
-    except ValueError:
-        return state
-
-
-def _attribute_field_r1(name: str, value: AttributeValue) -> FieldValue | None:
-    """Type one attribute as R1 does; None means the normaliser drops it."""
-    if name == "unit_of_measurement" and isinstance(value, str):
-        value = _UNIT_NAMES.get(value, value)
-    if name in _BOOLEAN_ATTRIBUTES:
-        if isinstance(value, str):
-            return _BOOLEAN_WORDS.get(value.lower().strip())
-        return bool(value)
-    if name in _NUMERIC_ATTRIBUTES:
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    return str(value) if value != "" else None
+    if event.old_state is None:
+        return new, None
+    old_time = event.old_time or event.time - timedelta(minutes=5)
+    old = EventState(
+        entity_id=event.entity_id,
+        state=event.old_state,
+        attributes=dict(event.attributes if event.old_attributes is None else event.old_attributes),
+        last_changed=old_time,
+        last_updated=old_time,
+        last_reported=old_time,
+        context_id=event.old_context_id,
+    )
+    return new, old
 
 
 def schema_a_fields(event: Event) -> dict[str, FieldValue]:
     """Fields of the R1 point: `state`, `old_state` and one `attr_*` per scalar attribute."""
-    fields: dict[str, FieldValue] = {}
-    for name, value in event.attributes.items():
-        converted = _attribute_field_r1(name, value)
-        if converted is not None:
-            fields[f"attr_{name}"] = converted
-    fields["old_state"] = normalise_state_r1(event.old_state)
-    fields["state"] = normalise_state_r1(event.state)
-    return fields
+    return dict(schema_a_point(*_states(event)).fields)
 
 
 def schema_a_line(event: Event) -> str:
     """The R1 enrichment pipeline's point for `event` (ns timestamp = ingestion time)."""
-    return line(
-        MEASUREMENT,
-        {"entity_id": event.entity_id, "event_type": EVENT_TYPE},
-        schema_a_fields(event),
-        to_ns(event.time),
-    )
-
-
-# --- schema B (R2) ---------------------------------------------------------------------------
-
-
-def _ha_state_repr(
-    entity_id: str,
-    state: str,
-    attributes: Mapping[str, AttributeValue],
-    when: datetime,
-    context: tuple[str | None, str | None],
-) -> str:
-    """`str()` of the HA state dict the R2 websocket service stores verbatim.
-
-    `context` is (context id, user id).
-    """
-    context_id, user_id = context
-    stamp = when.astimezone(UTC).isoformat(timespec="microseconds")
-    return str(
-        {
-            "entity_id": entity_id,
-            "state": state,
-            "attributes": dict(attributes),
-            "last_changed": stamp,
-            "last_reported": stamp,
-            "last_updated": stamp,
-            "context": {"id": context_id, "parent_id": None, "user_id": user_id},
-        }
-    )
+    return schema_a_point(*_states(event)).line(Precision.NS)
 
 
 def schema_b_fields(event: Event) -> dict[str, FieldValue]:
     """Fields of the R2 point: `state_value`, `previous_state` and the context ids."""
-    fields: dict[str, FieldValue] = {}
-    if event.context_id is not None:
-        fields["context_id"] = event.context_id
-    if event.context_user_id is not None:
-        fields["context_user_id"] = event.context_user_id
-    if event.old_state is not None:
-        old_attributes = event.attributes if event.old_attributes is None else event.old_attributes
-        old_time = event.old_time or event.time - timedelta(minutes=5)
-        fields["previous_state"] = _ha_state_repr(
-            event.entity_id,
-            event.old_state,
-            old_attributes,
-            old_time,
-            (event.old_context_id, None),
-        )
-    fields["state_value"] = _ha_state_repr(
-        event.entity_id,
-        event.state,
-        event.attributes,
-        event.time,
-        (event.context_id, event.context_user_id),
-    )
-    return fields
+    return dict(_schema_b(event).fields)
+
+
+def _schema_b(event: Event) -> Point:
+    point = schema_b_point(*_states(event))
+    if point is None:
+        msg = f"schema B drops entity id {event.entity_id!r}"
+        raise ValueError(msg)
+    return point
 
 
 def schema_b_line(event: Event) -> str:
@@ -296,15 +133,7 @@ def schema_b_line(event: Event) -> str:
 
     Raises ValueError for an entity id the R2 writer's validator would drop.
     """
-    if not _B_ENTITY_ID.match(event.entity_id):
-        msg = f"schema B drops entity id {event.entity_id!r}"
-        raise ValueError(msg)
-    return line(
-        MEASUREMENT,
-        {"domain": event.domain, "entity_id": event.entity_id, "event_type": EVENT_TYPE},
-        schema_b_fields(event),
-        to_ns(truncate_to_ms(event.time)),
-    )
+    return _schema_b(event).line(Precision.NS)
 
 
 def event_line(event: Event, schema: Schema) -> str:

@@ -1242,7 +1242,7 @@ class Influx2Double:
     `clock` gives "now" in ns (what `now()` and relative ranges use).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         *,
         tokens: set[str] | None = None,
@@ -1250,9 +1250,15 @@ class Influx2Double:
         buckets: tuple[str, ...] = ("home_assistant_events",),
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], int] | None = None,
+        read_only_tokens: set[str] | None = None,
     ) -> None:
-        """Configure tokens, the first org and its buckets."""
+        """Configure tokens, the first org and its buckets.
+
+        `read_only_tokens` may query every bucket and write none (a read authorization).
+        """
         self.tokens = tokens if tokens is not None else {"test-token"}
+        self.read_only_tokens = read_only_tokens or set()
+        self.tokens |= self.read_only_tokens
         self.orgs: dict[str, Organization] = {}
         self.add_org(org, buckets)
         self.ssl_context = ssl_context
@@ -1396,11 +1402,14 @@ class Influx2Double:
     async def _ping(self, _request: web.Request) -> web.Response:
         return web.Response(status=204)
 
-    def _authorize(self, request: web.Request) -> web.Response | None:
+    def _authorize(self, request: web.Request, *, write: bool = False) -> web.Response | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme != "Token" or token not in self.tokens:
             return _error(401, "unauthorized", "unauthorized access")
+        if write and token in self.read_only_tokens:
+            # A read authorization: InfluxDB 2.7 refuses the write, not the token.
+            return _error(403, "forbidden", "insufficient permissions for write")
         return None
 
     def _org(self, request: web.Request) -> Organization | web.Response:
@@ -1416,7 +1425,7 @@ class Influx2Double:
         return _error(404, "not found", "organization not found")
 
     async def _write(self, request: web.Request) -> web.Response:
-        denied = self._authorize(request)
+        denied = self._authorize(request, write=True)
         if denied is not None:
             return denied
         org = self._org(request)

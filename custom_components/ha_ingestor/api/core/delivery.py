@@ -419,3 +419,37 @@ class LatencySampler:
 
 def _fmt(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+# --------------------------------------------------------------------------------------
+# Backfill: what the counter says was lost, and points written later for compared windows
+# --------------------------------------------------------------------------------------
+
+
+def lost_per_entity(counter: DeliveryCounter) -> dict[str, int]:
+    """Events lost per entity over the compared buckets (only entities with a loss)."""
+    per_entity: dict[str, int] = {}
+    for bucket in counter._buckets.values():  # noqa: SLF001  (the counter's own module)
+        for entity_id, n in bucket.diff.items():
+            per_entity[entity_id] = per_entity.get(entity_id, 0) + n
+    return {entity_id: n for entity_id, n in per_entity.items() if n > 0}
+
+
+def credit_backfilled(counter: DeliveryCounter, entity_id: str, fired: float) -> None:
+    """A point written by the backfill for an event fired at `fired` (Unix seconds).
+
+    A window already compared is never asked again, so its bucket is credited here; a window
+    not compared yet will find the point in InfluxDB itself.
+    """
+    if fired >= counter.compared_until or fired < counter.origin - STORED_EARLY.total_seconds():
+        return
+    bucket = counter._buckets.get(floor_seconds(max(fired, counter.origin), counter.bucket))  # noqa: SLF001
+    if bucket is None:
+        return
+    bucket.stored += 1
+    bucket.matched += 1
+    value = bucket.diff.get(entity_id, 0) - 1
+    if value:
+        bucket.diff[entity_id] = value
+    else:
+        bucket.diff.pop(entity_id, None)

@@ -57,6 +57,7 @@ from .flux_csv import (
 )
 from .names import flux_duration, flux_string, validate_name
 from .windows import Answer, PartKind, Row, fetch_windows, window_of_stop
+from .write import WriteTarget, async_post_lines
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 
     from ..core.models import ProcessingMetrics
     from .windows import Part, Plan, WindowStore
+    from .write import Precision
 
 
 # Result names of the refresh query (the `result` column of the annotated CSV). No result
@@ -85,6 +87,7 @@ _NUMERIC_TYPES: Final = ("int", "uint", "float")
 UNKNOWN_SERVICE: Final = "unknown"
 
 QUERY_PATH: Final = "/api/v2/query"
+WRITE_PATH: Final = "/api/v2/write"
 
 
 # --------------------------------------------------------------------------------------
@@ -575,3 +578,21 @@ class FluxBackend:
 
     async def async_close(self) -> None:
         """Nothing to release: the session belongs to the caller."""
+
+    async def async_write(self, lines: Iterable[str], precision: Precision) -> int:
+        """Write one batch of line protocol over `/api/v2/write`; the bytes sent.
+
+        Raises:
+            ReadOnlyError: the token may read but not write (`api/influx/write.py`).
+            IngestorError: any other failure.
+
+        """
+        target = WriteTarget(
+            self._session,
+            influx_url(self._url, WRITE_PATH),
+            {"org": self._org, "bucket": self._bucket},
+            {"Authorization": self._headers["Authorization"]},
+            self._timeout,
+            self._secrets,
+        )
+        return await async_post_lines(target, lines, precision)

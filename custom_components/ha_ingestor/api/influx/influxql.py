@@ -61,13 +61,15 @@ from .influxql_json import (
 )
 from .names import influxql_duration, influxql_identifier, validate_name
 from .windows import Answer, PartKind, Row, fetch_windows
+from .write import WriteTarget, async_post_lines
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from datetime import datetime
 
     from ..core.models import Period, ProcessingMetrics
     from .windows import Plan, WindowStore
+    from .write import Precision
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -296,6 +298,7 @@ class InfluxQLBackend:
         """
         self._session = session
         self._endpoint = influx_url(url, "/query")
+        self._write_endpoint = influx_url(url, "/write")
         self._database = validate_name(database, "database")
         self._retention_policy = (
             None
@@ -447,6 +450,23 @@ class InfluxQLBackend:
 
     async def async_close(self) -> None:
         """Nothing to release: the session belongs to the caller."""
+
+    async def async_write(self, lines: Iterable[str], precision: Precision) -> int:
+        """Write one batch of line protocol over `/write`; the bytes sent (`api/influx/write.py`).
+
+        Raises:
+            ReadOnlyError: the credentials may read but not write.
+            IngestorError: any other failure.
+
+        """
+        params = {"db": self._database}
+        if self._retention_policy is not None:
+            params["rp"] = self._retention_policy
+        headers = {k: v for k, v in self._headers.items() if k == "Authorization"}
+        target = WriteTarget(
+            self._session, self._write_endpoint, params, headers, self._timeout, self._secrets
+        )
+        return await async_post_lines(target, lines, precision)
 
     # --- one request ------------------------------------------------------------------------
 
