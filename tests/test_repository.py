@@ -70,8 +70,18 @@ PLATFORM_MODULES = tuple(
 )
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys: a second "binary_sensor" block in
+    # icons.json once hid the first one's icons.
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), (
+        f"duplicate keys: {sorted(k for k in keys if keys.count(k) > 1)}"
+    )
+    return dict(pairs)
+
+
 def _json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
 
 
 def _manifest() -> dict[str, Any]:
