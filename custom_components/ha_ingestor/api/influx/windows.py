@@ -41,6 +41,9 @@ deleted from inside the period stay counted until then too.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -62,6 +65,14 @@ OVERLAP: Final = timedelta(minutes=2)
 RECOUNT_EVERY: Final = timedelta(hours=1)
 # How far back the newest event is looked for in a full recount (both backends).
 LOOKBACK: Final = timedelta(days=7)
+# Periods at least this many times `recount_every` long get the prefetch (module docstring):
+# there the leaving slice lies in old, compacted blocks, and what is prefetched is at most a
+# twenty-fourth of the period's events (24 h and 7 d with the hourly recount).
+PREFETCH_FROM: Final = 24
+# At most this many prefetched times are kept (8 bytes each: 8 MB); more and the leaving
+# slices are read from the server as without a prefetch.
+MAX_PREFETCH: Final = 1_000_000
+_US: Final = timedelta(microseconds=1)
 
 # (entity_id, domain tag or None): one server-side group of the per-entity statements.
 type EntityKey = tuple[str, str | None]
@@ -79,6 +90,8 @@ LEAVE: Final = "leave"
 RECENT: Final = "recent"
 _SPLIT_FROM: Final = {LEAVE_FINE: LEAVE, FINE_COUNTS: RECENT}
 LAST: Final = "last"
+# The read-ahead of what will leave the period before the next full recount.
+PREFETCH: Final = "prefetch"
 
 
 class PartKind(Enum):
@@ -92,6 +105,9 @@ class PartKind(Enum):
     FINE = "fine"
     # The newest event's time.
     LAST = "last"
+    # The time of every counted value per entity and domain (`Answer.times`): a point with
+    # both event fields twice, as the counting kinds count it.
+    TIMES = "times"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,17 +126,21 @@ class Part:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What one refresh asks the server for; `full` = a recount of the whole period."""
+    """What one refresh asks the server for; `full` = a recount of the whole period.
+
+    `kept` are parts the store answers itself, from its prefetch: never sent.
+    """
 
     full: bool
     now: datetime
     start: datetime
     settle_until: datetime
     parts: tuple[Part, ...]
+    kept: tuple[Part, ...] = ()
 
     def part(self, name: str) -> Part | None:
-        """The part of that name, if this refresh has one."""
-        return next((p for p in self.parts if p.name == name), None)
+        """The part of that name, if this refresh has one (sent or kept)."""
+        return next((p for p in (*self.parts, *self.kept) if p.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +158,15 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What the server answered for a plan, backend-neutral. A missing part has no rows."""
+    """What the server answered for a plan, backend-neutral. A missing part has no rows.
+
+    `times` answers the plan's `TIMES` part (there is one at most): per entity and domain,
+    microseconds since the epoch, in any order.
+    """
 
     rows: Mapping[str, Sequence[Row]] = field(default_factory=dict)
     last_event: datetime | None = None
+    times: Mapping[EntityKey, Sequence[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +187,11 @@ def window_of_stop(stop: datetime, width: timedelta = FINE) -> datetime:
     return floor_to(as_utc(stop) - timedelta(microseconds=1), width)
 
 
+def microseconds(value: datetime) -> int:
+    """`value` as whole microseconds since the Unix epoch (how prefetched times are kept)."""
+    return (as_utc(value) - EPOCH) // _US
+
+
 def _add(target: dict[EntityKey, int], key: EntityKey, count: int) -> None:
     total = target.get(key, 0) + count
     if total:
@@ -177,7 +207,7 @@ class WindowStore:
     ``store.statistics()``. On any failure in between, call `invalidate`.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         period: Period,
         window: TrendWindow,
@@ -185,6 +215,7 @@ class WindowStore:
         overlap: timedelta = OVERLAP,
         recount_every: timedelta = RECOUNT_EVERY,
         lookback: timedelta = LOOKBACK,
+        prefetch_limit: int = MAX_PREFETCH,
     ) -> None:
         """An empty store: its first plan is a full recount."""
         if overlap <= timedelta(0):
@@ -195,6 +226,7 @@ class WindowStore:
         self.overlap = overlap
         self.recount_every = recount_every
         self.lookback = lookback
+        self.prefetch_limit = prefetch_limit
         self._valid = False
         self._now = EPOCH
         self._start = EPOCH
@@ -204,6 +236,12 @@ class WindowStore:
         self._head: dict[EntityKey, int] = {}
         self._fine: dict[datetime, int] = {}
         self._last_event: datetime | None = None
+        # The prefetch: sorted times per entity and the range they cover; due once after
+        # each full recount (whose period started at `_full_start`).
+        self._ahead: dict[EntityKey, array[int]] = {}
+        self._ahead_range: tuple[datetime, datetime] | None = None
+        self._prefetch_due = False
+        self._full_start = EPOCH
         self.settled_windows: tuple[SettledWindow, ...] = ()
         # Whether the last applied refresh was a full recount (diagnostics, benchmarks).
         self.recounted = False
@@ -219,6 +257,8 @@ class WindowStore:
         self._head.clear()
         self._fine.clear()
         self._last_event = None
+        self._ahead = {}
+        self._ahead_range = None
         self.settled_windows = ()
 
     def plan(self, now: datetime) -> Plan:
@@ -235,13 +275,45 @@ class WindowStore:
             return self._full_plan(now, start, settle)
         settle = max(settle, self._settled_until)
         parts: list[Part] = []
+        kept: list[Part] = []
         if start > self._start:
-            parts.append(Part(LEAVE, PartKind.ENTITY_WINDOWS, self._start, start, self.window))
+            leave = Part(LEAVE, PartKind.ENTITY_WINDOWS, self._start, start, self.window)
+            ahead = self._prefetch_part(start)
+            if ahead is not None:
+                parts.append(ahead)
+            (kept if ahead is not None or self._prefetched(leave) else parts).append(leave)
         parts += [
             Part(RECENT, PartKind.ENTITY_WINDOWS, self._settled_until, now),
             Part(LAST, PartKind.LAST, self._settled_until, now),
         ]
-        return Plan(full=False, now=now, start=start, settle_until=settle, parts=tuple(parts))
+        return Plan(
+            full=False,
+            now=now,
+            start=start,
+            settle_until=settle,
+            parts=tuple(parts),
+            kept=tuple(kept),
+        )
+
+    def _prefetch_part(self, start: datetime) -> Part | None:
+        """The prefetch, if due now: from the leaving slice on, until the next full recount.
+
+        It stops at the settled boundary of the last refresh: a point counted later (in the
+        head) is never in it, so never subtracted without having been added.
+        """
+        if (
+            not self._prefetch_due
+            or self.prefetch_limit <= 0
+            or self.period.duration < PREFETCH_FROM * self.recount_every
+        ):
+            return None
+        stop = min(self._full_start + self.recount_every, self._settled_until)
+        return Part(PREFETCH, PartKind.TIMES, self._start, stop) if start <= stop else None
+
+    def _prefetched(self, part: Part) -> bool:
+        """Whether the prefetch holds every point of `part`'s range."""
+        covered = self._ahead_range
+        return covered is not None and covered[0] <= part.start and part.stop <= covered[1]
 
     def _full_plan(self, now: datetime, start: datetime, settle: datetime) -> Plan:
         # The settled part's trend is read per trend window: 288 rows at most, where fine
@@ -261,10 +333,24 @@ class WindowStore:
 
     def apply(self, plan: Plan, answer: Answer) -> None:
         """Take in the server's answer to `plan` (the last plan made)."""
-        rows = answer.rows if plan.full else _split(plan, answer.rows)
         if plan.full:
+            rows = answer.rows
             self.invalidate()
             self._last_full = plan.now
+            self._full_start = plan.start
+            self._prefetch_due = True
+        else:
+            ahead = plan.part(PREFETCH)
+            if ahead is not None:
+                self._prefetch_due = False
+                self._keep_prefetch(ahead, answer.times)
+            given = dict(answer.rows)
+            for part in plan.kept:
+                given[part.name] = self._from_prefetch(part)
+            if ahead is not None and sum(map(len, self._ahead.values())) > self.prefetch_limit:
+                # Used for this refresh's leaving slice, not kept: the later ones are read.
+                self._ahead, self._ahead_range = {}, None
+            rows = _split(plan, given)
         for row in rows.get(LEAVE_ENTITIES, ()):
             if row.entity is not None:
                 _add(self._settled, row.entity, -row.count)
@@ -281,6 +367,26 @@ class WindowStore:
         self._now, self._start, self._settled_until = plan.now, plan.start, plan.settle_until
         self.recounted = plan.full
         self._valid = True
+
+    def _keep_prefetch(self, part: Part, times: Mapping[EntityKey, Sequence[int]]) -> None:
+        self._ahead = {key: array("q", sorted(values)) for key, values in times.items() if values}
+        self._ahead_range = (part.start, part.stop)
+
+    def _from_prefetch(self, part: Part) -> list[Row]:
+        """What the server would answer for `part` (an `ENTITY_WINDOWS` part), from memory."""
+        low, high = microseconds(part.start), microseconds(part.stop)
+        width = part.width.duration // _US
+        rows: list[Row] = []
+        for key, times in self._ahead.items():
+            first, stop = bisect_left(times, low), bisect_left(times, high)
+            if first == stop:
+                continue
+            windows = Counter(t // width for t in times[first:stop])
+            rows += [
+                Row(count, entity=key, window=EPOCH + window * width * _US)
+                for window, count in windows.items()
+            ]
+        return rows
 
     def _update_fine(self, plan: Plan, rows: Mapping[str, Sequence[Row]]) -> None:
         """Subtract the leaving slice, drop what left, take the fresh counts from S_prev on.
