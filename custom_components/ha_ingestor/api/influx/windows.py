@@ -243,8 +243,10 @@ class WindowStore:
         self._prefetch_due = False
         self._full_start = EPOCH
         self.settled_windows: tuple[SettledWindow, ...] = ()
-        # Whether the last applied refresh was a full recount (diagnostics, benchmarks).
+        # Whether the last applied refresh was a full recount, and whether it took its
+        # leaving slice from the prefetch (diagnostics, benchmarks).
         self.recounted = False
+        self.leaving_from_memory = False
 
     def tracks(self, period: Period, window: TrendWindow) -> bool:
         """Whether this store keeps the counts of that period and trend window."""
@@ -366,6 +368,7 @@ class WindowStore:
         self._last_event = max(filter(None, (known, answer.last_event)), default=None)
         self._now, self._start, self._settled_until = plan.now, plan.start, plan.settle_until
         self.recounted = plan.full
+        self.leaving_from_memory = bool(plan.kept)
         self._valid = True
 
     def _keep_prefetch(self, part: Part, times: Mapping[EntityKey, Sequence[int]]) -> None:
