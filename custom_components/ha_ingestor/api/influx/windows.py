@@ -349,7 +349,7 @@ class WindowStore:
             given = dict(answer.rows)
             for part in plan.kept:
                 given[part.name] = self._from_prefetch(part)
-            if ahead is not None and sum(map(len, self._ahead.values())) > self.prefetch_limit:
+            if ahead is not None and self.prefetched > self.prefetch_limit:
                 # Used for this refresh's leaving slice, not kept: the later ones are read.
                 self._ahead, self._ahead_range = {}, None
             rows = _split(plan, given)
@@ -424,6 +424,11 @@ class WindowStore:
             if not plan.full and row.window is not None:
                 _add(by_window.setdefault(row.window, {}), row.entity, row.count)
         return tuple(SettledWindow(start, counts) for start, counts in sorted(by_window.items()))
+
+    @property
+    def prefetched(self) -> int:
+        """How many times the prefetch keeps (diagnostics, benchmarks)."""
+        return sum(map(len, self._ahead.values()))
 
     @property
     def ready(self) -> bool:
