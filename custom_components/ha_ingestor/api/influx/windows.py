@@ -5,8 +5,8 @@ statistics are made of and asks the server, in a steady state, only for three th
 
 * the **leaving** slice ``[previous start, start)``: what just fell out of the period, counted
   per entity and per trend window, and subtracted. The period start is ``now - period`` to the
-  microsecond, so the slice is read instead of kept: no granularity of stored counts could make
-  an arbitrary start exact, a read of one refresh interval's worth of points does;
+  microsecond, so no granularity of stored counts could make an arbitrary start exact: the
+  slice is either read, or counted from the **prefetch** (below) by bisection;
 * the **settling** slice ``[S_prev, S)``: fine windows (1 min, epoch aligned) that have just left
   the overlap, per entity and per window. They are added to the settled totals and never read
   again (``settled_windows`` keeps them for whoever compares windows, e.g. a delivery check);
@@ -18,12 +18,29 @@ On the wire that is two windowed parts (`LEAVE` per entity and trend window, `RE
 entity and minute from ``S_prev``) and the newest event: a handful of statements, each over a
 range of about one refresh interval plus the overlap, whatever the period.
 
+The **prefetch** (periods of at least `PREFETCH_FROM` times `recount_every`: 24 h and 7 d).
+There the leaving slice lies in old, compacted data, where influxd decodes a whole block of
+every series to count one minute of it (at 10M events / 7 d / 1,000 entities about 300 ms a
+refresh, more than everything else the refresh reads; benchmarks/README.md). So the first
+steady refresh after each full recount reads, instead of its leaving slice, every counted
+value's time per entity and domain of ``[start, min(start of the last full recount +
+recount_every, S_prev))``: everything that will leave before the next full recount, from the
+settled part only (a point still in the head may yet arrive, and is never in it). One cold
+read an hour instead of one a minute. The steady refreshes until the next full recount take
+their leaving slices from it (`Plan.kept`: parts the store answers itself, never sent): per
+entity two bisections of a sorted ``array('q')`` of microseconds (exact: every period bound
+is a whole microsecond). When the prefetch does not cover a leaving slice (a period too short
+for it, more than `prefetch_limit` times, a slice past its end), that slice is read.
+
 What is kept (bounded, whatever the event rate): events per entity of the settled part and of
 the head (one integer per entity and domain each), events per window of the period (per trend
 window for what the last full recount read, per minute since: at most 10,080 + 288 integers
 at 7 days), the newest event, and the settling windows of the last refresh. At 7 days and
 1,000 entities, every window filled and 50 minutes of settling windows of every entity, that
 is about 2.4 MiB (tests/api/test_windows.py measures it against the stated bound, 15 MB).
+The prefetch adds 8 bytes per value of the hour it covers: it grows with the event rate, so
+it is kept only up to `prefetch_limit` values (`MAX_PREFETCH`, 8 MB); at 10M events / 7 d
+that is about 60,000 values, 470 KiB.
 
 A **full recount** (every figure from ``[start, now)``, split at ``S``) happens at the first
 refresh, after `invalidate` (InfluxDB failed, the caller changed period, trend window or
@@ -36,7 +53,10 @@ exactly once while it is in the period and subtracted exactly once when it leave
 figures equal a full recount of the same moment. A point that arrives later than that, inside
 the previous refresh's period, is never added but is subtracted when it leaves: the figures are
 one lower per such point until the next full recount (at most `recount_every`). Points
-deleted from inside the period stay counted until then too.
+deleted from inside the period stay counted until then too. In the prefetched range both
+are corrected earlier when they change after the prefetch was read: a point deleted then was
+counted and is still subtracted when it leaves, one written too late then was not counted
+and is not subtracted, so the figures are exact again once it left (tests/api/test_windows.py).
 """
 
 from __future__ import annotations
