@@ -24,6 +24,7 @@ from custom_components.ha_ingestor.api.influx.windows import (
     MAX_PREFETCH,
     OVERLAP,
     PREFETCH_FROM,
+    RECENT_TIMES,
     RECOUNT_EVERY,
     WindowStore,
 )
@@ -164,14 +165,16 @@ def _write_influxd_lines(
 
 
 @pytest.mark.parametrize(
-    ("period", "window", "prefetch_limit"),
+    ("period", "window", "prefetch_limit", "recent_times"),
     [
-        (Period.MINUTES_15, TrendWindow.MINUTES_1, MAX_PREFETCH),
-        (Period.HOUR_1, TrendWindow.MINUTES_5, MAX_PREFETCH),
-        (Period.HOURS_24, TrendWindow.HOUR_1, MAX_PREFETCH),
-        (Period.DAYS_7, TrendWindow.HOUR_1, MAX_PREFETCH),
-        # The prefetch read but more than kept: the later leaving slices are read.
-        (Period.DAYS_7, TrendWindow.HOUR_1, 1),
+        (Period.MINUTES_15, TrendWindow.MINUTES_1, MAX_PREFETCH, RECENT_TIMES),
+        (Period.HOUR_1, TrendWindow.MINUTES_5, MAX_PREFETCH, RECENT_TIMES),
+        (Period.HOURS_24, TrendWindow.HOUR_1, MAX_PREFETCH, RECENT_TIMES),
+        (Period.DAYS_7, TrendWindow.HOUR_1, MAX_PREFETCH, RECENT_TIMES),
+        # The prefetch read but more than kept: the later leaving slices are read; the
+        # recent part per minute, the newest event from its own statements.
+        (Period.DAYS_7, TrendWindow.HOUR_1, 1, -1),
+        (Period.HOUR_1, TrendWindow.MINUTES_5, MAX_PREFETCH, -1),
     ],
 )
 async def test_incremental_refreshes_equal_full_recounts_on_both_servers(  # noqa: PLR0913, PLR0917
@@ -181,6 +184,7 @@ async def test_incremental_refreshes_equal_full_recounts_on_both_servers(  # noq
     period: Period,
     window: TrendWindow,
     prefetch_limit: int,
+    recent_times: int,
 ) -> None:
     """Incremental figures equal a full recount of the same moment, on both servers.
 
@@ -206,7 +210,8 @@ async def test_incremental_refreshes_equal_full_recounts_on_both_servers(  # noq
     double.create_bucket(ORG, name)
     double.write(ORG, name, [*DATA.lines, *edge_lines], DATA.precision)
     store_ql, store_flux = (
-        WindowStore(period, window, prefetch_limit=prefetch_limit) for _ in range(2)
+        WindowStore(period, window, prefetch_limit=prefetch_limit, recent_times=recent_times)
+        for _ in range(2)
     )
     prefetched = period.duration >= PREFETCH_FROM * RECOUNT_EVERY
     incremental = (

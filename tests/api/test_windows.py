@@ -31,6 +31,7 @@ from custom_components.ha_ingestor.api.influx.windows import (
     MAX_PREFETCH,
     OVERLAP,
     PREFETCH,
+    RECENT_TIMES,
     RECOUNT_EVERY,
     Answer,
     EntityKey,
@@ -68,7 +69,7 @@ def serve(points: list[Point], plan: Plan) -> Answer:
     """What a server holding `points` answers at `plan.now` (only points already arrived)."""
     readable = [p for p in points if p.arrival <= plan.now]
     rows: dict[str, list[Row]] = {}
-    times: dict[EntityKey, list[int]] = {}
+    times: dict[str, dict[EntityKey, list[int]]] = {}
     last = None
     for part in plan.parts:
         inside = [p for p in readable if part.start <= p.time < part.stop]
@@ -82,8 +83,9 @@ def serve(points: list[Point], plan: Plan) -> Answer:
             windows = Counter(floor_to(p.time, part.width.duration) for p in inside)
             rows[part.name] = [Row(c, window=w) for w, c in windows.items()]
         elif part.kind is PartKind.TIMES:
+            kept = times.setdefault(part.name, {})
             for p in inside:
-                times.setdefault(p.entity, []).append(microseconds(p.time))
+                kept.setdefault(p.entity, []).append(microseconds(p.time))
         else:
             assert part.name == LAST
             last = max((p.time for p in inside), default=None)
@@ -113,11 +115,13 @@ def recount(
 
 _PAIRS = [(p, w) for p in Period for w in TrendWindow if w.duration < p.duration]
 # The store's settings: the hourly recount, or one every 10 minutes (so that 6 h periods get
-# the prefetch too); the prefetch kept, dropped when it holds more than 3 times, or off.
+# the prefetch too); the prefetch kept, dropped when it holds more than 3 times, or off; the
+# recent part read as times, per minute (with the newest event's own part), or by turns.
 _STORES = st.fixed_dictionaries(
     {
         "recount_every": st.sampled_from([timedelta(hours=1), timedelta(minutes=10)]),
         "prefetch_limit": st.sampled_from([MAX_PREFETCH, 3, 0]),
+        "recent_times": st.sampled_from([RECENT_TIMES, -1, 2]),
     }
 )
 
@@ -269,7 +273,7 @@ def test_steady_refresh_reads_thin_slices_whatever_the_period() -> None:
                 (
                     p.stop - p.start
                     for p in plan.parts
-                    if p.kind not in {PartKind.LAST, PartKind.TIMES}
+                    if p.kind is not PartKind.LAST and p.name != PREFETCH
                 ),
                 default=timedelta(0),
             )
@@ -333,7 +337,8 @@ def test_memory_at_seven_days_and_a_thousand_entities() -> None:
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
-        store = WindowStore(Period.DAYS_7, TrendWindow.HOUR_1)
+        # Recent part per minute, so that the settling windows are filled from its rows.
+        store = WindowStore(Period.DAYS_7, TrendWindow.HOUR_1, recent_times=-1)
         plan = store.plan(now)
         start = now - timedelta(days=7)
         minutes = [floor_to(start, FINE) + i * FINE for i in range(7 * 24 * 60 + 1)]

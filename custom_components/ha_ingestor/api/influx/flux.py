@@ -363,16 +363,17 @@ def answer_from_records(
 ) -> tuple[Answer, ProcessingMetrics]:
     """The plan's parts (absent result = no rows) and the `service_metrics` figures."""
     rows: dict[str, list[Row]] = {}
-    times: dict[EntityKey, list[int]] = {}
+    times: dict[str, dict[EntityKey, list[int]]] = {}
     newest: datetime | None = None
     for part in plan.parts:
         records = results.get(part.name, [])
         if part.kind is PartKind.LAST:
             newest = max((_time(record) for record in records), default=None)
         elif part.kind is PartKind.TIMES:
+            kept = times.setdefault(part.name, {})
             for record in records:
                 entity = (_text(record, "entity_id") or "", _text(record, "domain"))
-                times.setdefault(entity, []).append(microseconds(_time(record)))
+                kept.setdefault(entity, []).append(microseconds(_time(record)))
         else:
             rows[part.name] = [_window_row(record, part) for record in records]
     return Answer(rows, newest, times), _metrics_from_records(results)

@@ -420,7 +420,7 @@ class InfluxQLBackend:
         query, names = build_window_query(plan, period)
         results = await self._query(query)
         rows: dict[str, list[Row]] = {}
-        times: dict[EntityKey, list[int]] = {}
+        times: dict[str, dict[EntityKey, list[int]]] = {}
         newest: list[datetime] = []
         for index, name in enumerate(names):
             result = results.get(index)
@@ -433,7 +433,7 @@ class InfluxQLBackend:
                 if part.kind is PartKind.LAST:
                     newest += filter(None, (_last_time(result),))
                 elif part.kind is PartKind.TIMES:
-                    times = _times(result)
+                    times[name] = _times(result)
                 else:
                     rows.setdefault(name, []).extend(_window_rows(result, part.kind))
             except ShapeError as err:

@@ -92,6 +92,11 @@ PREFETCH_FROM: Final = 24
 # At most this many prefetched times are kept (8 bytes each: 8 MB); more and the leaving
 # slices are read from the server as without a prefetch.
 MAX_PREFETCH: Final = 1_000_000
+# A steady refresh reads the recent part as times (one row per value, the newest event among
+# them) when the last refresh counted at most this many values there, else per minute plus
+# the newest event's own statements: those cost influxd a pass over every series each, the
+# times grow with the event rate.
+RECENT_TIMES: Final = 10_000
 _US: Final = timedelta(microseconds=1)
 
 # (entity_id, domain tag or None): one server-side group of the per-entity statements.
@@ -180,13 +185,13 @@ class Row:
 class Answer:
     """What the server answered for a plan, backend-neutral. A missing part has no rows.
 
-    `times` answers the plan's `TIMES` part (there is one at most): per entity and domain,
+    `times` answers the plan's `TIMES` parts, by part name: per entity and domain,
     microseconds since the epoch, in any order.
     """
 
     rows: Mapping[str, Sequence[Row]] = field(default_factory=dict)
     last_event: datetime | None = None
-    times: Mapping[EntityKey, Sequence[int]] = field(default_factory=dict)
+    times: Mapping[str, Mapping[EntityKey, Sequence[int]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +241,7 @@ class WindowStore:
         recount_every: timedelta = RECOUNT_EVERY,
         lookback: timedelta = LOOKBACK,
         prefetch_limit: int = MAX_PREFETCH,
+        recent_times: int = RECENT_TIMES,
     ) -> None:
         """An empty store: its first plan is a full recount."""
         if overlap <= timedelta(0):
@@ -247,6 +253,9 @@ class WindowStore:
         self.recount_every = recount_every
         self.lookback = lookback
         self.prefetch_limit = prefetch_limit
+        self.recent_times = recent_times
+        # Values the last refresh counted from its settled boundary on (`RECENT_TIMES`).
+        self._recent_values = 0
         self._valid = False
         self._now = EPOCH
         self._start = EPOCH
@@ -304,10 +313,13 @@ class WindowStore:
             if ahead is not None:
                 parts.append(ahead)
             (kept if ahead is not None or self._prefetched(leave) else parts).append(leave)
-        parts += [
-            Part(RECENT, PartKind.ENTITY_WINDOWS, self._settled_until, now),
-            Part(LAST, PartKind.LAST, self._settled_until, now),
-        ]
+        if self._recent_values <= self.recent_times:
+            parts.append(Part(RECENT, PartKind.TIMES, self._settled_until, now))
+        else:
+            parts += [
+                Part(RECENT, PartKind.ENTITY_WINDOWS, self._settled_until, now),
+                Part(LAST, PartKind.LAST, self._settled_until, now),
+            ]
         return Plan(
             full=False,
             now=now,
@@ -355,24 +367,17 @@ class WindowStore:
 
     def apply(self, plan: Plan, answer: Answer) -> None:
         """Take in the server's answer to `plan` (the last plan made)."""
+        last_event = answer.last_event
         if plan.full:
             rows = answer.rows
+            self._recent_values = sum(row.count for row in rows.get(FINE_COUNTS, ()))
             self.invalidate()
             self._last_full = plan.now
             self._full_start = plan.start
             self._prefetch_due = True
         else:
-            ahead = plan.part(PREFETCH)
-            if ahead is not None:
-                self._prefetch_due = False
-                self._keep_prefetch(ahead, answer.times)
-            given = dict(answer.rows)
-            for part in plan.kept:
-                given[part.name] = self._from_prefetch(part)
-            if ahead is not None and self.prefetched > self.prefetch_limit:
-                # Used for this refresh's leaving slice, not kept: the later ones are read.
-                self._ahead, self._ahead_range = {}, None
-            rows = _split(plan, given)
+            rows, newest = self._steady_rows(plan, answer)
+            last_event = max(filter(None, (last_event, newest)), default=None)
         for row in rows.get(LEAVE_ENTITIES, ()):
             if row.entity is not None:
                 _add(self._settled, row.entity, -row.count)
@@ -385,11 +390,35 @@ class WindowStore:
         known = self._last_event
         if known is not None and known < plan.now - max(self.lookback, self.period.duration):
             known = None
-        self._last_event = max(filter(None, (known, answer.last_event)), default=None)
+        self._last_event = max(filter(None, (known, last_event)), default=None)
         self._now, self._start, self._settled_until = plan.now, plan.start, plan.settle_until
         self.recounted = plan.full
         self.leaving_from_memory = bool(plan.kept)
         self._valid = True
+
+    def _steady_rows(
+        self, plan: Plan, answer: Answer
+    ) -> tuple[dict[str, list[Row]], datetime | None]:
+        """A steady answer as the parts `apply` takes in, and the newest of the recent times."""
+        ahead = plan.part(PREFETCH)
+        if ahead is not None:
+            self._prefetch_due = False
+            self._keep_prefetch(ahead, answer.times.get(PREFETCH, {}))
+        given = dict(answer.rows)
+        newest = None
+        recent = plan.part(RECENT)
+        if recent is not None and recent.kind is PartKind.TIMES:
+            times = answer.times.get(RECENT, {})
+            given[RECENT] = _per_window(times)
+            latest = max((max(values) for values in times.values() if values), default=None)
+            newest = None if latest is None else EPOCH + latest * _US
+        self._recent_values = sum(row.count for row in given.get(RECENT, ()))
+        for part in plan.kept:
+            given[part.name] = self._from_prefetch(part)
+        if ahead is not None and self.prefetched > self.prefetch_limit:
+            # Used for this refresh's leaving slice, not kept: the later ones are read.
+            self._ahead, self._ahead_range = {}, None
+        return _split(plan, given), newest
 
     def _keep_prefetch(self, part: Part, times: Mapping[EntityKey, Sequence[int]]) -> None:
         self._ahead = {key: array("q", sorted(values)) for key, values in times.items() if values}
@@ -398,18 +427,11 @@ class WindowStore:
     def _from_prefetch(self, part: Part) -> list[Row]:
         """What the server would answer for `part` (an `ENTITY_WINDOWS` part), from memory."""
         low, high = microseconds(part.start), microseconds(part.stop)
-        width = part.width.duration // _US
-        rows: list[Row] = []
-        for key, times in self._ahead.items():
-            first, stop = bisect_left(times, low), bisect_left(times, high)
-            if first == stop:
-                continue
-            windows = Counter(t // width for t in times[first:stop])
-            rows += [
-                Row(count, entity=key, window=EPOCH + window * width * _US)
-                for window, count in windows.items()
-            ]
-        return rows
+        inside = {
+            key: times[bisect_left(times, low) : bisect_left(times, high)]
+            for key, times in self._ahead.items()
+        }
+        return _per_window(inside, part.width.duration)
 
     def _update_fine(self, plan: Plan, rows: Mapping[str, Sequence[Row]]) -> None:
         """Subtract the leaving slice, drop what left, take the fresh counts from S_prev on.
@@ -486,6 +508,16 @@ class WindowStore:
             window=self.window,
             now=self._now,
         )
+
+
+def _per_window(times: Mapping[EntityKey, Sequence[int]], width: timedelta = FINE) -> list[Row]:
+    """Times as the server counts them per entity and window (labelled with its start)."""
+    step = width // _US
+    return [
+        Row(count, entity=key, window=EPOCH + window * step * _US)
+        for key, values in times.items()
+        for window, count in Counter(t // step for t in values).items()
+    ]
 
 
 def _split(plan: Plan, rows: Mapping[str, Sequence[Row]]) -> dict[str, list[Row]]:
