@@ -14,9 +14,15 @@ statistics are made of and asks the server, in a steady state, only for three th
   so a point that arrives up to ``overlap`` after its own timestamp is still counted. The trend's
   fine windows and the newest event are re-read from ``S_prev``.
 
-On the wire that is two windowed parts (`LEAVE` per entity and trend window, `RECENT` per
-entity and minute from ``S_prev``) and the newest event: a handful of statements, each over a
-range of about one refresh interval plus the overlap, whatever the period.
+On the wire that is two windowed parts (`LEAVE` per entity and trend window, `RECENT` from
+``S_prev``) and the newest event: a handful of statements, each over a range of about one
+refresh interval plus the overlap, whatever the period. `RECENT` is read as times (every
+counted value's microsecond per entity, `PartKind.TIMES`): the store counts them per minute
+and takes the newest event from them, one statement where counts per minute and the newest
+event took three (influxd makes a pass over every series per statement, however short its
+range). The times grow with the event rate, so once a refresh counted more than
+`recent_times` values there (`RECENT_TIMES`, 10,000), the next ones read counts per minute
+and the newest event on its own again, until the values fall below it.
 
 The **prefetch** (periods of at least `PREFETCH_FROM` times `recount_every`: 24 h and 7 d).
 There the leaving slice lies in old, compacted data, where influxd decodes a whole block of
