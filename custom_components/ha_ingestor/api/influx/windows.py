@@ -45,8 +45,9 @@ at 7 days), the newest event, and the settling windows of the last refresh. At 7
 1,000 entities, every window filled and 50 minutes of settling windows of every entity, that
 is about 2.4 MiB (tests/api/test_windows.py measures it against the stated bound, 15 MB).
 The prefetch adds 8 bytes per value of the hour it covers: it grows with the event rate, so
-it is kept only up to `prefetch_limit` values (`MAX_PREFETCH`, 8 MB); at 10M events / 7 d
-that is about 60,000 values, 470 KiB.
+it is kept only up to `prefetch_limit` values (`MAX_PREFETCH`, 8 MB: 10.2 MiB in all with
+the figures above, still under the bound); at 10M events / 7 d that is about 60,000 values,
+470 KiB.
 
 A **full recount** (every figure from ``[start, now)``, split at ``S``) happens at the first
 refresh, after `invalidate` (InfluxDB failed, the caller changed period, trend window or
