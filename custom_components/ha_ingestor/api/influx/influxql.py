@@ -255,7 +255,13 @@ def _times(result: Mapping[str, Any]) -> dict[EntityKey, list[int]]:
             cell = row[at]
             # epoch=ns answers integers: cut to the microsecond as `time_cell` does.
             when = cell // 1000 if type(cell) is int else microseconds(time_cell(cell))
-            kept.extend([when] * sum(count_cell(row[i]) for i in counted))
+            count = 0
+            for index in counted:
+                count += count_cell(row[index])
+            if count == 1:
+                kept.append(when)
+            else:
+                kept.extend([when] * count)
     return times
 
 
