@@ -17,9 +17,13 @@ One database on a real influxd, then:
    seconds of the data's clock apart with that interval's share of new events written
    before each, kept memory), plus requests and answer bytes per refresh. The full recount
    must count every seeded event and the last incremental figures must equal a plain full
-   recount at the same moment: otherwise the run fails (exit status 1) after saving.
+   recount at the same moment: otherwise the run fails (exit status 1) after saving. The
+   first steady refresh reads the prefetch: its time is reported apart, and the mean of an
+   hour's refreshes (59 steady, 1 with the prefetch) beside the median.
 3. **where the steady time goes**: one more steady refresh's plan, each statement timed
-   alone, and each counting statement once per field (`state`, `state_value`); the TSM files
+   alone, and each counting statement once per field (`state`, `state_value`), then the
+   prefetch's statement (read by the first steady refresh after each recount) and the
+   leaving slice it saves reading (what a store without the prefetch sends); the TSM files
    of the database after seeding and after measuring (with `--settle`, influxd first gets up
    to that many seconds to finish compacting the bulk write, as an old database would be).
 4. **Home Assistant**: a real Home Assistant core in this process
