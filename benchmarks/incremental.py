@@ -42,7 +42,7 @@ import aiohttp
 
 from custom_components.ha_ingestor.api.core.models import Period, TrendWindow
 from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend, build_window_query
-from custom_components.ha_ingestor.api.influx.windows import WindowStore
+from custom_components.ha_ingestor.api.influx.windows import PREFETCH, WindowStore
 from tests.support.events import PRECISION, EventGenerator, Schema, event_line
 from tests.support.influxdb_server import running_influxdb
 
@@ -105,6 +105,10 @@ class Run:
     full_body_kib: float = 0.0
     steady_requests: int = 0
     steady_body_kib: float = 0.0
+    # The steady refresh that read the prefetch (the first after the recount; 24 h and 7 d),
+    # and how many times the store keeps from it.
+    prefetch_ms: float = 0.0
+    prefetched: int = 0
 
 
 @dataclass
@@ -228,13 +232,15 @@ async def measure_period(  # noqa: PLR0913
         steady_ms: list[float] = []
         steady_floor: list[float] = []
         steady_traffic: list[tuple[int, int]] = []
+        prefetch_ms = 0.0
         result: InfluxResult | None = None
         for _ in range(steady):
             later = now + interval
             late = per_refresh // _LATE_SHARE
             lines = new_lines(per_refresh - late, now, later) + new_lines(late, now - _LATE, now)
             await asyncio.to_thread(server.write, target.database, lines, PRECISION)
-            query, _names = build_window_query(store.plan(later), period)
+            plan = store.plan(later)
+            query, _names = build_window_query(plan, period)
             traffic.reset()
             elapsed, result = await _timed(lambda at=later: backend.async_fetch(period, window, at))
             steady_traffic.append((traffic.requests, traffic.body_bytes))
@@ -242,6 +248,8 @@ async def measure_period(  # noqa: PLR0913
                 msg = "a steady refresh recounted: the benchmark would measure the wrong thing"
                 raise RuntimeError(msg)
             steady_ms.append(elapsed)
+            if any(part.name == PREFETCH for part in plan.parts):
+                prefetch_ms = elapsed
             steady_floor.append((await _timed(lambda q=query: raw(q)))[0])
             now = later
         plain = InfluxQLBackend(session, target.url, target.database, timeout=TIMEOUT)
@@ -266,6 +274,8 @@ async def measure_period(  # noqa: PLR0913
         steady_body_kib=round(statistics.median(b for _r, b in steady_traffic) / 1024, 1)
         if steady_traffic
         else 0.0,
+        prefetch_ms=round(prefetch_ms, 2),
+        prefetched=store.prefetched,
     )
 
 

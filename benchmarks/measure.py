@@ -40,12 +40,21 @@ class Traffic:
     def __init__(self) -> None:
         """Start from zero."""
         self.requests = 0
-        self.body_bytes = 0
+        self._responses: list[aiohttp.ClientResponse] = []
+
+    @property
+    def body_bytes(self) -> int:
+        """Decoded answer bytes of the requests since the last reset.
+
+        From each response's stream, not from `on_response_chunk_received`: that hook fires
+        only for `ClientResponse.read()`, and the backends read through `read_bounded`.
+        """
+        return sum(response.content.total_bytes for response in self._responses)
 
     def reset(self) -> None:
         """Forget what was counted."""
         self.requests = 0
-        self.body_bytes = 0
+        self._responses = []
 
     def config(self) -> aiohttp.TraceConfig:
         """Trace hooks feeding this counter (for a `ClientSession`)."""
@@ -53,14 +62,14 @@ class Traffic:
         async def on_request_start(*_args: object) -> None:
             self.requests += 1
 
-        async def on_chunk(
-            _session: object, _context: object, params: aiohttp.TraceResponseChunkReceivedParams
+        async def on_request_end(
+            _session: object, _context: object, params: aiohttp.TraceRequestEndParams
         ) -> None:
-            self.body_bytes += len(params.chunk)
+            self._responses.append(params.response)
 
         trace = aiohttp.TraceConfig()
         trace.on_request_start.append(on_request_start)
-        trace.on_response_chunk_received.append(on_chunk)
+        trace.on_request_end.append(on_request_end)
         return trace
 
 

@@ -17,9 +17,13 @@ One database on a real influxd, then:
    seconds of the data's clock apart with that interval's share of new events written
    before each, kept memory), plus requests and answer bytes per refresh. The full recount
    must count every seeded event and the last incremental figures must equal a plain full
-   recount at the same moment: otherwise the run fails (exit status 1) after saving.
+   recount at the same moment: otherwise the run fails (exit status 1) after saving. The
+   first steady refresh reads the prefetch: its time is reported apart, and the mean of an
+   hour's refreshes (59 steady, 1 with the prefetch) beside the median.
 3. **where the steady time goes**: one more steady refresh's plan, each statement timed
-   alone, and each counting statement once per field (`state`, `state_value`); the TSM files
+   alone, and each counting statement once per field (`state`, `state_value`), then the
+   prefetch's statement (read by the first steady refresh after each recount) and the
+   leaving slice it saves reading (what a store without the prefetch sends); the TSM files
    of the database after seeding and after measuring (with `--settle`, influxd first gets up
    to that many seconds to finish compacting the bulk write, as an old database would be).
 4. **Home Assistant**: a real Home Assistant core in this process
@@ -63,7 +67,7 @@ from custom_components.ha_ingestor.api.influx.influxql import (
     _event_counts,  # the counting of both schemas' fields, for the per-field diagnostic
     build_window_query,
 )
-from custom_components.ha_ingestor.api.influx.windows import WindowStore
+from custom_components.ha_ingestor.api.influx.windows import LEAVE, PREFETCH, WindowStore
 from tests.support.events import (
     DEFAULT_ENTITIES,
     EventGenerator,
@@ -85,6 +89,7 @@ if TYPE_CHECKING:
 
     from homeassistant.core import HomeAssistant
 
+    from custom_components.ha_ingestor.api.influx.windows import Plan
     from tests.support.events import EntitySpec
     from tests.support.influxdb_server import InfluxDBServer
 
@@ -388,8 +393,13 @@ class ScaleResult:
             return {}
         steady_share = self.run.steady_ms / self.run.full_ms
         floor_ratio = self.run.full_ms / self.run.floor_ms if self.run.floor_ms else None
+        # A refresh a minute: per hour, 59 steady ones and the one that reads the prefetch.
+        prefetch = self.run.prefetch_ms or self.run.steady_ms
+        hour_mean = (59 * self.run.steady_ms + prefetch) / 60
         return {
             "steady_share": round(steady_share, 4),
+            "hour_mean_ms": round(hour_mean, 1),
+            "hour_mean_share": round(hour_mean / self.run.full_ms, 4),
             "steady_goal_met": steady_share <= STEADY_GOAL and self.run.identical,
             "full_over_floor": None if floor_ratio is None else round(floor_ratio, 3),
             "floor_goal_met": floor_ratio is not None and floor_ratio <= FLOOR_GOAL,
@@ -495,6 +505,17 @@ def render(result: ScaleResult) -> str:
                 ),
             ),
             ("Steady / full", f"**{goals['steady_share']:.2%}** (goal <= {STEADY_GOAL:.0%})"),
+            (
+                "Prefetch (read by the first steady refresh after each recount)",
+                (
+                    f"that refresh {run['prefetch_ms']:,.1f} ms; {run['prefetched']:,} times kept "
+                    f"({run['prefetched'] * 8 / 1024:,.0f} KiB of arrays)"
+                ),
+            ),
+            (
+                "Steady refreshes of an hour, mean (59 steady, 1 with the prefetch) / full",
+                f"{goals['hour_mean_ms']:,.1f} ms, {goals['hour_mean_share']:.2%}",
+            ),
             ("Identical to a plain full recount", "yes" if run["identical"] else "**NO**"),
             ("Kept memory (store and backend)", f"{run['memory_kib']:,.0f} KiB"),
         ]
@@ -530,8 +551,10 @@ def render(result: ScaleResult) -> str:
 async def steady_statements(target: Target, *, runs: int = 3) -> list[dict[str, Any]]:
     """Each statement of a steady refresh's query, timed alone (where its time goes).
 
-    A store on `target` takes a full recount and one steady refresh, a minute apart (of the
-    data's clock); the next refresh's plan is what is timed.
+    A store on `target` takes a full recount and one steady refresh (the one that reads the
+    prefetch), a minute apart (of the data's clock); the next refresh's plan is what is
+    timed, then the prefetch's statement alone and, for comparison, the leaving slice that
+    the prefetch saves reading (what a refresh without a prefetch sends).
     """
     period, window = target.period, target.window
     async with aiohttp.ClientSession() as session:
@@ -540,9 +563,12 @@ async def steady_statements(target: Target, *, runs: int = 3) -> list[dict[str, 
             session, target.url, target.database, windows=store, timeout=TIMEOUT
         )
         minute = timedelta(minutes=1)
-        for step in range(2):
-            await backend.async_fetch(period, window, target.now + step * minute)
-        query, _names = build_window_query(store.plan(target.now + 2 * minute), period)
+        await backend.async_fetch(period, window, target.now)
+        extra = _statements_of(store.plan(target.now + minute), period, PREFETCH)
+        await backend.async_fetch(period, window, target.now + minute)
+        plan = store.plan(target.now + 2 * minute)
+        query, _names = build_window_query(plan, period)
+        extra += _statements_of(replace(plan, parts=plan.kept), period, LEAVE)
         # Diagnostic: each counting statement once per field (schema A's short `state`,
         # schema B's long `state_value`), to see what decoding which field costs.
         both = _event_counts()
@@ -553,7 +579,7 @@ async def steady_statements(target: Target, *, runs: int = 3) -> list[dict[str, 
             for one in both.split(", ")
         ]
         costs = await statement_costs(
-            session, target, runs=runs, query="; ".join([query, *singles])
+            session, target, runs=runs, query="; ".join([query, *singles, *extra])
         )
     return [
         {
@@ -563,6 +589,12 @@ async def steady_statements(target: Target, *, runs: int = 3) -> list[dict[str, 
         }
         for cost in costs
     ]
+
+
+def _statements_of(plan: Plan, period: Period, name: str) -> list[str]:
+    """The InfluxQL statements of `plan`'s part `name` (none if it has no such part)."""
+    query, names = build_window_query(plan, period)
+    return [s for s, n in zip(query.split("; "), names, strict=False) if n == name]
 
 
 def tsm_files(server: InfluxDBServer, database: str) -> dict[str, float]:

@@ -269,6 +269,9 @@ def test_scale_benchmark_writes_in_bulk_and_incremental_equals_the_recount(
     assert run.identical is True
     assert run.steady_refreshes == 3
     assert run.full_requests == run.steady_requests == 1
+    # 7 d: the first steady refresh read the prefetch, the store keeps its times.
+    assert run.prefetch_ms > 0
+    assert run.prefetched > 0
     assert 0 < run.steady_body_kib < run.full_body_kib
     goals = result.goals()
     assert goals["identical"] is True

@@ -20,7 +20,14 @@ from custom_components.ha_ingestor.api.core.errors import IngestorNotFoundError
 from custom_components.ha_ingestor.api.core.models import Period, ProcessingMetrics, TrendWindow
 from custom_components.ha_ingestor.api.influx.flux import FluxBackend
 from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
-from custom_components.ha_ingestor.api.influx.windows import OVERLAP, WindowStore
+from custom_components.ha_ingestor.api.influx.windows import (
+    MAX_PREFETCH,
+    OVERLAP,
+    PREFETCH_FROM,
+    RECENT_TIMES,
+    RECOUNT_EVERY,
+    WindowStore,
+)
 from tests.support.dataset import (
     MARGIN,
     SEED,
@@ -158,24 +165,32 @@ def _write_influxd_lines(
 
 
 @pytest.mark.parametrize(
-    ("period", "window"),
+    ("period", "window", "prefetch_limit", "recent_times"),
     [
-        (Period.MINUTES_15, TrendWindow.MINUTES_1),
-        (Period.HOUR_1, TrendWindow.MINUTES_5),
-        (Period.HOURS_24, TrendWindow.HOUR_1),
-        (Period.DAYS_7, TrendWindow.HOUR_1),
+        (Period.MINUTES_15, TrendWindow.MINUTES_1, MAX_PREFETCH, RECENT_TIMES),
+        (Period.HOUR_1, TrendWindow.MINUTES_5, MAX_PREFETCH, RECENT_TIMES),
+        (Period.HOURS_24, TrendWindow.HOUR_1, MAX_PREFETCH, RECENT_TIMES),
+        (Period.DAYS_7, TrendWindow.HOUR_1, MAX_PREFETCH, RECENT_TIMES),
+        # The prefetch read but more than kept: the later leaving slices are read; the
+        # recent part per minute, the newest event from its own statements.
+        (Period.DAYS_7, TrendWindow.HOUR_1, 1, -1),
+        (Period.HOUR_1, TrendWindow.MINUTES_5, MAX_PREFETCH, -1),
     ],
 )
-async def test_incremental_refreshes_equal_full_recounts_on_both_servers(
+async def test_incremental_refreshes_equal_full_recounts_on_both_servers(  # noqa: PLR0913, PLR0917
     influxdb_server: InfluxDBServer,
     double: Influx2Double,
     session: aiohttp.ClientSession,
     period: Period,
     window: TrendWindow,
+    prefetch_limit: int,
+    recent_times: int,
 ) -> None:
     """Incremental figures equal a full recount of the same moment, on both servers.
 
-    Refresh after refresh, while events keep arriving (some late, inside the overlap).
+    Refresh after refresh, while events keep arriving (some late, inside the overlap). The
+    24 h and 7 d periods take their leaving slices from the prefetch (read by the first
+    refresh after the recount), or, over its limit, from the server.
     """
     name = _unique("incremental")
     refreshes = [NOW + timedelta(seconds=47 * k, microseconds=1013 * k) for k in range(6)]
@@ -194,7 +209,11 @@ async def test_incremental_refreshes_equal_full_recounts_on_both_servers(
     _write_influxd(influxdb_server, name, replace(DATA, lines=[*DATA.lines, *edge_lines]))
     double.create_bucket(ORG, name)
     double.write(ORG, name, [*DATA.lines, *edge_lines], DATA.precision)
-    store_ql, store_flux = WindowStore(period, window), WindowStore(period, window)
+    store_ql, store_flux = (
+        WindowStore(period, window, prefetch_limit=prefetch_limit, recent_times=recent_times)
+        for _ in range(2)
+    )
+    prefetched = period.duration >= PREFETCH_FROM * RECOUNT_EVERY
     incremental = (
         InfluxQLBackend(session, influxdb_server.url, name, windows=store_ql),
         FluxBackend(session, double.url, TOKEN, ORG, name, windows=store_flux),
@@ -226,6 +245,10 @@ async def test_incremental_refreshes_equal_full_recounts_on_both_servers(
         # The first refresh recounts; every later one is incremental.
         assert store_ql.recounted is (k == 0)
         assert store_flux.recounted is (k == 0)
+        for store in (store_ql, store_flux):
+            # What left came from memory: after the prefetch was read, and while kept.
+            from_memory = prefetched and k >= 1 and (k == 1 or prefetch_limit > 1)
+            assert store.leaving_from_memory is from_memory, k
     assert got[0].events.events_in_period
 
 

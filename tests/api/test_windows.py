@@ -11,6 +11,7 @@ import tracemalloc
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,12 @@ from custom_components.ha_ingestor.api.core.models import (
 from custom_components.ha_ingestor.api.influx.windows import (
     FINE,
     LAST,
+    LEAVE,
+    MAX_PREFETCH,
     OVERLAP,
+    PREFETCH,
+    RECENT_TIMES,
+    RECOUNT_EVERY,
     Answer,
     EntityKey,
     PartKind,
@@ -34,6 +40,7 @@ from custom_components.ha_ingestor.api.influx.windows import (
     Row,
     WindowStore,
     floor_to,
+    microseconds,
     window_of_stop,
 )
 
@@ -62,6 +69,7 @@ def serve(points: list[Point], plan: Plan) -> Answer:
     """What a server holding `points` answers at `plan.now` (only points already arrived)."""
     readable = [p for p in points if p.arrival <= plan.now]
     rows: dict[str, list[Row]] = {}
+    times: dict[str, dict[EntityKey, list[int]]] = {}
     last = None
     for part in plan.parts:
         inside = [p for p in readable if part.start <= p.time < part.stop]
@@ -74,10 +82,14 @@ def serve(points: list[Point], plan: Plan) -> Answer:
         elif part.kind is PartKind.FINE:
             windows = Counter(floor_to(p.time, part.width.duration) for p in inside)
             rows[part.name] = [Row(c, window=w) for w, c in windows.items()]
+        elif part.kind is PartKind.TIMES:
+            kept = times.setdefault(part.name, {})
+            for p in inside:
+                kept.setdefault(p.entity, []).append(microseconds(p.time))
         else:
             assert part.name == LAST
             last = max((p.time for p in inside), default=None)
-    return Answer(rows, last)
+    return Answer(rows, last, times)
 
 
 def recount(
@@ -102,6 +114,16 @@ def recount(
 
 
 _PAIRS = [(p, w) for p in Period for w in TrendWindow if w.duration < p.duration]
+# The store's settings: the hourly recount, or one every 10 minutes (so that 6 h periods get
+# the prefetch too); the prefetch kept, dropped when it holds more than 3 times, or off; the
+# recent part read as times, per minute (with the newest event's own part), or by turns.
+_STORES = st.fixed_dictionaries(
+    {
+        "recount_every": st.sampled_from([timedelta(hours=1), timedelta(minutes=10)]),
+        "prefetch_limit": st.sampled_from([MAX_PREFETCH, 3, 0]),
+        "recent_times": st.sampled_from([RECENT_TIMES, -1, 2]),
+    }
+)
 
 
 @st.composite
@@ -165,13 +187,16 @@ def scenarios(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios(too_late=False))
+@given(scenarios(too_late=False), _STORES)
 def test_incremental_equals_a_full_recount(
-    scenario: tuple[Period, TrendWindow, list[Point], list[datetime]],
+    scenario: tuple[Period, TrendWindow, list[Point], list[datetime]], options: dict[str, Any]
 ) -> None:
-    """Points arriving up to the overlap late, in any order: identical at every refresh."""
+    """Points arriving up to the overlap late, in any order: identical at every refresh.
+
+    With the leaving slices from the prefetch, from the server, or some of each.
+    """
     period, window, points, nows = scenario
-    store = WindowStore(period, window)
+    store = WindowStore(period, window, **options)
     for now in nows:
         plan = store.plan(now)
         store.apply(plan, serve(points, plan))
@@ -179,17 +204,19 @@ def test_incremental_equals_a_full_recount(
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios(too_late=True))
+@given(scenarios(too_late=True), _STORES)
 def test_points_later_than_the_overlap_cost_one_each_until_the_next_recount(
-    scenario: tuple[Period, TrendWindow, list[Point], list[datetime]],
+    scenario: tuple[Period, TrendWindow, list[Point], list[datetime]], options: dict[str, Any]
 ) -> None:
     """Too-late points: the documented deficit, exactly, and none after a full recount.
 
     A point arriving after refresh r-1 with its time before r-1's settled boundary is never
-    added; if it lay in r-1's period it is subtracted when it leaves: one short from r on.
+    added: one short while it is in the period. When it leaves, a leaving slice read from the
+    server subtracts it (still one short), and so does one taken from a prefetch read after it
+    arrived; a prefetch read before it arrived does not hold it: from then on exact again.
     """
     period, window, points, nows = scenario
-    store = WindowStore(period, window)
+    store = WindowStore(period, window, **options)
     history: list[Plan] = []
     for now in nows:
         plan = store.plan(now)
@@ -204,7 +231,16 @@ def test_points_later_than_the_overlap_cost_one_each_until_the_next_recount(
             if seen is None or seen <= last_full:
                 continue
             before = history[seen - 1]
-            if before.start <= point.time < before.settle_until:
+            if not before.start <= point.time < before.settle_until:
+                continue
+            left = next(
+                (i for i, p in enumerate(history) if i >= seen and point.time < p.start), None
+            )
+            if left is None or not any(part.name == LEAVE for part in history[left].kept):
+                deficit[point.entity] += 1
+                continue
+            read = next(p for p in reversed(history[: left + 1]) if _sent(p, PREFETCH))
+            if point.arrival <= read.now:
                 deficit[point.entity] += 1
         assert store.statistics().events_in_period == truth.events_in_period - deficit.total()
         got = {(r.entity_id, r.domain): r.count for r in store.entity_counts()}
@@ -219,7 +255,10 @@ def test_points_later_than_the_overlap_cost_one_each_until_the_next_recount(
 
 
 def test_steady_refresh_reads_thin_slices_whatever_the_period() -> None:
-    """Besides the newest event, a steady refresh reads about 2 intervals plus the overlap."""
+    """Besides the newest event, a steady refresh reads about 2 intervals plus the overlap.
+
+    Except the prefetch (24 h and 7 d): once an hour, in the first refresh after a recount.
+    """
     interval = timedelta(seconds=60)
     for period in Period:
         store = WindowStore(period, TrendWindow.MINUTES_1)
@@ -231,7 +270,11 @@ def test_steady_refresh_reads_thin_slices_whatever_the_period() -> None:
             store.apply(plan, Answer())
             assert not plan.full, period
             read = max(
-                (p.stop - p.start for p in plan.parts if p.kind is not PartKind.LAST),
+                (
+                    p.stop - p.start
+                    for p in plan.parts
+                    if p.kind is not PartKind.LAST and p.name != PREFETCH
+                ),
                 default=timedelta(0),
             )
             assert read <= interval + OVERLAP + FINE, period
@@ -288,13 +331,17 @@ def test_flux_window_labels() -> None:
 
 
 def test_memory_at_seven_days_and_a_thousand_entities() -> None:
-    """Under 15 MB (the bound README states): measured, with every window and entity filled."""
+    """Under 15 MB (the bound README states): measured, with every window and entity filled.
+
+    And the prefetch at its limit: 1,000 times for each of the 1,000 entities.
+    """
     entities = [(f"sensor.s{i}", "sensor") for i in range(1000)]
     now = T0 + timedelta(days=8)
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
-        store = WindowStore(Period.DAYS_7, TrendWindow.HOUR_1)
+        # Recent part per minute, so that the settling windows are filled from its rows.
+        store = WindowStore(Period.DAYS_7, TrendWindow.HOUR_1, recent_times=-1)
         plan = store.plan(now)
         start = now - timedelta(days=7)
         minutes = [floor_to(start, FINE) + i * FINE for i in range(7 * 24 * 60 + 1)]
@@ -307,24 +354,166 @@ def test_memory_at_seven_days_and_a_thousand_entities() -> None:
             now,
         )
         store.apply(plan, answer)
-        # A steady refresh with 50 minutes of settling windows for every entity.
+        # A steady refresh with 50 minutes of settling windows for every entity, and the
+        # prefetch (ranges: nothing is held for them outside the store).
         later = now + timedelta(minutes=50)
         plan = store.plan(later)
         assert not plan.full
         recent = next(p for p in plan.parts if p.name == "recent")
         windows = [recent.start + i * FINE for i in range((recent.stop - recent.start) // FINE)]
+        first = microseconds(start)
+        step = RECOUNT_EVERY // timedelta(microseconds=1000)
         store.apply(
             plan,
-            Answer({"recent": [Row(1, entity=e, window=w) for e in entities for w in windows]}),
+            Answer(
+                {"recent": [Row(1, entity=e, window=w) for e in entities for w in windows]},
+                times={
+                    PREFETCH: {
+                        e: range(first + i, first + i + 1000 * step, step)
+                        for i, e in enumerate(entities)
+                    }
+                },
+            ),
         )
         del answer
         used, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert store.ready
+    assert store.prefetched == MAX_PREFETCH
     assert used - before < 15 * 1024 * 1024
 
 
 def test_overlap_must_be_positive() -> None:
     with pytest.raises(ValueError, match="overlap"):
         WindowStore(Period.HOUR_1, TrendWindow.MINUTES_5, overlap=timedelta(0))
+
+
+def _sent(plan: Plan, name: str) -> bool:
+    return any(part.name == name for part in plan.parts)
+
+
+def _steady_hour(
+    store: WindowStore, points: list[Point], start: datetime, *, minutes: int = 61
+) -> list[Plan]:
+    """A refresh a minute (and 7.25 s) for `minutes`; each must equal a full recount."""
+    plans = []
+    for step in range(minutes):
+        now = start + step * timedelta(minutes=1, seconds=7.25)
+        plan = store.plan(now)
+        store.apply(plan, serve(points, plan))
+        assert store.statistics() == recount(points, store.period, store.window, now), step
+        plans.append(plan)
+    return plans
+
+
+def _every_13_seconds(start: datetime, stop: datetime) -> list[Point]:
+    count = (stop - start) // timedelta(seconds=13)
+    return [
+        Point(t, ENTITIES[i % len(ENTITIES)], t)
+        for i in range(count)
+        if (t := start + i * timedelta(seconds=13, microseconds=1001))
+    ]
+
+
+@pytest.mark.parametrize("period", [Period.HOURS_24, Period.DAYS_7])
+def test_the_leaving_slices_come_from_the_prefetch(period: Period) -> None:
+    """Long periods: no leaving slice is read between two full recounts, figures exact."""
+    now = T0 + period.duration + timedelta(hours=2, microseconds=17)
+    points = _every_13_seconds(T0, now + timedelta(hours=2))
+    store = WindowStore(period, TrendWindow.HOUR_1)
+    plans = _steady_hour(store, points, now)
+    full = [i for i, plan in enumerate(plans) if plan.full]
+    assert full == [0, 54]  # the hourly recount, 54 refreshes of 67.25 s later
+    # Read once after each full recount, with the first leaving slice: from the period's
+    # start to where the period will start at the next full recount.
+    assert [i for i, plan in enumerate(plans) if _sent(plan, PREFETCH)] == [1, 55]
+    prefetch = plans[1].part(PREFETCH)
+    assert prefetch is not None
+    assert prefetch.kind is PartKind.TIMES
+    assert (prefetch.start, prefetch.stop) == (plans[0].start, plans[0].start + RECOUNT_EVERY)
+    for plan in plans[1:]:
+        assert not _sent(plan, LEAVE)
+        assert [part.name for part in plan.kept] == ([LEAVE] if not plan.full else [])
+
+
+@pytest.mark.parametrize(
+    ("period", "options"),
+    [
+        (Period.HOURS_24, {"prefetch_limit": 100}),  # more prefetched times than kept
+        (Period.HOURS_24, {"prefetch_limit": 0}),  # prefetch off
+        (Period.HOURS_6, {}),  # too short a period for the hourly recount
+        (Period.HOURS_6, {"recount_every": timedelta(minutes=30)}),  # 12x: still too short
+    ],
+)
+def test_without_a_prefetch_the_leaving_slices_are_read(
+    period: Period, options: dict[str, Any]
+) -> None:
+    now = T0 + period.duration + timedelta(hours=2, microseconds=17)
+    points = _every_13_seconds(T0, now + timedelta(hours=2))
+    store = WindowStore(period, TrendWindow.MINUTES_15, **options)
+    plans = _steady_hour(store, points, now, minutes=20)
+    # Only the 24 h period with a limit reads the prefetch: used once (for its leaving
+    # slice), then dropped, so the later slices are read.
+    over_the_limit = options.get("prefetch_limit", 0) > 0
+    assert [_sent(plan, PREFETCH) for plan in plans[:2]] == [False, over_the_limit]
+    for plan in plans[2:]:
+        assert not plan.full
+        assert not plan.kept
+        assert [part.name for part in plan.parts].count(LEAVE) == 1
+
+
+def test_a_prefetch_that_stops_short_is_left_for_the_server() -> None:
+    """A leaving slice past the prefetch's end is read (here: a 10-minute prefetch)."""
+    period = Period.HOURS_24
+    now = T0 + period.duration + timedelta(hours=2)
+    points = _every_13_seconds(T0, now + timedelta(hours=2))
+    # The prefetch stops at the full recount's settled boundary: with a 23 h 50 min overlap
+    # that is 10 minutes after the period's start.
+    store = WindowStore(period, TrendWindow.HOUR_1, overlap=timedelta(hours=23, minutes=50))
+    plans = _steady_hour(store, points, now, minutes=15)
+    kept = [bool(plan.kept) for plan in plans[1:]]
+    assert kept[:8] == [True] * 8
+    assert kept[-4:] == [False] * 4
+
+
+def test_points_changed_in_the_prefetched_range_are_corrected_by_the_next_recount() -> None:
+    """Deleted or too late there: off by one each until the next full recount at most.
+
+    Before the prefetch is read (between the full recount and the next refresh) until that
+    recount; after it, only while the point is in the period: once it left, what left is
+    what the prefetch held, exact again.
+    """
+    period, window = Period.HOURS_24, TrendWindow.HOUR_1
+    now = T0 + period.duration + timedelta(hours=2)
+    points = _every_13_seconds(T0, now + timedelta(hours=3))
+    store = WindowStore(period, window)
+    minute = timedelta(minutes=1)
+    start = now - period.duration
+    changed: list[tuple[Point, int, bool]] = []  # the point, its offset, before the prefetch
+
+    def change(at: timedelta, *, before: bool) -> None:
+        gone = next(p for p in points if p.time >= start + at)
+        points.remove(gone)
+        late = Point(start + at + minute, ENTITIES[1], store.plan(now).now + minute)
+        points.append(late)
+        changed.extend([(gone, 1, before), (late, -1, before)])
+
+    for step in range(70):
+        at = now + step * minute
+        plan = store.plan(at)
+        store.apply(plan, serve(points, plan))
+        assert plan.full is (step in {0, 60})
+        assert _sent(plan, PREFETCH) is (step in {1, 61})
+        wanted = Counter(p.entity for p in points if at - period.duration <= p.time < at)
+        for point, offset, before in changed:
+            # The recount at step 60 takes in the server's points as they are.
+            if 0 < step < 60 and (before or plan.start <= point.time):
+                wanted[point.entity] += offset
+        got = Counter({(r.entity_id, r.domain): r.count for r in store.entity_counts()})
+        assert got == wanted, step
+        if plan.full:
+            assert store.statistics() == recount(points, period, window, at)
+        if step < 2:
+            change(timedelta(minutes=20 + 20 * step), before=step == 0)
+    assert plan.start > max(point.time for point, _offset, _before in changed)

@@ -56,7 +56,7 @@ from .flux_csv import (
     unreadable_csv,
 )
 from .names import flux_duration, flux_string, validate_name
-from .windows import Answer, PartKind, Row, fetch_windows, window_of_stop
+from .windows import Answer, PartKind, Row, fetch_windows, microseconds, window_of_stop
 from .write import WriteTarget, async_post_lines
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from ..core.models import ProcessingMetrics
-    from .windows import Part, Plan, WindowStore
+    from .windows import EntityKey, Part, Plan, WindowStore
     from .write import Precision
 
 
@@ -197,6 +197,10 @@ def _window_steps(part: Part) -> tuple[str, ...]:
     by_entity = '  |> group(columns: ["entity_id", "domain"])'
     if part.kind is PartKind.ENTITIES:
         return (f"{by_entity} |> count()",)
+    if part.kind is PartKind.TIMES:
+        # One row per value (a point with both event fields twice, as count() counts it);
+        # only its time leaves the server, never the value.
+        return (f'{by_entity} |> keep(columns: ["_time", "entity_id", "domain"])',)
     windows = (
         f" |> aggregateWindow(every: {flux_duration(part.width)}, fn: count, createEmpty: false)"
     )
@@ -359,14 +363,20 @@ def answer_from_records(
 ) -> tuple[Answer, ProcessingMetrics]:
     """The plan's parts (absent result = no rows) and the `service_metrics` figures."""
     rows: dict[str, list[Row]] = {}
+    times: dict[str, dict[EntityKey, list[int]]] = {}
     newest: datetime | None = None
     for part in plan.parts:
         records = results.get(part.name, [])
         if part.kind is PartKind.LAST:
             newest = max((_time(record) for record in records), default=None)
+        elif part.kind is PartKind.TIMES:
+            kept = times.setdefault(part.name, {})
+            for record in records:
+                entity = (_text(record, "entity_id") or "", _text(record, "domain"))
+                kept.setdefault(entity, []).append(microseconds(_time(record)))
         else:
             rows[part.name] = [_window_row(record, part) for record in records]
-    return Answer(rows, newest), _metrics_from_records(results)
+    return Answer(rows, newest, times), _metrics_from_records(results)
 
 
 # --------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ from .influxql_json import (
     time_cell,
 )
 from .names import influxql_duration, influxql_identifier, validate_name
-from .windows import Answer, PartKind, Row, fetch_windows
+from .windows import Answer, PartKind, Row, fetch_windows, microseconds
 from .write import WriteTarget, async_post_lines
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ..core.models import Period, ProcessingMetrics
-    from .windows import Plan, WindowStore
+    from .windows import EntityKey, Plan, WindowStore
     from .write import Precision
 
 _LOGGER = logging.getLogger(__name__)
@@ -178,6 +178,9 @@ def build_window_query(plan: Plan, period: Period) -> tuple[str, tuple[str, ...]
             PartKind.ENTITIES: f"GROUP BY {entity_id}, {domain}",
             PartKind.ENTITY_WINDOWS: f"GROUP BY time({width}), {entity_id}, {domain} fill(none)",
             PartKind.FINE: f"GROUP BY time({width}) fill(none)",
+            # Counted per microsecond (the finest a period bound has), not read raw: a raw
+            # read would carry every value, schema B's state reprs of hundreds of bytes.
+            PartKind.TIMES: f"GROUP BY time(1u), {entity_id}, {domain} fill(none)",
         }[part.kind]
         statements.append(f"SELECT {counts} FROM {events} WHERE {in_range} {grouping}")
         names.append(part.name)
@@ -232,6 +235,34 @@ def _window_rows(result: Mapping[str, Any], kind: PartKind) -> list[Row]:
             for row in series.rows()
         )
     return rows
+
+
+def _times(result: Mapping[str, Any]) -> dict[EntityKey, list[int]]:
+    """A `TIMES` part: per entity and domain, each counted value's microsecond."""
+    times: dict[EntityKey, list[int]] = {}
+    for series in series_of(result):
+        entity = (series.tags.get("entity_id", ""), series.tags.get("domain") or None)
+        kept = times.setdefault(entity, [])
+        # Read by position, not as dicts: a prefetch answers some 60,000 rows at 10M / 7 d.
+        columns = series.columns
+        if "time" not in columns:
+            raise ShapeError
+        at = columns.index("time")
+        counted = [columns.index(c) for c in _COUNT_COLUMNS if c in columns]
+        for row in series.values:
+            if len(row) != len(columns):
+                raise ShapeError
+            cell = row[at]
+            # epoch=ns answers integers: cut to the microsecond as `time_cell` does.
+            when = cell // 1000 if type(cell) is int else microseconds(time_cell(cell))
+            count = 0
+            for index in counted:
+                count += count_cell(row[index])
+            if count == 1:
+                kept.append(when)
+            else:
+                kept.extend([when] * count)
+    return times
 
 
 def _last_time(result: Mapping[str, Any]) -> datetime | None:
@@ -395,6 +426,7 @@ class InfluxQLBackend:
         query, names = build_window_query(plan, period)
         results = await self._query(query)
         rows: dict[str, list[Row]] = {}
+        times: dict[str, dict[EntityKey, list[int]]] = {}
         newest: list[datetime] = []
         for index, name in enumerate(names):
             result = results.get(index)
@@ -406,13 +438,15 @@ class InfluxQLBackend:
             try:
                 if part.kind is PartKind.LAST:
                     newest += filter(None, (_last_time(result),))
+                elif part.kind is PartKind.TIMES:
+                    times[name] = _times(result)
                 else:
                     rows.setdefault(name, []).extend(_window_rows(result, part.kind))
             except ShapeError as err:
                 msg = f"InfluxDB answered an unexpected result shape for {name}"
                 raise IngestorResponseError(msg, origin=Origin.INFLUXDB) from err
         metrics = self._metrics(results.get(len(names)), results.get(len(names) + 1))
-        return Answer(rows, max(newest, default=None)), metrics
+        return Answer(rows, max(newest, default=None), times), metrics
 
     async def async_validate(self) -> None:
         """One bounded read of the event measurement in the configured database."""
