@@ -125,10 +125,12 @@ def test_totals_over_the_period_and_the_steps_are_bounded() -> None:
     assert span.start == 0.0
     assert span.stages()[LOST_BEFORE_INGESTOR] == received
     assert funnel.totals()[LOST_BEFORE_INGESTOR] == received
-    # A span older than the period no longer counts.
+    # A span older than the period no longer counts; one within it does.
     funnel.observe(end + 60.0, _totals(received, 0, received))
-    funnel.compare(end + 60.0, {}, end + PERIOD * 30, PERIOD)
+    funnel.compare(end + 60.0, {}, end + 60.0 + PERIOD, PERIOD)
     assert funnel.totals()[LOST_BEFORE_INGESTOR] == 0
+    # Nothing compared within the period: nothing known.
+    assert Funnel().totals()[LOST_BEFORE_INGESTOR] is None
 
 
 def test_a_stale_reading_is_ignored() -> None:

@@ -28,13 +28,17 @@ events; the total loss of a span comes from InfluxDB and is exact.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
 from .delivery import TOP_ENTITIES
+from .models import Revision
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+
+    from .delivery import DeliveryReport
+    from .models import Snapshot
 
 # The ingestor's running totals, in the order `StageTotals` names them.
 STAGES: Final = ("received", "filtered", "processed", "failed")
@@ -43,6 +47,9 @@ LOST_BEFORE_INGESTOR: Final = "lost_before_ingestor"
 LOST_IN_INGESTOR: Final = "lost_in_ingestor"
 LOST_WRITING: Final = "lost_writing"
 STAGE_UNKNOWN: Final = "unknown"
+FILTERED: Final = "filtered"
+# The `events_lost` attributes and the window event's, in this order.
+FUNNEL_STAGES: Final = (LOST_BEFORE_INGESTOR, LOST_IN_INGESTOR, LOST_WRITING, FILTERED)
 # Steps waiting for InfluxDB (during an outage: one per statistics refresh) beyond this many
 # are merged, oldest first: a span after a day's outage costs this many steps at most.
 MAX_STEPS: Final = 64
@@ -56,6 +63,43 @@ class StageTotals:
     filtered: int | None = None
     processed: int | None = None
     failed: int | None = None
+
+
+def stage_totals(snapshot: Snapshot) -> StageTotals:
+    """The running totals a statistics snapshot read from the ingestor's services.
+
+    R1 and R2 have no entity filter: they filter nothing. Without a revision (the services
+    did not answer) nothing is known.
+    """
+    ingestion = snapshot.ingestion
+    filtered = ingestion.filtered_events
+    if snapshot.revision in {Revision.R1, Revision.R2}:
+        filtered = 0
+    return StageTotals(
+        received=ingestion.events_received,
+        filtered=filtered if snapshot.revision is not None else None,
+        processed=ingestion.events_processed,
+        failed=ingestion.events_failed,
+    )
+
+
+def without_filtered(report: DeliveryReport) -> DeliveryReport:
+    """The delivery report with the events the ingestor's filter dropped taken out.
+
+    The filter's counter gives a total, not entities: its events are in `lost` (they have no
+    points), so `lost` drops by that total and completeness is of the events meant to be
+    stored. Unknown (None: the ingestor restarted) keeps the report's unknown completeness.
+    """
+    filtered = report.filtered
+    if not filtered or report.not_source:
+        return report
+    meant = report.fired - filtered
+    lost = max(0, report.lost - filtered)
+    return replace(
+        report,
+        lost=lost,
+        completeness=round(100.0 * (meant - lost) / meant, 3) if meant > 0 else None,
+    )
 
 
 @dataclass(slots=True)
@@ -108,7 +152,7 @@ class FunnelSpan:
             LOST_BEFORE_INGESTOR: _clamp(self.lost_before_ingestor),
             LOST_IN_INGESTOR: _clamp(self.lost_in_ingestor),
             LOST_WRITING: _clamp(self.lost_writing),
-            "filtered": self.filtered,
+            FILTERED: self.filtered,
         }
 
     @property
@@ -215,13 +259,18 @@ class Funnel:
         return span
 
     def totals(self) -> dict[str, int | None]:
-        """The stages summed over the spans kept (the period): the sensor's attributes."""
+        """The stages summed over the spans kept (the period): the sensor's attributes.
+
+        All None until a span was compared: nothing is known yet.
+        """
         spans = list(self.spans)
+        if not spans:
+            return dict.fromkeys(FUNNEL_STAGES)
         return {
             LOST_BEFORE_INGESTOR: _clamp(_sum(s.lost_before_ingestor for s in spans)),
             LOST_IN_INGESTOR: _clamp(_sum(s.lost_in_ingestor for s in spans)),
             LOST_WRITING: _clamp(_sum(s.lost_writing for s in spans)),
-            "filtered": _sum(s.filtered for s in spans),
+            FILTERED: _sum(s.filtered for s in spans),
         }
 
 
