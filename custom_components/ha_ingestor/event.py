@@ -67,7 +67,8 @@ DELIVERY_EVENTS: Final[tuple[DeliveryEvent, ...]] = (
         key="delivery_loss",
         translation_key="delivery_loss",
         event_types=[EVENT_LOSS],
-        value_fn=lambda d: d.span,
+        # Not the source: every event looks lost, none is claimed.
+        value_fn=lambda d: None if d.report.not_source else d.span,
     ),
 )
 

@@ -376,8 +376,11 @@ def _span(data: DeliveryData) -> dict[str, Any]:
 def _funnel(data: DeliveryData) -> dict[str, Any]:
     """Where the period's lost events went (None: that stage has no counter, or restarted).
 
-    They change once per settled span, not every refresh: recorded like the figures beside.
+    Nothing is claimed while not the source. They change with each compared span, so with
+    every refresh while events are lost: seen now, not recorded.
     """
+    if data.report.not_source:
+        return dict.fromkeys(FUNNEL_STAGES)
     return {name: data.funnel.get(name) for name in FUNNEL_STAGES}
 
 
@@ -423,6 +426,7 @@ class HaIngestorSensor(HaIngestorEntity[Any], SensorEntity):
     entity_description: HaIngestorSensorEntityDescription[Any]
     _unrecorded_attributes = frozenset(
         {ATTR_EVENTS_BY_DOMAIN, ATTR_TREND, ATTR_ALERTS, ATTR_LAST_EVENT, ATTR_TOP_LOST}
+        | set(FUNNEL_STAGES)
     )
 
     @property

@@ -10,6 +10,7 @@ locates the loss of each settled span stage by stage (docs/architecture.md#the-d
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -227,7 +228,9 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryData]):
             IngestorError: InfluxDB did not answer (the steps wait for the next refresh).
 
         """
-        until = float(self.counter.compared_until)
+        # Settled: InfluxDB answered for it and it is older than the settle delay (at the
+        # start `compared_until` is the origin, which nothing has been compared up to yet).
+        until = min(float(self.counter.compared_until), now - self.counter.settle_seconds)
         if (settled := self.funnel.settled(until)) is None:
             return None
         # A point's time is its event's cut to the millisecond (R3: up to 1 ms earlier still),
@@ -235,8 +238,11 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryData]):
         # much earlier, at both ends (nothing fires in the moments before a reading, its
         # services are being asked then).
         start, end = (datetime.fromtimestamp(t, UTC) - STORED_EARLY for t in settled)
+        # Per entity only: one bucket as long as the span, so a span after a long outage
+        # answers at most two rows an entity, not one per bucket of the period.
+        bucket = max(self.counter.bucket, math.ceil(settled[1] - settled[0]))
         counts = await async_stored_counts(
-            self.backend, self.bucket_name, Window(start, end), self.counter.bucket
+            self.backend, self.bucket_name, Window(start, end), bucket
         )
         stored: dict[str, int] = {}
         for (_bucket, entity_id), n in counts.items():
