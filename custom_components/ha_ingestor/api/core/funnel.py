@@ -9,8 +9,8 @@ one settled *span* and compared with InfluxDB's points of that span, entity by e
 
 For one span (all running totals, see docs/architecture.md#the-delivery-funnel):
 
-- fired: `state_changed` events on this bus (`removed` of them removals, which the ingestor
-  drops on purpose while validating, after counting them as received);
+- fired: `state_changed` events with a new state on this bus; `removed`: the removals, which
+  the ingestor counts as received, then drops on purpose while validating;
 - received: the ingestor's `events_by_type.state_changed`;
 - filtered: dropped on purpose by its entity filter (`/api/v1/filter/stats`);
 - processed: handled by its event processor (`processing_stats.processed_events`);
