@@ -48,7 +48,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import aiohttp
     from homeassistant.core import Event
+
+    from custom_components.ha_ingestor.api.core.delivery import Window
 
 ENTITIES = [f"sensor.bench_{i:04d}" for i in range(1000)]
 # Seconds between compactions, as a refresh once a minute would.
@@ -166,6 +169,23 @@ def _memory() -> float:
     return used / 2**20
 
 
+async def _raw_answer_size(
+    session: aiohttp.ClientSession, url: str, window: Window, bucket: int
+) -> int:
+    """Bytes of InfluxDB's uncompressed answer to the delivery query of `window`."""
+    from custom_components.ha_ingestor.api.influx.delivery import (  # noqa: PLC0415
+        build_influxql_delivery_query,
+    )
+
+    async with session.post(
+        f"{url}/query",
+        data={"q": build_influxql_delivery_query(window, bucket)},
+        params={"db": "bench", "epoch": "ns"},
+        headers={"Accept-Encoding": "identity"},
+    ) as response:
+        return len(await response.read())
+
+
 _STOP = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 _MINUTE_POINTS = 1200
 
@@ -198,7 +218,6 @@ def _influx_work(runs: int) -> dict[str, Any]:
     )
     from custom_components.ha_ingestor.api.influx.delivery import (  # noqa: PLC0415
         async_stored_counts,
-        build_influxql_delivery_query,
     )
     from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend  # noqa: PLC0415
     from tests.support.influxdb_server import running_influxdb  # noqa: PLC0415
@@ -218,13 +237,7 @@ def _influx_work(runs: int) -> dict[str, Any]:
                 start = time.perf_counter()
                 counts = await async_stored_counts(backend, None, window, bucket)
                 times.append(time.perf_counter() - start)
-            async with session.post(
-                f"{url}/query",
-                data={"q": build_influxql_delivery_query(window, bucket)},
-                params={"db": "bench", "epoch": "ns"},
-                headers={"Accept-Encoding": "identity"},
-            ) as response:
-                size = len(await response.read())
+            size = await _raw_answer_size(session, url, window, bucket)
         return {
             "median_ms": statistics.median(times) * 1e3,
             "rows": len(counts),
@@ -257,7 +270,6 @@ def _funnel_requests(runs: int) -> dict[str, Any]:  # noqa: PLR0915  (one scenar
     from custom_components.ha_ingestor.api.core.funnel import Funnel, StageTotals  # noqa: PLC0415
     from custom_components.ha_ingestor.api.influx.delivery import (  # noqa: PLC0415
         async_stored_counts,
-        build_influxql_delivery_query,
     )
     from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend  # noqa: PLC0415
     from tests.support.influxdb_server import running_influxdb  # noqa: PLC0415
@@ -279,13 +291,7 @@ def _funnel_requests(runs: int) -> dict[str, Any]:  # noqa: PLR0915  (one scenar
     async def answer_bytes(session: aiohttp.ClientSession, url: str) -> int:
         total = 0
         for window, size in asked:
-            async with session.post(
-                f"{url}/query",
-                data={"q": build_influxql_delivery_query(window, size)},
-                params={"db": "bench", "epoch": "ns"},
-                headers={"Accept-Encoding": "identity"},
-            ) as response:
-                total += len(await response.read())
+            total += await _raw_answer_size(session, url, window, size)
         asked.clear()
         return total
 
