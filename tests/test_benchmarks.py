@@ -362,3 +362,24 @@ def test_scale_command_line() -> None:
     assert arguments.entities == 1_000
     assert arguments.batch_lines == 50_000
     assert arguments.ha_refreshes == -1
+
+
+def test_funnel_benchmark_parts_run_at_a_tiny_size() -> None:
+    """The funnel's callback figure is finite and its report names every figure."""
+    from benchmarks.delivery import _funnel_callback, _funnel_markdown  # noqa: PLC0415
+
+    assert math.isfinite(_funnel_callback(200))
+    figures = {
+        "generated": "now",
+        "refreshes": 1,
+        "funnel_influxdb_requests_per_refresh": 1.0,
+        "funnel_influxdb_answer_bytes_per_refresh": 10.0,
+        "funnel_ingestor_requests_per_refresh": 0,
+        "funnel_median_ms": 1.0,
+        "span_points_matched": 1200,
+        "check_influxdb_requests_per_refresh": 1.0,
+        "check_influxdb_answer_bytes_per_refresh": 10.0,
+        "callback_us": 0.25,
+        "memory_mib_24h_outage": 1.0,
+    }
+    assert "| InfluxDB requests | 1 | 1 |" in _funnel_markdown(figures)

@@ -18,6 +18,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, UnitOfTime
 from homeassistant.helpers import entity_registry as er
 
+from .api.core.funnel import FUNNEL_STAGES
 from .api.core.models import DataSource, ServiceState, ServiceStatus, Snapshot
 from .const import DOMAIN
 from .coordinators.delivery import DeliveryData
@@ -366,15 +367,27 @@ def _span(data: DeliveryData) -> dict[str, Any]:
         "events_stored": report.stored,
         # More stored than fired (another writer, duplicates): reported, never negative loss.
         "events_extra": report.extra,
-        # Dropped on purpose by the ingestor's filter (None: unknown); loss is unknown then.
+        # Dropped on purpose by the ingestor's filter, not counted lost (None: unknown, it
+        # restarted; loss is unknown then).
         "events_filtered": report.filtered,
     }
 
 
+def _funnel(data: DeliveryData) -> dict[str, Any]:
+    """Where the period's lost events went (None: that stage has no counter, or restarted).
+
+    Nothing is claimed while not the source. They change with each compared span, so with
+    every refresh while events are lost: seen now, not recorded.
+    """
+    if data.report.not_source:
+        return dict.fromkeys(FUNNEL_STAGES)
+    return {name: data.funnel.get(name) for name in FUNNEL_STAGES}
+
+
 def _known(data: DeliveryData, value: float | None) -> float | None:
-    """Nothing is claimed while not the source, or while the ingestor's filter dropped events."""
+    """Nothing is claimed while not the source, or while the filter's share is unknown."""
     report = data.report
-    return None if report.not_source or report.fired == 0 or report.filtered != 0 else value
+    return None if report.not_source or report.fired == 0 or report.filtered is None else value
 
 
 DELIVERY_SENSORS: Final[tuple[DeliverySensor, ...]] = (
@@ -392,7 +405,7 @@ DELIVERY_SENSORS: Final[tuple[DeliverySensor, ...]] = (
         translation_key="events_lost",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda d: _known(d, d.report.lost),
-        attr_fn=lambda d: {**_span(d), ATTR_TOP_LOST: _top_lost(d)},
+        attr_fn=lambda d: {**_span(d), **_funnel(d), ATTR_TOP_LOST: _top_lost(d)},
     ),
     DeliverySensor(
         key="delivery_latency",
@@ -413,6 +426,7 @@ class HaIngestorSensor(HaIngestorEntity[Any], SensorEntity):
     entity_description: HaIngestorSensorEntityDescription[Any]
     _unrecorded_attributes = frozenset(
         {ATTR_EVENTS_BY_DOMAIN, ATTR_TREND, ATTR_ALERTS, ATTR_LAST_EVENT, ATTR_TOP_LOST}
+        | set(FUNNEL_STAGES)
     )
 
     @property

@@ -90,6 +90,10 @@ async def test_r2_fetch(session: aiohttp.ClientSession, r2: IngestorSimulator) -
     assert result.metrics.error_rate == pytest.approx(2.0)
     assert result.metrics.success_rate == 98.0
     assert result.metrics.processing_time_ms == 4.25
+    # The funnel's running totals: `events_by_type.state_changed`, processed and failed.
+    ingestion = result.ingestion
+    assert (ingestion.events_received, ingestion.events_processed) == (2310, 980)
+    assert ingestion.events_failed == 20
     states = {s.name: s for s in result.services}
     for name in (ADMIN_API, WEBSOCKET_INGESTION, DATA_API, CARBON_INTENSITY, DATA_RETENTION):
         assert states[name].status is ServiceStatus.HEALTHY, name
@@ -119,6 +123,8 @@ async def test_r1_fetch_reads_enrichment(
     assert result.metrics.error_rate == pytest.approx(1.0)
     assert result.metrics.success_rate == 97.0
     assert result.metrics.processing_time_ms is None  # R1 has no latency figure
+    # R1 has no event processor's totals: those funnel stages stay unknown.
+    assert (result.ingestion.events_processed, result.ingestion.events_failed) == (None, None)
     states = {s.name: s for s in result.services}
     assert states[ENRICHMENT_PIPELINE].status is ServiceStatus.HEALTHY
     assert states["influxdb"].status is ServiceStatus.HEALTHY  # "pass" from the Admin API

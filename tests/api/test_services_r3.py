@@ -197,7 +197,13 @@ async def test_queue_filter_and_firing_alerts(
     session: aiohttp.ClientSession, r3: IngestorSimulatorR3
 ) -> None:
     r3.set_figures(
-        queue_size=8500, filter_enabled=True, filtered_events=30, filter_passed_events=90
+        queue_size=8500,
+        filter_enabled=True,
+        filtered_events=30,
+        filter_passed_events=90,
+        session_events=120,
+        processed_events=88,
+        failed_events=2,
     )
     await r3.post_alerts([WebhookAlert("ServiceDown", "critical", fingerprint="f1")])
     services = client(session, r3)
@@ -205,6 +211,9 @@ async def test_queue_filter_and_firing_alerts(
     assert first.ingestion.queue_fill_percent == 85.0
     assert first.ingestion.backpressure is True
     assert (first.ingestion.filtered_events, first.ingestion.filtered_percent) == (30, 25.0)
+    # The funnel's totals: `/health/detailed` received, `/api/v1/event-rate` processed, failed.
+    assert (first.ingestion.events_received, first.ingestion.events_processed) == (120, 88)
+    assert first.ingestion.events_failed == 2
     second = await services.async_fetch(Period.HOUR_1)  # R3 known: the alerts are asked
     assert [a.name for a in second.firing_alerts or ()] == ["ServiceDown"]
 

@@ -267,6 +267,51 @@ async def test_the_delivery_completeness_labels_the_edge_leaving_home_assistant(
     }
 
 
+async def test_with_the_funnels_stages_each_edge_says_its_own_delivered_share(
+    page: Page,
+) -> None:
+    entities = {
+        **DELIVERY_ENTITIES,
+        "sensor.events_lost": _entity("sensor.events_lost", "main", "events_lost"),
+    }
+    lost = _state(
+        "25",
+        events_fired=1000,
+        lost_before_ingestor=10,
+        lost_in_ingestor=5,
+        lost_writing=20,
+        filtered=15,
+    )
+    states = {
+        **STATES,
+        "sensor.delivery_completeness": _state("97.4", unit_of_measurement="%"),
+        "sensor.events_lost": lost,
+    }
+    await _mount(page, {"entry_id": ENTRY}, entities=entities, states=states)
+
+    rates = dict(await page.evaluate(RATES))
+
+    # Into the ingestor 990 of 1,000; into InfluxDB 950 of the 975 it kept (15 filtered);
+    # R1's enrichment hop has no counter of its own: no share.
+    assert rates == {
+        "ws": "<42.5 events/min> · 99 % delivered",
+        "enr": "<42.5 events/min>",
+        "influx": "<42.5 events/min> · 97.44 % delivered",
+    }
+
+    # A stage unknown (the ingestor restarted): that edge falls back, the other keeps its own.
+    unknown = _state("25", events_fired=1000, lost_before_ingestor=10, lost_in_ingestor=None)
+    await _mount(
+        page,
+        {"entry_id": ENTRY},
+        entities=entities,
+        states={**states, "sensor.events_lost": unknown},
+    )
+    rates = dict(await page.evaluate(RATES))
+    assert rates["ws"] == "<42.5 events/min> · 99 % delivered"
+    assert rates["influx"] == "<42.5 events/min>"
+
+
 async def test_without_a_known_delivery_completeness_only_the_rate_is_shown(page: Page) -> None:
     # The check is off (no entity), or on but no window compared yet (unknown).
     for entities, states in (

@@ -8,6 +8,11 @@ writer: up to `batch_size` points or `batch_seconds` after the first point of a 
 holds every batch back before it is written. What was dropped and when each point became
 readable are recorded, so a test can compare with what the integration reports.
 
+With `counters` (a simulated ingestor, R3's figures) it keeps the real service's running
+totals as it goes: `session_events` (received, removals too), the entity filter's
+`filtered_events`/`filter_passed_events` and `processed_events`; `plant` then decides per
+event at which stage it is lost (`Stage`), so a test knows where each lost event went.
+
 `websocket` is anything with `send_json`/`receive_json` after authentication: the test
 client's, or a real `aiohttp` websocket (scripts/develop feeds its demo influxd that way).
 
@@ -23,6 +28,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from custom_components.ha_ingestor.api.influx.write import (
@@ -37,9 +43,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tests.support.influxdb_server import InfluxDBServer
+    from tests.support.simulator import IngestorSimulator
 
 BATCH_SIZE = 1000
 BATCH_SECONDS = 5.0
+
+
+class Stage(StrEnum):
+    """Where a planted loss happens, in the order of the real pipeline (R3)."""
+
+    BEFORE = "before"  # before the subscription counts it (the websocket lost it)
+    AFTER = "after"  # counted received, then dropped (a full queue, a crashed worker)
+    FILTERED = "filtered"  # dropped on purpose by the entity filter, and counted so
+    WRITE = "write"  # processed, then the write failed (InfluxDB refused or was down)
 
 
 @dataclass
@@ -56,6 +72,13 @@ class DeliveryIngestor:
     schema: Schema = Schema.B
     # Outages as spans of time_fired (Unix seconds): every event fired inside one is lost.
     outages: list[tuple[float, float]] = field(default_factory=list)
+    # The simulated services whose counters this ingestor keeps (None: no counters).
+    counters: IngestorSimulator | None = None
+    plant: Callable[[str, int], Stage | None] = lambda _entity_id, _n: None
+    # Per stage: the events lost there.
+    lost_at: dict[Stage, int] = field(default_factory=dict)
+    # While True every write fails (InfluxDB unreachable): the batch is lost, counted processed.
+    writes_fail: bool = False
     # Per entity: events seen (the n passed to `drop`), and the dropped ones.
     seen: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
@@ -65,6 +88,8 @@ class DeliveryIngestor:
     readable: dict[str, tuple[float, float]] = field(default_factory=dict)
     # The points the dropped events would have been, oldest first.
     missed: list[Point] = field(default_factory=list)
+    # time_fired of the events whose batch could not be written, Unix seconds.
+    write_failed: list[float] = field(default_factory=list)
     _batch: list[tuple[str, str, float]] = field(default_factory=list)
     _batch_started: float | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -120,16 +145,31 @@ class DeliveryIngestor:
             if started is not None and time.monotonic() - started >= self.batch_seconds:
                 await self._flush()
 
+    def _count(self, **grown: int) -> None:
+        if (sim := self.counters) is not None:
+            figures = sim.figures
+            sim.set_figures(**{name: getattr(figures, name) + n for name, n in grown.items()})
+
+    def _lose(self, entity_id: str, stage: Stage | None, point: Point | None) -> None:
+        self.dropped[entity_id] = self.dropped.get(entity_id, 0) + 1
+        if point is not None:
+            self.missed.append(point)
+        if stage is not None:
+            self.lost_at[stage] = self.lost_at.get(stage, 0) + 1
+
     def _take(self, event: dict[str, Any]) -> None:
         data = event["data"]
         new_state = data.get("new_state")
-        if new_state is None:
-            return  # R2 drops removals on purpose
         entity_id = data["entity_id"]
+        n = self.seen.get(entity_id, 0) + 1
+        stage = self.plant(entity_id, n) if new_state is not None else None
+        if stage is not Stage.BEFORE:
+            self._count(session_events=1)
+        if new_state is None:
+            return  # R2 and R3 drop removals on purpose (after counting them received)
         fired = datetime.fromisoformat(event["time_fired"])
         fired_at = fired.timestamp()
         self.fired.append(fired_at)
-        n = self.seen.get(entity_id, 0) + 1
         self.seen[entity_id] = n
         in_outage = any(start <= fired_at <= stop for start, stop in self.outages)
         old = data.get("old_state")
@@ -138,10 +178,16 @@ class DeliveryIngestor:
             state_from_dict(new_state),
             None if old is None else state_from_dict(old),
         )
-        if in_outage or self.drop(entity_id, n):
-            self.dropped[entity_id] = self.dropped.get(entity_id, 0) + 1
-            if point is not None:
-                self.missed.append(point)
+        if stage in {Stage.BEFORE, Stage.AFTER}:
+            self._lose(entity_id, stage, point)
+            return
+        if stage is Stage.FILTERED:
+            self._count(filtered_events=1)
+            self._lose(entity_id, stage, None)  # meant not to be stored: nothing to fill
+            return
+        self._count(filter_passed_events=1, processed_events=1)
+        if stage is Stage.WRITE or in_outage or self.drop(entity_id, n):
+            self._lose(entity_id, stage, point)
             return
         if point is None:
             return  # the writer drops such entity ids
@@ -157,6 +203,10 @@ class DeliveryIngestor:
         if self.delay:
             await asyncio.sleep(self.delay)
         lines = [line for line, _, _ in batch]
+        if self.writes_fail:
+            # The real writer retries a few times, then the batch is gone (counted processed).
+            self.write_failed += [fired for _, _, fired in batch]
+            return
         precision = PRECISION[self.schema].value
         await asyncio.to_thread(self.influxdb.write, self.database, lines, precision)
         written = time.time()

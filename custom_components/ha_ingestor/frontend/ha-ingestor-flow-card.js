@@ -239,6 +239,32 @@ function statusEntity(hass, list) {
   return connectivity && connectivity.entity_id;
 }
 
+/**
+ * Each ingestion edge's own delivered share from the funnel's stages (the `events_lost`
+ * attributes, docs/architecture.md#the-delivery-funnel): into the ingestor, what it received
+ * of what fired; into InfluxDB, what was stored of what it received and did not filter. A
+ * stage that is unknown leaves its edge without a share. Percent, 0-100.
+ */
+function edgeShares(lostState) {
+  const a = (lostState && lostState.attributes) || {};
+  const known = (v) => typeof v === "number" && Number.isFinite(v);
+  const fired = a.events_fired;
+  if (!known(fired) || fired <= 0 || !known(a.lost_before_ingestor)) return {};
+  const received = fired - a.lost_before_ingestor;
+  const shares = { received: (100 * received) / fired };
+  if (known(a.filtered) && known(a.lost_in_ingestor) && known(a.lost_writing)) {
+    const meant = received - a.filtered;
+    if (meant > 0) shares.stored = (100 * (meant - a.lost_in_ingestor - a.lost_writing)) / meant;
+  }
+  return shares;
+}
+
+function formatShare(hass, share) {
+  const language = (hass.locale && hass.locale.language) || hass.language || "en";
+  const clamped = Math.min(100, Math.max(0, share));
+  return `${new Intl.NumberFormat(language, { maximumFractionDigits: 2 }).format(clamped)} %`;
+}
+
 function formatState(hass, stateObj) {
   if (typeof hass.formatEntityState === "function") return hass.formatEntityState(stateObj);
   return stateObj.state;
@@ -386,6 +412,20 @@ class HaIngestorFlowCard extends HTMLElement {
       deliveryState && !["unknown", "unavailable"].includes(deliveryState.state)
         ? formatState(hass, deliveryState)
         : undefined;
+    // With the funnel's stages known, each edge of the path says its own share.
+    const lostEntity = byKey(rootEntities, "events_lost");
+    const lostState = lostEntity && hass.states[lostEntity.entity_id];
+    const shares = delivery === undefined ? {} : edgeShares(lostState);
+    const pathNodes = graph.devices.filter((d) => graph.path.has(d.id));
+    const firstHop = pathNodes.find((d) => graph.parent.get(d.id) === graph.root.id);
+    const sinkNode = pathNodes.find((d) => String(d.model || "").toLowerCase() === SINK_MODEL);
+    const edgeDelivery = {};
+    if (firstHop && shares.received !== undefined) {
+      edgeDelivery[firstHop.id] = word(hass, "delivered", { share: formatShare(hass, shares.received) });
+    }
+    if (sinkNode && sinkNode !== firstHop && shares.stored !== undefined) {
+      edgeDelivery[sinkNode.id] = word(hass, "delivered", { share: formatShare(hass, shares.stored) });
+    }
     const sourceEntity = byKey(rootEntities, "data_source");
     const sourceState = sourceEntity && hass.states[sourceEntity.entity_id];
     const alertsEntity = byKey(rootEntities, "active_alerts");
@@ -428,6 +468,7 @@ class HaIngestorFlowCard extends HTMLElement {
       rootRate: graph.path.size ? undefined : rate,
       delivery: graph.path.size ? delivery : undefined,
       rootDelivery: graph.path.size ? undefined : delivery,
+      edgeDelivery: graph.path.size ? edgeDelivery : {},
       idle,
       nodes,
     };
@@ -470,6 +511,7 @@ class HaIngestorFlowCard extends HTMLElement {
     this._nodes = view.nodes || [];
     this._rate = view.rate;
     this._delivery = view.delivery;
+    this._edgeDelivery = view.edgeDelivery || {};
     this._words = view.words || {};
     this._rootId = (view.nodes || []).find((n) => n.root)?.id;
     this._idle = view.idle;
@@ -513,7 +555,8 @@ class HaIngestorFlowCard extends HTMLElement {
 
   /**
    * One edge from each device to the group of its children; the rate on the ingestion path,
-   * and the delivery completeness on its first edge, where Home Assistant's events leave.
+   * and each path edge's own delivered share where the funnel knows it (else the delivery
+   * completeness on its first edge, where Home Assistant's events leave).
    */
   _drawEdges(flow) {
     for (const old of flow.querySelectorAll(".rate")) old.remove();
@@ -540,7 +583,10 @@ class HaIngestorFlowCard extends HTMLElement {
       const dy = (y2 - y1) / 2;
       const cls = onPath ? `edge ingest${this._idle ? " idle" : ""}` : "edge";
       paths.push(`<path class="${cls}" d="M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}"></path>`);
-      const delivery = onPath && group.dataset.parent === this._rootId ? this._delivery : undefined;
+      // An edge's own share when the funnel knows it, else the completeness on the first.
+      const own = onPath ? this._edgeDelivery[next.dataset.deviceId] : undefined;
+      const first = onPath && group.dataset.parent === this._rootId;
+      const delivery = own !== undefined ? own : first && this._delivery !== undefined ? this._words.delivered : undefined;
       if (onPath && (this._rate !== undefined || delivery !== undefined)) {
         const label = document.createElement("span");
         label.className = "rate";
@@ -555,7 +601,7 @@ class HaIngestorFlowCard extends HTMLElement {
           const part = document.createElement("span");
           part.className = "delivery";
           part.title = this._words.delivery;
-          part.textContent = this._words.delivered;
+          part.textContent = delivery;
           label.append(...(label.childNodes.length ? [" · "] : []), part);
         }
         label.style.left = `${(x1 + x2) / 2}px`;

@@ -187,6 +187,12 @@ class IngestionFigures:
     filtered_events: int | None = None
     # Share of the processed events the filter dropped on purpose, 0-100.
     filtered_percent: float | None = None
+    # Running totals since the service started, for the delivery funnel (api/core/funnel.py):
+    # `state_changed` received (`events_by_type`), processed and failed by its event
+    # processor (`/api/v1/event-rate` `processing_stats`). None where the revision has none.
+    events_received: int | None = None
+    events_processed: int | None = None
+    events_failed: int | None = None
 
     @property
     def queue_fill_percent(self) -> float | None:

@@ -145,11 +145,13 @@ class Figures:
     def _read_websocket(self, replies: ServiceReplies) -> None:
         # R3's `/health` is a stub: its figures are in `/health/detailed`.
         page = replies.detailed if replies.detailed is not None else replies.health
+        received: int | None = None
         if page.answered:
             self.websocket_answered = True
             ws = normalize_websocket_health(page.body)
             self.events_per_minute = ws.events_per_minute
             self.last_event = ws.last_event
+            received = ws.state_changed_received
         extra = replies.extra
         if extra is not None and extra.ok:
             self._r2_figures = normalize_event_rate(extra.body)
@@ -160,6 +162,14 @@ class Figures:
         if replies.r3:
             self.revision = Revision.R3
             self._read_ingestion(replies)
+        # The delivery funnel's running totals (api/core/funnel.py), whatever the revision.
+        rate = self._r2_figures if extra is not None and extra.ok else None
+        self.ingestion = replace(
+            self.ingestion,
+            events_received=received,
+            events_processed=rate.processed_events if rate is not None else None,
+            events_failed=rate.failed_events if rate is not None else None,
+        )
 
     def _read_ingestion(self, replies: ServiceReplies) -> None:
         queue = self._r2_figures

@@ -91,6 +91,8 @@ class WebsocketHealth:
     total_events_received: int | None = None
     connection_attempts: int | None = None
     failed_connections: int | None = None
+    # `subscription.events_by_type.state_changed`: a running total since the service started.
+    state_changed_received: int | None = None
 
 
 def normalize_websocket_health(payload: object) -> WebsocketHealth:
@@ -105,6 +107,9 @@ def normalize_websocket_health(payload: object) -> WebsocketHealth:
         total_events_received=parse_count(subscription.get("total_events_received")),
         connection_attempts=parse_count(connection.get("connection_attempts")),
         failed_connections=parse_count(connection.get("failed_connections")),
+        state_changed_received=parse_count(
+            parse_dict(subscription.get("events_by_type")).get("state_changed")
+        ),
     )
 
 
@@ -177,6 +182,9 @@ class ProcessingFigures:
     uptime_seconds: float | None = None
     queue_size: int | None = None
     queue_maxsize: int | None = None
+    # Running totals since the processor started (R2/R3 `processing_stats`).
+    processed_events: int | None = None
+    failed_events: int | None = None
 
 
 def normalize_event_rate(payload: object) -> ProcessingFigures:
@@ -203,6 +211,8 @@ def normalize_event_rate(payload: object) -> ProcessingFigures:
         uptime_seconds=parse_uptime(body.get("uptime_seconds")),
         queue_size=parse_count(stats.get("queue_size")),
         queue_maxsize=parse_count(stats.get("queue_maxsize")),
+        processed_events=processed,
+        failed_events=failed,
     )
 
 
