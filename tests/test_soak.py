@@ -119,9 +119,11 @@ def test_log_counter_reads_appends_levels_tracebacks_and_a_rotation(tmp_path: Pa
     with log.open("a", encoding="utf-8") as handle:  # the half line is completed
         handle.write(f"00 INFO (MainThread) {ours} InfluxDB answers again\n")
     assert [line.message for line in counter.poll()] == ["InfluxDB answers again"]
+    counter.rotated()  # a restart that appends to the same file: nothing read twice
+    assert counter.poll() == []
+    assert counter.our_levels == {"WARNING": 1, "INFO": 1}
     log.rename(tmp_path / "home-assistant.log.1")
     log.write_text(f"2026-12-07 23:11:00.000 ERROR (MainThread) {ours} boom\n", encoding="utf-8")
-    counter.rotated()
     assert [line.message for line in counter.poll()] == ["boom"]
     assert counter.our_levels == {"WARNING": 1, "INFO": 1, "ERROR": 1}
 
@@ -192,7 +194,10 @@ def test_summary_counts_what_the_goals_need() -> None:
             for t in range(0, 600, 20)
         ],
         "checkpoints": [{"right": True, "checked": 12}, {"right": False, "checked": 12}],
-        "episodes": [{"logged_once_each_way": True}],
+        "episodes": [
+            {"kind": "influxd_killed", "down": ["W"], "up": ["I"], "logged_once_each_way": True},
+            {"kind": "services_500", "down": [], "up": [], "logged_once_each_way": True},
+        ],
         "log": {"tracebacks": 0, "our_tracebacks": 0, "levels": {}, "ours": {}},
         "recorder": {
             "total": 500,
@@ -206,5 +211,6 @@ def test_summary_counts_what_the_goals_need() -> None:
     assert summary["rss"]["mib_per_hour"] == pytest.approx(0.0)
     assert (summary["checkpoints"], summary["checkpoints_right"]) == (2, 1)
     assert summary["recorder_rows_per_day"] == 12000
+    assert summary["episodes_silent"] == ["services_500"]
     # 240 refreshes in the hour: a row at most refreshes is one row every refresh or so.
     assert summary["entities_with_a_row_every_refresh"] == ["binary_sensor.x"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from custom_components.ha_ingestor.api.core.models import Revision
 from tests.support.soak import report
 from tests.support.soak.driver import Soak
+from tests.support.soak.schedule import LONG_CYCLE, SHORT_CYCLE, cycle_for, scaled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,11 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/soak.json"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--no-plot", action="store_true", help="skip soak.png")
+    parser.add_argument(
+        "--cycle", choices=("short", "long"), help="the fault cycle (default: by --minutes)"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="times every hold and settle (0 < x <= 1)"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= 24 * 60:
         parser.error("--minutes wants 0 < N <= 1440")
+    if not 0 < args.scale <= 1:
+        parser.error("--scale wants 0 < x <= 1")
+    cycle = None
+    if args.cycle or args.scale != 1:
+        chosen = {"short": SHORT_CYCLE, "long": LONG_CYCLE}.get(args.cycle or "")
+        cycle = scaled(chosen or cycle_for(args.minutes), args.scale)
     work = Path(tempfile.mkdtemp(prefix="ha-ingestor-soak-"))
-    soak = Soak(work, args.minutes, Revision(args.revision))
+    soak = Soak(work, args.minutes, Revision(args.revision), cycle=cycle)
     try:
         results = asyncio.run(soak.run())
     finally:

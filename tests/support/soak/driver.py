@@ -86,6 +86,8 @@ CHECKPOINT_WAIT: Final = 3 * UPDATE_INTERVAL + 10.0
 # The reading of a figure is at most this much older than its state's last_reported: the
 # refresh's own time plus the ingestor's 5 s batches.
 REFRESH_SLACK: Final = timedelta(seconds=15)
+# How long the first checkpoint waits for every entity to have a value.
+SETTLE_TIMEOUT: Final = 120.0
 # Home Assistant's access tokens live 30 minutes: logged in again well before.
 RELOGIN_EVERY: Final = 900.0
 STATUS_OK: Final = "healthy"
@@ -175,6 +177,8 @@ class Soak:
     revision: Revision = Revision.R3
     say: Callable[[str], None] = _say
     sample_every: float = 20.0
+    # None: the cycle `cycle_for(minutes)` chooses.
+    cycle: tuple[Step, ...] | None = None
     started: float = field(default_factory=time.monotonic)
     stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     influxdb: InfluxDBServer | None = None
@@ -192,6 +196,7 @@ class Soak:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
     feed_restarts: int = 0
+    start_settle_s: float | None = None
     feed_events: int = 0
     burst: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -245,6 +250,7 @@ class Soak:
                 ]
                 for task in background:
                     self.stack.push_async_callback(_cancel, task)
+                await self._await_every_entity()
                 await self._checkpoint("start")
                 await self._schedule(deadline)
                 await self._sample()
@@ -259,7 +265,7 @@ class Soak:
         return self._results(rows)
 
     async def _schedule(self, deadline: float) -> None:
-        cycle = cycle_for(self.minutes)
+        cycle = self.cycle or cycle_for(self.minutes)
         index = 0
         while True:
             step = cycle[index % len(cycle)]
@@ -646,6 +652,16 @@ class Soak:
         states = {s["entity_id"]: s for s in await client.request("GET", "/api/states")}
         return {uid: states[eid] for uid, eid in by_entity.items() if eid in states}
 
+    async def _await_every_entity(self) -> None:
+        """Before the first checkpoint: the storage figures come a little after the entry."""
+        began = time.monotonic()
+        while time.monotonic() - began < SETTLE_TIMEOUT:
+            states = await self._states()
+            if states and all(s["state"] != "unavailable" for s in states.values()):
+                break
+            await asyncio.sleep(2.0)
+        self.start_settle_s = round(time.monotonic() - began, 1)
+
     @staticmethod
     def _find(states: Mapping[str, Mapping[str, Any]], suffix: str) -> Mapping[str, Any] | None:
         return next((s for uid, s in states.items() if uid.endswith(suffix)), None)
@@ -786,6 +802,7 @@ class Soak:
             "update_interval_s": UPDATE_INTERVAL,
             "ran_s": round(self.now(), 1),
             "incarnations": self.incarnation,
+            "start_settle_s": self.start_settle_s,
             "samples": [asdict(s) for s in self.samples],
             "checkpoints": [asdict(c) | {"right": c.right} for c in self.checkpoints],
             "episodes": [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sqlite3
 import time
@@ -80,11 +81,21 @@ class LogCounter:
     tracebacks_seen: list[str] = field(default_factory=list)
     _pending: str = ""
     _last_logger: str = ""
+    _inode: int | None = None
 
     def poll(self) -> list[LogLine]:
-        """Read what was appended since the last poll; the integration's new lines."""
+        """Read what was appended since the last poll; the integration's new lines.
+
+        A new file (another inode, or shorter than what was read) is read from its start:
+        Home Assistant may rotate its log when it starts, or append to it.
+        """
         try:
             with self.path.open("rb") as handle:
+                status = os.fstat(handle.fileno())
+                if status.st_ino != self._inode or status.st_size < self.offset:
+                    self._inode = status.st_ino
+                    self.offset = 0
+                    self._pending = ""
                 handle.seek(self.offset)
                 data = handle.read()
         except OSError:
@@ -96,10 +107,8 @@ class LogCounter:
         return self._take(lines)
 
     def rotated(self) -> None:
-        """Home Assistant started again: it renamed the old file and writes a new one."""
+        """Home Assistant stopped: read the old file to its end (a new one is noticed)."""
         self.poll()
-        self.offset = 0
-        self._pending = ""
 
     def _take(self, lines: Iterable[str]) -> list[LogLine]:
         now = time.monotonic()

@@ -89,6 +89,8 @@ def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
         "figures_checked": sum(c["checked"] for c in checkpoints),
         "episodes": len(episodes),
         "episodes_logged_once_each_way": sum(e["logged_once_each_way"] for e in episodes),
+        # Faults the integration logged nothing about (a service's status or a repair tells).
+        "episodes_silent": sorted({e["kind"] for e in episodes if not e["down"] and not e["up"]}),
         "recorder_rows": None if recorder is None else recorder["total"],
         "recorder_rows_per_day": rows_per_day,
         "recorder_attribute_only_rows": attribute_rows,
@@ -131,7 +133,8 @@ def markdown(results: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         ),
         (
             f"| Each outage logged once each way | {summary['episodes_logged_once_each_way']}"
-            f" of {summary['episodes']} faults |"
+            f" of {summary['episodes']} faults (nothing logged, either way:"
+            f" {', '.join(summary['episodes_silent']) or 'none'}) |"
         ),
         (
             f"| Every checkpoint right | {summary['checkpoints_right']} of"

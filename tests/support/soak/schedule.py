@@ -70,6 +70,17 @@ def cycle_for(minutes: float) -> tuple[Step, ...]:
     return SHORT_CYCLE if minutes < SHORT_UNTIL_MINUTES else LONG_CYCLE
 
 
+# A checkpoint needs a refresh after the fault's end: a scaled settle is never shorter.
+MIN_SETTLE: Final = 20.0
+
+
+def scaled(cycle: tuple[Step, ...], factor: float) -> tuple[Step, ...]:
+    """`cycle` with every hold and settle times `factor` (a quick look at every fault)."""
+    return tuple(
+        Step(step.kind, step.hold * factor, max(step.settle * factor, MIN_SETTLE)) for step in cycle
+    )
+
+
 def cycle_seconds(cycle: tuple[Step, ...], checkpoint_allowance: float) -> float:
     """How long one cycle takes, each checkpoint counted at `checkpoint_allowance`."""
     return sum(step.hold + step.settle + checkpoint_allowance for step in cycle)
