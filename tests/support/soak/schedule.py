@@ -55,10 +55,12 @@ LONG_CYCLE: Final = (
     Step(FaultKind.HA_RESTARTED, 0, 90),
 )
 
+# Each hold outlasts a refresh interval (15 s), so every fault is seen by at least one refresh;
+# a checkpoint waits for a refresh after its settle anyway.
 SHORT_CYCLE: Final = (
-    Step(FaultKind.INFLUXD_KILLED, 25, 20),
-    Step(FaultKind.ADMIN_KEY_REFUSED, 20, 20),
-    Step(FaultKind.SIMULATOR_RESTARTED, 2, 20),
+    Step(FaultKind.INFLUXD_KILLED, 20, 15),
+    Step(FaultKind.ADMIN_KEY_REFUSED, 16, 15),
+    Step(FaultKind.SIMULATOR_RESTARTED, 2, 15),
 )
 
 # Below this many minutes a run uses the short cycle.
