@@ -164,6 +164,7 @@ def test_recorder_rows_tell_state_changes_from_attribute_changes(tmp_path: Path)
     assert (rows.total, rows.first, rows.state_changes, rows.attribute_only) == (3, 1, 1, 1)
     assert rows.changed_attributes == {"value": 1}
     assert rows.attribute_only_by_entity == {alert: 1}
+    assert rows.per_minute == [3]
     # Rows before `since` are context for the next row, not counted.
     assert recorder_rows(database, [alert], since=15.0).total == 2
 
@@ -204,6 +205,7 @@ def test_summary_counts_what_the_goals_need() -> None:
             "attribute_only": 240,
             "changed_attributes": {"value": 240},
             "attribute_only_by_entity": {"binary_sensor.x": 200, "sensor.y": 40},
+            "per_minute": [100, 5, 6, 7, 382],
         },
         "errors": [],
     }
@@ -211,6 +213,7 @@ def test_summary_counts_what_the_goals_need() -> None:
     assert summary["rss"]["mib_per_hour"] == pytest.approx(0.0)
     assert (summary["checkpoints"], summary["checkpoints_right"]) == (2, 1)
     assert summary["recorder_rows_per_day"] == 12000
+    assert summary["recorder_rows_per_day_median_minute"] == 7 * 1440
     assert summary["episodes_silent"] == ["services_500"]
     # 240 refreshes in the hour: a row at most refreshes is one row every refresh or so.
     assert summary["entities_with_a_row_every_refresh"] == ["binary_sensor.x"]

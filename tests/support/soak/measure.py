@@ -150,6 +150,9 @@ class RecorderRows:
     changed_attributes: dict[str, int]
     by_entity: dict[str, int]
     attribute_only_by_entity: dict[str, int]
+    # rows per minute of the run (minute 0 starts at `since`): the calm minutes show what a
+    # user's recorder gets between faults
+    per_minute: list[int] = field(default_factory=list)
 
 
 def _attributes(shared: str | None) -> dict[str, Any]:
@@ -171,6 +174,7 @@ def recorder_rows(database: Path, entity_ids: Sequence[str], since: float = 0.0)
     attribute_only_by_entity: Counter[str] = Counter()
     changed: Counter[str] = Counter()
     first = state_changes = attribute_only = 0
+    per_minute: list[int] = []
     if entity_ids and database.is_file():
         marks = ",".join("?" for _ in entity_ids)
         # Only the placeholders are formatted in; the entity ids are parameters.
@@ -193,6 +197,9 @@ def recorder_rows(database: Path, entity_ids: Sequence[str], since: float = 0.0)
             if (updated or 0.0) < since:
                 continue
             by_entity[entity_id] += 1
+            minute = int(((updated or since) - since) // 60)
+            per_minute.extend([0] * (minute + 1 - len(per_minute)))
+            per_minute[minute] += 1
             if before is None:
                 first += 1
             elif before[0] != state:
@@ -212,6 +219,7 @@ def recorder_rows(database: Path, entity_ids: Sequence[str], since: float = 0.0)
         changed_attributes=dict(changed.most_common()),
         by_entity=dict(by_entity.most_common()),
         attribute_only_by_entity=dict(attribute_only_by_entity.most_common()),
+        per_minute=per_minute,
     )
 
 

@@ -78,6 +78,8 @@ def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
         )
     )
     samples = results["samples"]
+    per_minute = sorted((recorder or {}).get("per_minute") or [])
+    median_minute = per_minute[len(per_minute) // 2] if per_minute else None
     return {
         "rss": rss_growth(results),
         "tracebacks": results["log"]["tracebacks"],
@@ -93,6 +95,10 @@ def summarize(results: Mapping[str, Any]) -> dict[str, Any]:
         "episodes_silent": sorted({e["kind"] for e in episodes if not e["down"] and not e["up"]}),
         "recorder_rows": None if recorder is None else recorder["total"],
         "recorder_rows_per_day": rows_per_day,
+        # The median minute of the run, as a day: the footprint between faults.
+        "recorder_rows_per_day_median_minute": (
+            None if median_minute is None else median_minute * 1440
+        ),
         "recorder_attribute_only_rows": attribute_rows,
         "recorder_changed_attributes": None if recorder is None else recorder["changed_attributes"],
         "entities_with_a_row_every_refresh": every_refresh,
@@ -142,7 +148,8 @@ def markdown(results: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         ),
         (
             f"| Recorder rows of our entities | {summary['recorder_rows']} in the run,"
-            f" {summary['recorder_rows_per_day']} per day |"
+            f" {summary['recorder_rows_per_day']} per day"
+            f" ({summary['recorder_rows_per_day_median_minute']} per day at the median minute) |"
         ),
         (
             f"| No row from an attribute that changes every refresh |"
