@@ -37,6 +37,7 @@ from custom_components.ha_ingestor.api.core.models import (
 from custom_components.ha_ingestor.api.influx.flux import FluxBackend, error_for_status
 from custom_components.ha_ingestor.api.influx.influxql import InfluxQLBackend
 from custom_components.ha_ingestor.api.influx.storage import parse_bucket
+from custom_components.ha_ingestor.api.influx.write import Precision
 from custom_components.ha_ingestor.api.ingestor.services import ServicesClient
 from tests.support.loopback import (
     Loopback,
@@ -282,6 +283,29 @@ async def test_a_redirect_to_another_host_is_not_followed(
     assert f"redirected (HTTP {status}) to {other_host.url}" in text
     assert "configure the address it redirects to" in text
     # The token or key never went anywhere but to the configured host.
+    assert other_host.requests == []
+    assert loopback.requests
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("kind", ["influxql", "flux"])
+async def test_a_backfill_write_never_follows_a_redirect(
+    kind: str,
+    status: int,
+    session: aiohttp.ClientSession,
+    loopback: Loopback,
+    other_host: Loopback,
+) -> None:
+    loopback.handler = redirect_answer(other_host.url, status)
+    backend: InfluxQLBackend | FluxBackend = (
+        InfluxQLBackend(session, loopback.url, "db", token=TOKEN, timeout=TIMEOUT)
+        if kind == "influxql"
+        else FluxBackend(session, loopback.url, TOKEN, "org", "bucket", timeout=TIMEOUT)
+    )
+    with pytest.raises(RedirectedError, match=rf"redirected \(HTTP {status}\)") as caught:
+        await backend.async_write(['home_assistant_events state="on" 1'], Precision.MS)
+    assert TOKEN not in str(caught.value)
+    # Neither the token nor the points went anywhere but to the configured host.
     assert other_host.requests == []
     assert loopback.requests
 

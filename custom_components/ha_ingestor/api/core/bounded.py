@@ -51,7 +51,7 @@ async def read_bounded(
 
     """
     if 300 <= response.status < 400:  # noqa: PLR2004
-        raise _redirected(response, where, origin)
+        raise redirect_error(response, where, origin)
     length = _declared_length(response)
     if length is not None and length > cap:
         raise _too_large(response, cap, where, origin)
@@ -81,9 +81,10 @@ def _too_large(
     )
 
 
-def _redirected(
+def redirect_error(
     response: aiohttp.ClientResponse, where: str, origin: Origin
 ) -> RedirectNotFollowedError:
+    """The error of a 3xx answer, its connection dropped (every client: no redirect followed)."""
     # Only the target's origin is named: its path or query could carry anything.
     target = "another address"
     if location := response.headers.get("Location"):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import aiohttp
 
+from ..core.bounded import redirect_error
 from ..core.errors import (
     TRANSIENT_STATUSES,
     IngestorAuthenticationError,
@@ -447,8 +448,11 @@ async def async_post_lines(target: WriteTarget, lines: Iterable[str], precision:
             data=body,
             headers={**target.headers, "Content-Type": "text/plain; charset=utf-8"},
             timeout=target.timeout,
+            allow_redirects=False,
         ) as response:
             status = response.status
+            if 300 <= status < 400:  # noqa: PLR2004
+                raise redirect_error(response, where, Origin.INFLUXDB)
             ok = 200 <= status < 300  # noqa: PLR2004
             answer = b"" if ok else await response.content.read(_MAX_ERROR_BODY)
     except (aiohttp.ClientError, OSError) as err:
